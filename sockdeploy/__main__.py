@@ -1,0 +1,3 @@
+from sockdeploy.cli import main
+
+main()

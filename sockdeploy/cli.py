@@ -1,0 +1,186 @@
+"""Command line: thin commands over the library; the only place that maps errors to exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import click
+
+from sockdeploy import __version__
+from sockdeploy.errors import SockdeployError, Terminated
+
+EXIT_CODES = """\b
+Exit codes: 0 ok, 2 config/usage, 3 SSH connection/authentication/host key,
+4 build, 5 network path, 6 the programs failed or timed out, 7 lab,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise Terminated("terminated (SIGTERM)", "partial transcripts are kept in the run folder")
+
+
+def report_error(err: SockdeployError) -> None:
+    """Print an error as what + how to fix, after any program output it carries."""
+    if err.output:
+        if err.command:
+            click.echo(f"$ {err.command}", err=True)
+        click.echo(err.output.rstrip("\n"), err=True)
+    click.echo(f"sockdeploy: error: {err.headline()}", err=True)
+    if err.hint:
+        click.echo(f"  hint: {err.hint}", err=True)
+
+
+def _fail(err: SockdeployError) -> "click.exceptions.Exit":
+    report_error(err)
+    return click.exceptions.Exit(err.exit_code)
+
+
+def _confirm_fn() -> Optional[Callable[[str], bool]]:
+    if sys.stdin.isatty():
+        from sockdeploy.session import terminal_confirm
+
+        return terminal_confirm
+    return None
+
+
+def _secret_fn() -> Optional[Callable[[str], str]]:
+    if sys.stdin.isatty():
+        from sockdeploy.session import terminal_secret
+
+        return terminal_secret
+    return None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+@click.version_option(__version__, prog_name="sockdeploy")
+def cli() -> None:
+    """Run a client/server socket exercise across two hosts with one command.
+
+    \b
+    Example:
+      sockdeploy run ex5            # server on the login host, client here
+      sockdeploy demo               # the same on a built-in loopback lab
+    """
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--payload", "payload_dir", metavar="DIR", help="Run your own sources in DIR with TARGET's plan.")
+@click.option("--hosts", "hosts_path", metavar="PATH", help="hosts.yaml to use (default ./hosts.yaml, then ~/.config/sockdeploy/).")
+@click.option("--via", type=click.Choice(["auto", "direct", "tunnel", "vpn"]), help="How the client reaches the server (overrides network.via).")
+@click.option("--port", type=click.IntRange(1024, 65535), help="Pin the server's port instead of choosing a free one.")
+@click.option("--local", is_flag=True, help="Run both programs on this machine.")
+@click.option("--out", default="runs", show_default=True, metavar="DIR", help="Where run folders are created.")
+@click.option("--accept-new", is_flag=True, help="Store an unknown host key (a changed key is still refused).")
+@click.option("--keep-remote", is_flag=True, help="Keep the remote run directory for inspection.")
+@click.option("--json", "as_json", is_flag=True, help="Print run.json, and only that, on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print no progress.")
+@click.option("-v", "--verbose", is_flag=True, help="Print more detail.")
+def run(target: str, payload_dir: Optional[str], hosts_path: Optional[str], via: Optional[str], port: Optional[int],
+        local: bool, out: str, accept_new: bool, keep_remote: bool, as_json: bool, quiet: bool, verbose: bool) -> None:
+    """Deploy, build and run TARGET (ex1..ex6, a bundled payload, or a payload folder).
+
+    \b
+    Examples:
+      sockdeploy run ex5
+      sockdeploy run ex5 --payload ~/studio/inet   # your server.c and client.c
+      sockdeploy run ./my-payload --port 31522
+    """
+    from sockdeploy import config as config_mod
+    from sockdeploy import payload as payload_mod
+    from sockdeploy.orchestrator import RunOptions, run_payload
+    from sockdeploy.progress import Progress
+
+    try:
+        payload = payload_mod.resolve(target, payload_dir)
+        cfg = None
+        if not (payload.local or local) or hosts_path:
+            cfg = config_mod.load_config(hosts_path)
+    except SockdeployError as err:
+        raise _fail(err)
+    progress = Progress(quiet=quiet, verbose=verbose)
+    opts = RunOptions(out=Path(out), via=via, port=port, local=local, accept_new=accept_new, keep_remote=keep_remote,
+                      confirm=_confirm_fn(), secret_prompt=_secret_fn())
+    result = run_payload(payload, cfg, opts, progress)
+    if as_json:
+        click.echo(json.dumps(result.record, indent=2))
+    if result.error is not None:
+        raise _fail(result.error)
+    if not as_json and not quiet:
+        click.echo(f"run folder: {result.folder.path}", err=True)
+        click.echo(f"transcript: {result.folder.path / 'transcript.md'}", err=True)
+
+
+@cli.command()
+@click.option("--out", default="runs", show_default=True, metavar="DIR", help="Where run folders are created.")
+@click.option("-q", "--quiet", is_flag=True, help="Print no progress.")
+def demo(out: str, quiet: bool) -> None:
+    """Run exercises 5 and 6 against a throwaway sshd on loopback; no account needed.
+
+    \b
+    Example:
+      sockdeploy demo
+    """
+    from sockdeploy import config as config_mod
+    from sockdeploy import payload as payload_mod
+    from sockdeploy.lab import LoopbackLab
+    from sockdeploy.orchestrator import RunOptions, run_payload
+    from sockdeploy.progress import Progress
+
+    progress = Progress(quiet=quiet)
+    failed: Optional[SockdeployError] = None
+    try:
+        with LoopbackLab() as lab:
+            progress.info(f"lab: sshd on 127.0.0.1:{lab.port} (folder {lab.dir})")
+            cfg = config_mod.load_config(str(lab.hosts_file))
+            for target in ("ex5", "ex6"):
+                progress.info(f"--- sockdeploy run {target} (on the lab) ---")
+                result = run_payload(payload_mod.resolve(target), cfg, RunOptions(out=Path(out)), progress)
+                click.echo((result.folder.path / "transcript.md").read_text())
+                if result.error is not None:
+                    failed = result.error
+                    break
+            progress.info(f"SSH logins seen by the lab's sshd: {lab.login_count()} (one per run)")
+    except SockdeployError as err:
+        raise _fail(err)
+    if failed is not None:
+        raise _fail(failed)
+
+
+@cli.command("payloads")
+def payloads_cmd() -> None:
+    """List the bundled exercises and payloads.
+
+    \b
+    Example:
+      sockdeploy payloads
+    """
+    from sockdeploy import payload as payload_mod
+
+    for name in payload_mod.bundled_names():
+        try:
+            p = payload_mod.resolve(name)
+            where = "one host" if p.local else "two hosts"
+            click.echo(f"{name:<14} {where:<9}  {p.description}  [{p.origin}]")
+        except SockdeployError as err:
+            click.echo(f"{name:<14} broken: {err.headline()}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="sockdeploy", standalone_mode=True)
+    except SockdeployError as err:  # raised outside a run (e.g. SIGTERM during start-up)
+        report_error(err)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("sockdeploy: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

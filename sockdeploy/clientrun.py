@@ -1,0 +1,63 @@
+"""Run one client command on this machine, streaming its output to its log as it comes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from sockdeploy.host import kill_group
+
+
+@dataclass
+class ClientOutcome:
+    exit_code: Optional[int]
+    output: str
+    timed_out: bool
+    seconds: float
+
+
+def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float) -> ClientOutcome:
+    """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`.
+
+    The client gets its own session so a Ctrl-C reaches sockdeploy, which then
+    stops the client's whole process group; partial output stays in the log.
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    argv = ["/bin/sh", "-c", command]
+    if shutil.which("stdbuf"):
+        argv = ["stdbuf", "-oL", "-eL"] + argv  # keep lines if the client is killed mid-run
+    start = time.monotonic()
+    with open(log_path, "w", encoding="utf-8") as fh:
+        fh.write(header)
+        fh.flush()
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _stop(proc)
+        except BaseException:
+            _stop(proc)
+            raise
+    took = time.monotonic() - start
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    output = text[len(header):] if text.startswith(header) else text
+    return ClientOutcome(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out, seconds=took)
+
+
+def _stop(proc: "subprocess.Popen[bytes]") -> None:
+    kill_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+    kill_group(proc.pid, signal.SIGKILL)  # children that ignored TERM

@@ -1,0 +1,169 @@
+"""hosts.yaml: where the server and client run and how they reach each other."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Tuple
+
+from sockdeploy.errors import ConfigError
+from sockdeploy.yamlsrc import Section, load_located
+
+VIA_CHOICES = ("auto", "direct", "tunnel", "vpn")
+DEFAULT_PORTS = (30000, 40000)
+DEFAULT_WORKDIR = "~/.sockdeploy"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    user: Optional[str] = None
+    port: Optional[int] = None
+    identity: Optional[str] = None
+    known_hosts: Optional[str] = None
+    workdir: str = DEFAULT_WORKDIR
+    ssh_config: Optional[str] = None  # a path, "none", or None for ~/.ssh/config
+    agent: bool = True
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    host: str = "local"
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    via: str = "auto"
+    ports: Tuple[int, int] = DEFAULT_PORTS
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig
+    client: ClientConfig = field(default_factory=ClientConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    path: Optional[Path] = None
+
+
+def user_config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "sockdeploy"
+
+
+def find_hosts_file(explicit: Optional[str]) -> Path:
+    """Return the hosts.yaml to use: --hosts, ./hosts.yaml, then the user config dir."""
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"hosts file not found: {p}", "check the --hosts path", where="--hosts")
+        return p
+    candidates = [Path.cwd() / "hosts.yaml", user_config_dir() / "hosts.yaml"]
+    for p in candidates:
+        if p.is_file():
+            return p
+    raise ConfigError(
+        "no hosts.yaml found (looked in " + " and ".join(str(c) for c in candidates) + ")",
+        "copy the example hosts.yaml from the sockdeploy repository and set server.host and server.user, "
+        "or pass --hosts PATH; 'sockdeploy demo' needs none",
+    )
+
+
+def parse_port_range(text: object) -> Tuple[int, int]:
+    """Parse '30000-40000' or a single port number; raise ValueError with a reason."""
+    if isinstance(text, bool):
+        raise ValueError("expected a range like 30000-40000")
+    if isinstance(text, int):
+        lo = hi = text
+    elif isinstance(text, str) and re.fullmatch(r"\s*\d+\s*(-\s*\d+\s*)?", text):
+        parts = [int(p) for p in text.split("-")]
+        lo, hi = parts[0], parts[-1]
+    else:
+        raise ValueError("expected a range like 30000-40000")
+    if not (1024 <= lo <= 65535 and 1024 <= hi <= 65535):
+        raise ValueError(f"ports must be between 1024 and 65535, got {lo}-{hi}")
+    if lo > hi:
+        raise ValueError(f"range {lo}-{hi} is backwards")
+    return lo, hi
+
+
+def _path_value(base: Path, value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    if not p.is_absolute():
+        p = base / p
+    return str(p)
+
+
+def load_config(explicit: Optional[str] = None) -> Config:
+    """Find, parse and validate hosts.yaml without contacting anything."""
+    path = find_hosts_file(explicit)
+    return parse_config(path)
+
+
+def parse_config(path: Path) -> Config:
+    doc = load_located(path, ConfigError)
+    if doc.data is None:
+        raise ConfigError("the file is empty", "add a 'server:' section with at least 'host:'", where=f"{path}:1")
+    top = Section(doc, (), ConfigError)
+    top.only(["server", "client", "network"])
+    if "server" not in top.value:
+        raise ConfigError("missing 'server' section", "add 'server:' with '  host: shell.cec.wustl.edu'", where=f"{path}:1")
+    base = path.parent
+
+    s = top.sub("server")
+    s.only(["host", "user", "port", "identity", "known_hosts", "workdir", "ssh_config", "agent"])
+    host = s.get("host", str, required=True, what="shell.cec.wustl.edu")
+    if not host.strip() or any(c.isspace() for c in host) or host.startswith("-"):
+        raise s.fail("host", f"server.host {host!r} is not a host name", "write a host name, an IP address or an ssh config alias")
+    user = s.get("user", str)
+    if user is not None and (not re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*", user)):
+        raise s.fail("user", f"server.user {user!r} is not a valid login name", "use your login name, e.g. jdoe")
+    port = s.get("port", int)
+    if port is not None and not 1 <= port <= 65535:
+        raise s.fail("port", f"server.port {port} is out of range", "use the SSH port, usually 22")
+    identity = _path_value(base, s.get("identity", str))
+    if identity is not None:
+        if not os.path.isfile(identity):
+            raise s.fail("identity", f"identity file not found: {identity}", "fix the path, or remove 'identity' to use the SSH agent and ~/.ssh")
+        if not os.access(identity, os.R_OK):
+            raise s.fail("identity", f"identity file is not readable: {identity}", "check its owner and permissions (chmod 600)")
+    known_hosts = _path_value(base, s.get("known_hosts", str))
+    workdir = s.get("workdir", str, DEFAULT_WORKDIR)
+    if not workdir.strip() or "\n" in workdir or "\0" in workdir:
+        raise s.fail("workdir", "server.workdir is empty or contains a newline", "use a path like ~/.sockdeploy")
+    ssh_config = s.get("ssh_config", str)
+    if ssh_config is not None and ssh_config != "none":
+        ssh_config = _path_value(base, ssh_config)
+        if not os.path.isfile(ssh_config):  # type: ignore[arg-type]
+            raise s.fail("ssh_config", f"ssh config file not found: {ssh_config}", "fix the path, or write 'none' to read no ssh config")
+    agent = s.get("agent", bool, True)
+
+    c = top.sub("client")
+    c.only(["host"])
+    chost = c.get("host", str, "local")
+    if chost != "local":
+        raise c.fail("host", f"client.host {chost!r}: only 'local' (the machine sockdeploy runs on) is supported", "set client.host to local and run sockdeploy on the client machine")
+
+    n = top.sub("network")
+    n.only(["via", "ports"])
+    via = n.get("via", str, "auto")
+    if via not in VIA_CHOICES:
+        raise n.fail("via", f"network.via {via!r} is not one of {', '.join(VIA_CHOICES)}", "use auto unless you know which path you need")
+    ports_raw = n.value.get("ports", f"{DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]}")
+    try:
+        ports = parse_port_range(ports_raw)
+    except ValueError as exc:
+        raise n.fail("ports", f"network.ports {ports_raw!r}: {exc}", "write a range like 30000-40000 (the course's ports)") from None
+
+    return Config(
+        server=ServerConfig(
+            host=host, user=user, port=port, identity=identity, known_hosts=known_hosts,
+            workdir=workdir, ssh_config=ssh_config, agent=agent,
+        ),
+        client=ClientConfig(host=chost),
+        network=NetworkConfig(via=via, ports=ports),
+        path=path,
+    )

@@ -1,0 +1,102 @@
+"""Domain errors. Library code raises these; only the CLI turns them into exit codes."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class SockdeployError(Exception):
+    """Base of every error a user can cause or meet; carries a hint and context."""
+
+    exit_code = 1
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        hint: Optional[str] = None,
+        *,
+        where: Optional[str] = None,
+        command: Optional[str] = None,
+        exit_status: Optional[int] = None,
+        output: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.where = where
+        self.command = command
+        self.exit_status = exit_status
+        self.output = output
+
+    def headline(self) -> str:
+        """Return the one-line 'what and where' of this error."""
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "message": self.headline(), "hint": self.hint}
+
+
+class ConfigError(SockdeployError):
+    exit_code = 2
+    kind = "config"
+
+
+class UsageError(SockdeployError):
+    exit_code = 2
+    kind = "usage"
+
+
+class PayloadError(SockdeployError):
+    exit_code = 2
+    kind = "payload"
+
+
+class ConnectError(SockdeployError):
+    exit_code = 3
+    kind = "ssh"
+
+
+class HostKeyError(ConnectError):
+    kind = "host-key"
+
+
+class AuthError(ConnectError):
+    kind = "auth"
+
+
+class BuildError(SockdeployError):
+    exit_code = 4
+    kind = "build"
+
+
+class NetworkPathError(SockdeployError):
+    exit_code = 5
+    kind = "network"
+
+
+class ProgramError(SockdeployError):
+    exit_code = 6
+    kind = "program"
+
+
+class RemoteError(SockdeployError):
+    """A remote housekeeping command failed (disk full, unwritable workdir...)."""
+
+    exit_code = 3
+    kind = "remote"
+
+
+class Interrupted(SockdeployError):
+    exit_code = 130
+    kind = "interrupted"
+
+
+class Terminated(Interrupted):
+    exit_code = 143
+    kind = "terminated"
+
+
+class LabError(SockdeployError):
+    exit_code = 7
+    kind = "lab"

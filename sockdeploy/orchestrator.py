@@ -1,0 +1,347 @@
+"""One run of a payload: connect, upload, build, start the server, run the clients, collect, clean up."""
+
+from __future__ import annotations
+
+import getpass
+import signal
+import socket
+import tempfile
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from sockdeploy import process
+from sockdeploy.clientrun import run_client
+from sockdeploy.config import Config
+from sockdeploy.errors import (ConnectError, Interrupted, NetworkPathError, ProgramError, SockdeployError,
+                               UsageError)
+from sockdeploy.host import Host, LocalHost
+from sockdeploy.payload import Payload, render
+from sockdeploy.progress import Progress
+from sockdeploy.session import SshSession
+from sockdeploy.transcript import ProgramLog, RunFolder, utc_iso
+
+PORT_ATTEMPTS = 5
+SERVER_EXIT_WAIT = 10.0
+
+
+@dataclass
+class RunOptions:
+    out: Path = Path("runs")
+    via: Optional[str] = None
+    port: Optional[int] = None
+    local: bool = False
+    accept_new: bool = False
+    keep_remote: bool = False
+    confirm: Optional[Callable[[str], bool]] = None
+    secret_prompt: Optional[Callable[[str], str]] = None
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    folder: RunFolder
+    record: Dict[str, Any]
+    error: Optional[SockdeployError] = None
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Hold off Ctrl-C and SIGTERM while cleanup runs; the run is ending anyway."""
+    previous = {}
+
+    def hold(signum: int, _frame: object) -> None:
+        pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, hold)
+        except ValueError:  # not the main thread: nothing to shield
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "me"
+
+
+class Run:
+    """The steps of one run, with every acquired resource released on every path."""
+
+    def __init__(self, payload: Payload, cfg: Optional[Config], opts: RunOptions, progress: Progress) -> None:
+        self.payload = payload
+        self.cfg = cfg
+        self.opts = opts
+        self.progress = progress
+        self.local_mode = payload.local or opts.local
+        self.client_host = LocalHost("client host")
+        self.folder = RunFolder.create(opts.out, payload.name)
+        self.server_log: Optional[ProgramLog] = None
+        self.record: Dict[str, Any] = {
+            "ok": False,
+            "target": payload.name,
+            "payload_dir": str(payload.source_dir),
+            "started": utc_iso(self.folder.started),
+            "finished": None,
+            "via": "local" if self.local_mode else None,
+            "via_reason": "both programs run on the client host" if self.local_mode else "",
+            "run_dir": str(self.folder.path),
+            "connect_host": None,
+            "client_host": self.client_host.name,
+            "server": {"host": None, "ip": None, "port": None, "exit_code": None, "command": None,
+                       "stopped_by_sockdeploy": False, "remote_dir": None},
+            "clients": [],
+            "sources": payload.checksums(),
+            "ssh": None,
+            "error": None,
+        }
+
+    # -- entry point ----------------------------------------------------------
+    def execute(self) -> RunResult:
+        error: Optional[SockdeployError] = None
+        try:
+            with ExitStack() as stack:
+                if self.local_mode:
+                    self._local(stack)
+                else:
+                    self._split(stack)
+        except KeyboardInterrupt:
+            error = Interrupted("interrupted (Ctrl-C)", f"partial transcripts are in {self.folder.path}; run again when ready")
+        except SockdeployError as exc:
+            error = exc
+        finally:
+            self.record["finished"] = utc_iso()
+            self.record["ok"] = error is None
+            self.record["error"] = error.to_dict() if error else None
+            if error is not None:
+                self.record["error"]["exit_code"] = error.exit_code
+            self._save()
+        return RunResult(ok=error is None, folder=self.folder, record=self.record, error=error)
+
+    def _save(self) -> None:
+        with shielded():
+            if self.server_log is not None:
+                self.folder.write_log(self.server_log)
+            self.folder.write_json(self.record)
+            self.folder.write_transcript(self.record, self.payload.description)
+
+    # -- the two shapes of a run ----------------------------------------------
+    def _local(self, stack: ExitStack) -> None:
+        host = self.client_host
+        with self.progress.step("prepare a private build directory"):
+            ws = process.create_workspace(host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
+        stack.callback(self._finish, ws)
+        self.record["server"].update(host=host.name, ip="127.0.0.1")
+        with self.progress.step("build the server and the client"):
+            self._build(ws, self.payload.server.build, "server", "server-build.log")
+            self._build(ws, self.payload.client.build, "client", "client-build.log")
+        sock = f"{ws.path}/sock"
+        if len(sock.encode()) > 100:
+            raise UsageError(f"the socket path {sock} is too long for AF_UNIX", "set TMPDIR to a shorter directory")
+        values = {"ip": "127.0.0.1", "host": "localhost", "socket": sock, "port": None}
+        self._serve_and_run_clients(ws, values, client_cwd=ws.path)
+
+    def _split(self, stack: ExitStack) -> None:
+        if self.cfg is None:
+            raise UsageError("this payload needs a server host, but no hosts.yaml was loaded", "pass --hosts PATH or use --local")
+        via = self.opts.via or self.cfg.network.via
+        if via in ("tunnel", "vpn"):
+            raise UsageError(f"--via {via} is not available in this version", "use --via direct (on campus) or auto")
+        session = SshSession(self.cfg.server, accept_new=self.opts.accept_new, confirm=self.opts.confirm,
+                             passphrase_prompt=self.opts.secret_prompt)
+        with self.progress.step(f"connect to {self.cfg.server.host}"):
+            session.open()
+        stack.callback(session.close)
+        self.record["ssh"] = {"login": session.login, "strict_kex": session.strict_kex}
+        self.progress.detail(f"logged in as {session.login}; strict key exchange: {'yes' if session.strict_kex else 'no'}")
+        with self.progress.step("upload the server sources"):
+            ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
+        stack.callback(self._finish, ws)
+        self.record["server"]["remote_dir"] = ws.path
+        ip = session.peer_ip or _resolve(session.name)
+        self.record["server"].update(host=session.name, ip=ip)
+        with self.progress.step(f"build the server on {session.name}"):
+            self._build(ws, self.payload.server.build, "server", "server-build.log")
+        with self.progress.step("build the client here"):
+            local_ws = process.create_workspace(self.client_host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
+            stack.callback(self._remove_quietly, local_ws)
+            self._build(local_ws, self.payload.client.build, "client", "client-build.log")
+        self.record["via"] = "direct"
+        self.record["via_reason"] = (("chosen with --via direct" if self.opts.via else "network.via is direct in hosts.yaml")
+                                     if via == "direct" else "auto: direct is the only path in this version")
+        values = {"ip": ip, "host": getattr(session, "hostname", session.name), "port": None, "socket": None}
+        self._serve_and_run_clients(ws, values, client_cwd=local_ws.path)
+
+    # -- steps -----------------------------------------------------------------
+    def _build(self, ws: process.Workspace, command: Optional[str], what: str, logname: str) -> None:
+        try:
+            result = process.build(ws, command, what)
+        except SockdeployError as exc:
+            self._write_aux(logname, f"$ {command}\n{exc.output or ''}\n")
+            raise
+        if result is not None and result.output:
+            self._write_aux(logname, f"$ {command}\n{result.output}\n")
+
+    def _write_aux(self, name: str, text: str) -> None:
+        (self.folder.path / name).write_text(text, encoding="utf-8")
+
+    def _serve_and_run_clients(self, ws: process.Workspace, values: Dict[str, Any], client_cwd: str) -> None:
+        proc = self._start_server(ws, values)
+        runs = self.payload.client.commands
+        uses_host = any("{host}" in c for c in runs)
+        self.record["connect_host"] = values["host"] if uses_host else values["ip"]
+        prompt = f"{_whoami()}@{self.client_host.name}"
+        for i, template in enumerate(runs, 1):
+            command = render(template, values)
+            log = ProgramLog(f"client-{i}.log", f"Client terminal ({self.client_host.name}), run {i}", prompt, command)
+            entry: Dict[str, Any] = {"command": command, "exit_code": None, "timed_out": False, "seconds": None}
+            self.record["clients"].append(entry)
+            with self.progress.step(f"client run {i}/{len(runs)}: {command}"):
+                try:
+                    outcome = run_client(command, client_cwd, self.folder.path / log.filename,
+                                         log.text(), self.payload.client_timeout)
+                except BaseException:
+                    log.output = _read_partial(self.folder.path / log.filename, log.text())
+                    log.ending = "interrupted"
+                    self.folder.write_log(log)
+                    raise
+                log.output = outcome.output
+                entry.update(exit_code=outcome.exit_code, timed_out=outcome.timed_out, seconds=round(outcome.seconds, 3))
+                if outcome.timed_out:
+                    log.ending = f"timed out after {self.payload.client_timeout:g} s; stopped by sockdeploy"
+                else:
+                    log.ending = f"exit status {outcome.exit_code}"
+                self.folder.write_log(log)
+                if outcome.timed_out:
+                    raise ProgramError(f"client run {i} `{command}` did not finish within {self.payload.client_timeout:g} s",
+                                       "check that the server answers, or raise client.timeout in payload.yaml",
+                                       command=command, output=outcome.output)
+                if outcome.exit_code != 0:
+                    raise process.program_failure(f"client run {i}", command, outcome.exit_code, outcome.output,
+                                                  "read the client's output above; its log is in the run folder")
+        if self.payload.server_exits:
+            with self.progress.step("wait for the server to end"):
+                if not process.wait_exit(proc, SERVER_EXIT_WAIT):
+                    raise ProgramError(f"the server was still running {SERVER_EXIT_WAIT:g} s after the last client run",
+                                       "the plan expects it to end by itself (e.g. after the quit code); check that logic")
+                self.record["server"]["exit_code"] = proc.exit_code
+                if proc.exit_code != 0:
+                    raise process.program_failure("server", proc.command, proc.exit_code, "",
+                                                  "read server.log in the run folder")
+
+    def _start_server(self, ws: process.Workspace, values: Dict[str, Any]) -> process.ServerProcess:
+        port_range = (self.cfg.network.ports if self.cfg else (30000, 40000))
+        tried: set = set()
+        needs_port = "port" in "".join(self.payload.server.commands + self.payload.client.commands)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port: Optional[int] = None
+            if needs_port:
+                if self.opts.port is not None:
+                    port = self.opts.port
+                    if port in ws.used_ports:
+                        raise NetworkPathError(f"port {port} is already in use on {ws.host.name}",
+                                               "pick another with --port, or leave --port out to let sockdeploy choose a free one")
+                else:
+                    port = process.choose_port(ws.used_ports, port_range, tried)
+                tried.add(port)
+            values["port"] = port
+            command = render(self.payload.server.commands[0], values)
+            self.record["server"].update(port=port, command=command)
+            self.server_log = ProgramLog("server.log", f"Server terminal ({ws.host.name})",
+                                         f"{self._server_user(ws)}@{ws.host.name}", command)
+            label = f"start the server on port {port}" if port else "start the server"
+            try:
+                with self.progress.step(label):
+                    proc = process.start_server(ws, command, ready=self.payload.ready, port=port,
+                                                socket_path=values.get("socket"))
+            except process.ServerExited as exc:
+                self.server_log.output = exc.log
+                self.server_log.ending = process.describe_status(exc.status)
+                self.record["server"]["exit_code"] = exc.status
+                if port is not None and self.opts.port is None and process.looks_like_port_in_use(exc.log) and attempt < PORT_ATTEMPTS:
+                    self.progress.info(f"port {port} was taken meanwhile; trying another")
+                    continue
+                if port is not None and process.looks_like_port_in_use(exc.log):
+                    raise NetworkPathError(f"the server could not bind port {port} on {ws.host.name}: address already in use",
+                                           "pick another with --port, or leave --port out", output=exc.log) from None
+                raise process.program_failure("server", command, exc.status, exc.log,
+                                              "it ended before listening; read its output above (wrong arguments?)") from None
+            except process.ServerNotListening as exc:
+                self._current = exc.proc
+                other = process.listening_ports_of_group(ws, exc.proc.pid) if port else []
+                if other:
+                    raise ProgramError(f"the server listens on port {', '.join(map(str, other))}, not on port {port} it was given",
+                                       "make the server use the port from its command line ({port} in payload.yaml)",
+                                       command=command) from None
+                raise ProgramError(f"the server did not start listening within {exc.waited:g} s",
+                                   "check that it calls listen() early and prints nothing it waits on; its output is in server.log",
+                                   command=command) from None
+            self._current = proc
+            return proc
+        raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
+
+    def _server_user(self, ws: process.Workspace) -> str:
+        login = getattr(ws.host, "login", None)
+        return login.split("@", 1)[0] if login else _whoami()
+
+    _current: Optional[process.ServerProcess] = None
+
+    def _finish(self, ws: process.Workspace) -> None:
+        """Stop the server, keep its log, remove the workspace: on every exit path."""
+        remote = ws.host is not self.client_host
+        remove = not (remote and self.opts.keep_remote)
+        with shielded():
+            pid = self._current.pid if self._current is not None and self._current.ws is ws else None
+            try:
+                with self.progress.step("stop the server and collect its log" if pid else "clean up"):
+                    collected = process.finish(ws, pid=pid, remove=remove)
+            except (SockdeployError, process.ScriptTimeout, OSError) as exc:
+                self.progress.info(f"warning: cleanup on {ws.host.name} failed ({getattr(exc, 'message', exc)}); "
+                                   f"the server's watchdog stops it within {process.SERVER_CAP} s")
+                return
+            if self.server_log is not None and collected.log is not None:
+                self.server_log.output = collected.log + ("\n[log truncated]\n" if collected.truncated else "")
+                if collected.stopped:
+                    self.server_log.ending = "stopped by sockdeploy after the run"
+                    self.record["server"]["stopped_by_sockdeploy"] = True
+                elif collected.exit_code is not None:
+                    self.server_log.ending = process.describe_status(collected.exit_code)
+                    self.record["server"]["exit_code"] = collected.exit_code
+                self.folder.write_log(self.server_log)
+            if remote and not remove:
+                self.progress.info(f"kept the remote run directory {ws.path} (--keep-remote)")
+
+    def _remove_quietly(self, ws: process.Workspace) -> None:
+        with shielded():
+            try:
+                process.finish(ws, pid=None, remove=True)
+            except Exception:
+                pass
+
+
+def _read_partial(path: Path, header: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return text[len(header):] if text.startswith(header) else text
+
+
+def _resolve(name: str) -> str:
+    try:
+        return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    except OSError as exc:
+        raise ConnectError(f"cannot resolve {name}: {exc}", "check server.host in hosts.yaml") from None
+
+
+def run_payload(payload: Payload, cfg: Optional[Config], opts: RunOptions, progress: Optional[Progress] = None) -> RunResult:
+    """Run one payload end to end; never raises a SockdeployError (it lands in the result)."""
+    return Run(payload, cfg, opts, progress or Progress(quiet=True)).execute()

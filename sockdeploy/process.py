@@ -1,0 +1,331 @@
+"""Server-side lifecycle on any Host: private workspace, build, port, detached server, cleanup.
+
+Every step is one shell script (one round trip over SSH). Every interpolated
+value is shell-quoted.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+import shlex
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
+
+from sockdeploy.errors import BuildError, NetworkPathError, ProgramError, RemoteError
+from sockdeploy.host import CommandResult, Host, ScriptTimeout
+
+q = shlex.quote
+READY_TIMEOUT = 10.0
+BUILD_TIMEOUT = 180.0
+SERVER_CAP = 600  # absolute lifetime of a started server, in seconds
+LOG_LIMIT = 4 * 1024 * 1024
+MARK = "SD-"
+
+
+def shell_path(path: str) -> str:
+    """Quote a path for sh, letting a leading ~ mean the remote $HOME."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + q(path[2:])
+    return q(path)
+
+
+# True while any non-zombie process is in process group $1; zombies wait for
+# init to reap them and must not count as a running server.
+GROUP_ALIVE = r"""group_alive() {
+  if [ -r /proc/self/stat ]; then
+    awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g && $1 != "Z") f = 1 } END { exit !f }' /proc/[0-9]*/stat 2>/dev/null
+  else
+    kill -0 -"$1" 2>/dev/null
+  fi
+}
+"""
+
+
+def _marks(result: CommandResult) -> dict:
+    found = {}
+    for line in result.stdout.splitlines():
+        if line.startswith(MARK):
+            key, _, value = line[len(MARK):].partition(" ")
+            found[key] = value
+    return found
+
+
+def tar_sources(files: Iterable[Path]) -> bytes:
+    """Pack payload sources flat into an in-memory tar (no owners, fixed modes)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for f in files:
+            info = tarfile.TarInfo(f.name)
+            data = f.read_bytes()
+            info.size = len(data)
+            info.mode = 0o700 if f.stat().st_mode & 0o111 else 0o600
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@dataclass
+class Workspace:
+    """A private run directory (0700, unpredictable name) on one host."""
+
+    host: Host
+    path: str
+    used_ports: Set[int]
+    removed: bool = False
+
+
+def create_workspace(host: Host, base: str, files: Sequence[Path], *, prefix: str = "run-") -> Workspace:
+    """Create a private directory under `base`, unpack the sources into it, and list busy ports."""
+    script = f"""
+umask 077
+base={shell_path(base)}
+if ! mkdir -p -- "$base" 2>/dev/null; then echo "{MARK}ERR cannot create $base"; exit 91; fi
+if ! d=$(mktemp -d "$base/{prefix}XXXXXXXXXX" 2>/dev/null); then echo "{MARK}ERR cannot create a directory in $base (not writable, or disk full?)"; exit 92; fi
+chmod 700 "$d"
+cd "$d" || exit 93
+if ! err=$(tar xof - 2>&1); then cd /; rm -rf -- "$d"; echo "{MARK}ERR cannot write the sources into $base: $err"; exit 94; fi
+echo "{MARK}DIR $d"
+echo "{MARK}PORTS"
+cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null || netstat -an 2>/dev/null
+"""
+    result = host.run(script, stdin=tar_sources(files), timeout=60)
+    marks = _marks(result)
+    if result.exit_status != 0 or "DIR" not in marks:
+        detail = marks.get("ERR") or result.output or f"exit status {result.exit_status}"
+        raise RemoteError(
+            f"cannot prepare a run directory on the {host.role} {host.name}: {detail}",
+            "check free space (df -h) and permissions of server.workdir in hosts.yaml",
+            where=base,
+            exit_status=result.exit_status,
+            output=result.output,
+        )
+    return Workspace(host=host, path=marks["DIR"], used_ports=parse_busy_ports(result.stdout))
+
+
+def parse_busy_ports(text: str) -> Set[int]:
+    """Read local ports from /proc/net/{tcp,udp}* (hex) or netstat (decimal) output."""
+    ports: Set[int] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and re.fullmatch(r"\d+:", fields[0]) and ":" in fields[1]:
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        elif fields and fields[0].startswith(("tcp", "udp")) and len(fields) > 3:
+            m = re.search(r"[.:](\d+)$", fields[3])
+            if m:
+                ports.add(int(m.group(1)))
+    return ports
+
+
+def build(ws: Workspace, command: Optional[str], what: str) -> Optional[CommandResult]:
+    """Run a build command in the workspace; compiler errors raise BuildError with its lines."""
+    if not command:
+        return None
+    script = f"cd {q(ws.path)} || exit 93\n{command}\n"
+    try:
+        result = ws.host.run(f"{{ {script}}} 2>&1", timeout=BUILD_TIMEOUT)
+    except ScriptTimeout as exc:
+        raise BuildError(f"building the {what} on {ws.host.name} took longer than {BUILD_TIMEOUT:.0f} s",
+                         "check the build command in payload.yaml", command=command, output=exc.partial.output) from None
+    if result.exit_status != 0:
+        raise BuildError(
+            f"building the {what} failed on the {ws.host.role} {ws.host.name} (exit status {result.exit_status})",
+            "fix the compiler errors shown above and run again",
+            command=command, exit_status=result.exit_status, output=result.output,
+        )
+    return result
+
+
+def choose_port(busy: Set[int], port_range: Tuple[int, int], tried: Set[int], rng: Optional[random.Random] = None) -> int:
+    """Pick a random port in range that is neither busy nor already tried."""
+    lo, hi = port_range
+    rng = rng or random.SystemRandom()
+    free = [p for p in range(lo, hi + 1) if p not in busy and p not in tried]
+    if not free:
+        raise NetworkPathError(f"no free port in {lo}-{hi} on the server host ({len(busy & set(range(lo, hi + 1)))} busy)",
+                               "widen network.ports in hosts.yaml or pass --port N")
+    return rng.choice(free)
+
+
+def _ready_check(kind: str, port: Optional[int], socket_path: Optional[str]) -> str:
+    if kind == "tcp" and port is not None:
+        return (f"awk -v h=':{port:04X}' 'FNR>1 && $4==\"0A\" && substr($2, length($2)-4)==h {{f=1}} END {{exit !f}}' "
+                "/proc/net/tcp /proc/net/tcp6 2>/dev/null")
+    if kind == "unix" and socket_path is not None:
+        return f"awk -v p={q(socket_path)} '$8==p && $4==\"00010000\" {{f=1}} END {{exit !f}}' /proc/net/unix 2>/dev/null"
+    return "[ $i -ge 4 ]"
+
+
+@dataclass
+class ServerProcess:
+    """A server started detached in its own session; its pid is also its process group."""
+
+    ws: Workspace
+    command: str
+    pid: int
+    port: Optional[int]
+    exit_code: Optional[int] = None
+    stopped_by_us: bool = False
+
+
+class ServerExited(Exception):
+    def __init__(self, status: Optional[int], log: str) -> None:
+        super().__init__(f"server exited with status {status}")
+        self.status, self.log = status, log
+
+
+def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int], socket_path: Optional[str],
+                 cap: int = SERVER_CAP, ready_timeout: float = READY_TIMEOUT) -> ServerProcess:
+    """Start the server detached (own session, stdin /dev/null, line-buffered log) and wait until it listens.
+
+    A watchdog in the server's own process group kills the group after `cap`
+    seconds, so a server never outlives a run whose client vanished.
+    """
+    steps = int(ready_timeout / 0.05)
+    wrapper = ('/bin/sh -c "$1" & c=$!; (sleep "$2"; kill -KILL 0) & '
+               'wait "$c"; s=$?; echo "$s" > server.status; kill -TERM 0')
+    script = f"""
+cd {q(ws.path)} || exit 93
+umask 077
+rm -f server.status server.log
+command -v setsid >/dev/null 2>&1 || {{ echo "{MARK}ERR setsid is missing on this host"; exit 95; }}
+sb=; command -v stdbuf >/dev/null 2>&1 && sb="stdbuf -oL -eL"
+PYTHONUNBUFFERED=1 setsid $sb /bin/sh -c {q(wrapper)} sockdeploy-server {q(command)} {int(cap)} </dev/null >server.log 2>&1 &
+pid=$!
+echo "$pid" > server.pid
+echo "{MARK}PID $pid"
+i=0
+while :; do
+  if [ -f server.status ] || ! kill -0 "$pid" 2>/dev/null; then
+    sleep 0.05; echo "{MARK}EXITED $(cat server.status 2>/dev/null)"; echo "{MARK}LOG"; head -c 65536 server.log; break
+  fi
+  if {_ready_check(ready, port, socket_path)}; then echo "{MARK}READY"; break; fi
+  i=$((i+1))
+  if [ "$i" -ge {steps} ]; then echo "{MARK}TIMEOUT"; break; fi
+  sleep 0.05
+done
+"""
+    result = ws.host.run(script, timeout=ready_timeout + 30)
+    marks = _marks(result)
+    if "PID" not in marks:
+        raise RemoteError(f"cannot start the server on {ws.host.name}: {marks.get('ERR') or result.output}",
+                          "the server host needs a POSIX sh with setsid (util-linux)", output=result.output)
+    proc = ServerProcess(ws=ws, command=command, pid=int(marks["PID"]), port=port)
+    if "EXITED" in marks:
+        status = marks["EXITED"].strip()
+        log = result.stdout.split(f"{MARK}LOG\n", 1)[-1]
+        raise ServerExited(int(status) if status.lstrip("-").isdigit() else None, log)
+    if "TIMEOUT" in marks:
+        raise ServerNotListening(proc, ready_timeout)
+    return proc
+
+
+class ServerNotListening(Exception):
+    def __init__(self, proc: ServerProcess, waited: float) -> None:
+        super().__init__("server not listening")
+        self.proc, self.waited = proc, waited
+
+
+def wait_exit(proc: ServerProcess, timeout: float) -> bool:
+    """Wait for the server to end by itself; return whether it did."""
+    steps = max(1, int(timeout / 0.05))
+    script = f"""
+cd {q(proc.ws.path)} || exit 93
+i=0
+while [ ! -f server.status ] && kill -0 {proc.pid} 2>/dev/null; do
+  i=$((i+1)); if [ "$i" -ge {steps} ]; then echo "{MARK}RUNNING"; exit 0; fi
+  sleep 0.05
+done
+sleep 0.05
+echo "{MARK}EXITED $(cat server.status 2>/dev/null)"
+"""
+    marks = _marks(proc.ws.host.run(script, timeout=timeout + 30))
+    if "EXITED" in marks:
+        status = marks["EXITED"].strip()
+        proc.exit_code = int(status) if status.lstrip("-").isdigit() else None
+        return True
+    return False
+
+
+@dataclass
+class Collected:
+    log: Optional[str]
+    exit_code: Optional[int]
+    stopped: bool
+    truncated: bool
+
+
+def finish(ws: Workspace, *, pid: Optional[int], remove: bool, timeout: float = 30) -> Collected:
+    """Stop the server's process group (TERM, then KILL), read its log, and remove the workspace."""
+    stop = ""
+    if pid is not None:
+        stop = f"""
+if group_alive {pid}; then
+  kill -TERM -{pid} 2>/dev/null
+  i=0; while group_alive {pid} && [ "$i" -lt 40 ]; do sleep 0.05; i=$((i+1)); done
+  kill -KILL -{pid} 2>/dev/null
+  echo "{MARK}STOPPED"
+fi"""
+    rm = f'cd / && rm -rf -- {q(ws.path)}' if remove else ":"
+    script = GROUP_ALIVE + f"""
+cd {q(ws.path)} 2>/dev/null || {{ echo "{MARK}GONE"; exit 0; }}
+{stop}
+echo "{MARK}STATUS $(cat server.status 2>/dev/null)"
+size=$(wc -c < server.log 2>/dev/null || echo 0)
+echo "{MARK}SIZE $size"
+echo "{MARK}LOG"
+if [ -f server.log ]; then head -c {LOG_LIMIT} server.log; fi
+{rm}
+"""
+    result = ws.host.run(script, timeout=timeout)
+    marks = _marks(result)
+    if remove:
+        ws.removed = True
+    if "GONE" in marks:
+        return Collected(None, None, False, False)
+    status = marks.get("STATUS", "").strip()
+    log = result.stdout.split(f"{MARK}LOG\n", 1)[1] if f"{MARK}LOG\n" in result.stdout else ""
+    size = int(marks.get("SIZE", "0").strip() or 0)
+    return Collected(log=log, exit_code=int(status) if status.lstrip("-").isdigit() else None,
+                     stopped="STOPPED" in marks, truncated=size > LOG_LIMIT)
+
+
+def looks_like_port_in_use(log: str) -> bool:
+    return bool(re.search(r"address already in use|EADDRINUSE", log, re.IGNORECASE))
+
+
+def describe_status(status: Optional[int]) -> str:
+    if status is None:
+        return "unknown status"
+    if status > 128:
+        import signal as _signal
+
+        try:
+            name = _signal.Signals(status - 128).name
+        except ValueError:
+            name = f"signal {status - 128}"
+        return f"killed by {name}"
+    return f"exit status {status}"
+
+
+def program_failure(what: str, command: str, status: Optional[int], output: str, hint: str) -> ProgramError:
+    return ProgramError(f"the {what} `{command}` ended with {describe_status(status)}", hint,
+                        command=command, exit_status=status, output=output)
+
+
+def listening_ports_of_group(ws: Workspace, pgid: int) -> List[int]:
+    """Return the TCP ports the process group `pgid` listens on (to explain a wrong bind)."""
+    script = f"""
+inodes=$(for p in /proc/[0-9]*; do g=$(awk '{{print $5}}' "$p/stat" 2>/dev/null) || continue; [ "$g" = {pgid} ] || continue; for fd in "$p"/fd/*; do readlink "$fd" 2>/dev/null; done; done | sed -n 's/^socket:\\[\\([0-9]*\\)\\]$/\\1/p' | sort -u)
+for n in $inodes; do awk -v n="$n" 'FNR>1 && $4=="0A" && $10==n {{print $2}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null; done
+"""
+    result = ws.host.run(script, timeout=20)
+    ports = []
+    for line in result.stdout.split():
+        if ":" in line:
+            ports.append(int(line.rsplit(":", 1)[1], 16))
+    return sorted(set(ports))

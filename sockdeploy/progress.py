@@ -1,0 +1,50 @@
+"""Step-by-step progress for people: what is happening and how long each step took."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator, Optional, TextIO
+
+
+class Progress:
+    """Print each step with its duration on stderr; quiet prints nothing."""
+
+    def __init__(self, stream: Optional[TextIO] = None, *, quiet: bool = False, verbose: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.verbose = verbose
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def _color(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.tty else text
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            print(f"  {message}", file=self.stream, flush=True)
+
+    def detail(self, message: str) -> None:
+        if self.verbose and not self.quiet:
+            print(f"    {message}", file=self.stream, flush=True)
+
+    @contextmanager
+    def step(self, label: str) -> Iterator[None]:
+        start = time.monotonic()
+        if self.tty and not self.quiet:
+            self.stream.write(f"  … {label}")
+            self.stream.flush()
+        try:
+            yield
+        except BaseException:
+            self._end(label, start, ok=False)
+            raise
+        self._end(label, start, ok=True)
+
+    def _end(self, label: str, start: float, ok: bool) -> None:
+        if self.quiet:
+            return
+        took = time.monotonic() - start
+        mark = self._color("ok", "32") if ok else self._color("failed", "31")
+        prefix = "\r\033[K" if self.tty else ""
+        print(f"{prefix}  {label}: {mark} ({took:.2f} s)", file=self.stream, flush=True)

@@ -1,0 +1,318 @@
+"""The SSH session: one authenticated connection that carries every remote step.
+
+This is the only module that touches paramiko and fabric.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import logging
+import os
+import select
+import shlex
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+
+from sockdeploy.config import ServerConfig
+from sockdeploy.errors import AuthError, ConnectError, HostKeyError
+from sockdeploy.host import CommandResult, ScriptTimeout
+
+log = logging.getLogger("sockdeploy.session")
+
+KEEPALIVE_SECONDS = 10
+CONNECT_TIMEOUT = 15
+
+# Asks a yes/no question on the terminal; None when there is no terminal.
+Confirm = Callable[[str], bool]
+
+
+def fingerprint(key) -> str:  # type: ignore[no-untyped-def]
+    """Return the OpenSSH-style SHA256 fingerprint of a paramiko key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def wrap_script(script: str) -> str:
+    """Return a one-line command that runs `script` with /bin/sh whatever the login shell is.
+
+    The script travels base64-encoded so csh/fish login shells, newlines and
+    quotes in interpolated values cannot change its meaning.
+    """
+    b64 = base64.b64encode(script.encode()).decode()
+    return f"/bin/sh -c 'eval \"$(printf %s {b64} | base64 -d)\"'"
+
+
+class SshSession:
+    """One SSH connection to the server host (a Host for running scripts)."""
+
+    role = "server host"
+
+    def __init__(self, cfg: ServerConfig, *, accept_new: bool = False, confirm: Optional[Confirm] = None,
+                 passphrase_prompt: Optional[Callable[[str], str]] = None) -> None:
+        self.cfg = cfg
+        self.accept_new = accept_new
+        self.confirm = confirm
+        self.passphrase_prompt = passphrase_prompt
+        self.name = cfg.host
+        self._conn = None
+        self._transport = None
+        self.peer_ip: Optional[str] = None
+        self.hostname = cfg.host
+        self.login = cfg.host
+        self.strict_kex: Optional[bool] = None
+
+    # -- lifetime -----------------------------------------------------------
+    def __enter__(self) -> "SshSession":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _known_hosts_path(self) -> Path:
+        return Path(self.cfg.known_hosts or os.path.join(os.path.expanduser("~"), ".ssh", "known_hosts"))
+
+    def _make_connection(self):  # type: ignore[no-untyped-def]
+        import paramiko
+        from fabric import Config as FabricConfig
+        from fabric import Connection
+
+        if self.cfg.ssh_config == "none":
+            sshcfg = paramiko.SSHConfig()
+        else:
+            path = self.cfg.ssh_config or os.path.join(os.path.expanduser("~"), ".ssh", "config")
+            sshcfg = paramiko.SSHConfig.from_path(path) if os.path.isfile(path) else paramiko.SSHConfig()
+        # lazy: read no Fabric/Invoke config files; explicit ssh_config: no other ssh files.
+        fcfg = FabricConfig(ssh_config=sshcfg, lazy=True)
+        kwargs = {"allow_agent": self.cfg.agent, "banner_timeout": CONNECT_TIMEOUT, "auth_timeout": 60}
+        if self.cfg.identity:
+            kwargs["key_filename"] = [self.cfg.identity]
+            kwargs["look_for_keys"] = False
+        conn = Connection(self.cfg.host, user=self.cfg.user, port=self.cfg.port, config=fcfg,
+                          connect_timeout=CONNECT_TIMEOUT, connect_kwargs=kwargs)
+        client = conn.client
+        # Fabric accepts unknown keys silently by default; replace that policy.
+        client.set_missing_host_key_policy(_HostKeyPolicy(self))
+        kh = self._known_hosts_path()
+        if kh.is_file():
+            try:
+                client.load_host_keys(str(kh))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise HostKeyError(f"cannot read known_hosts: {exc}", "check the file's permissions", where=str(kh)) from None
+        if not self.cfg.known_hosts and os.path.isfile("/etc/ssh/ssh_known_hosts"):
+            try:
+                client.load_system_host_keys("/etc/ssh/ssh_known_hosts")
+            except OSError:
+                pass
+        return conn
+
+    def open(self) -> None:
+        """Connect and authenticate once; the host key is checked before any credential is sent."""
+        import paramiko
+
+        conn = self._make_connection()
+        self._conn = conn
+        target = f"{conn.user}@{conn.host}:{conn.port}"
+        try:
+            try:
+                conn.open()
+            except paramiko.PasswordRequiredException:
+                if not self.passphrase_prompt:
+                    raise AuthError(f"the identity file for {target} is protected by a passphrase and there is no terminal to ask for it",
+                                    "add the key to ssh-agent (ssh-add) or run sockdeploy from a terminal")
+                passphrase = self.passphrase_prompt(f"Passphrase for {self.cfg.identity or 'your key'}: ")
+                conn.close()
+                conn = self._make_connection()
+                conn.connect_kwargs["passphrase"] = passphrase
+                self._conn = conn
+                conn.open()
+        except HostKeyError:
+            self.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            self.close()
+            name = known_hosts_name(conn.host, conn.port)
+            entry = self._find_entry(name)
+            raise HostKeyError(
+                f"HOST KEY CHANGED for {name}: it offered {exc.key.get_name()} {fingerprint(exc.key)}, "
+                f"which differs from the known key{(' at ' + entry) if entry else ''}; refusing to connect (this can be an attack)",
+                f"if the host was really reinstalled, check the new fingerprint with its admins, then remove the old entry: "
+                f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(self._known_hosts_path()))}",
+            ) from None
+        except paramiko.BadAuthenticationType as exc:
+            self.close()
+            allowed = ", ".join(exc.allowed_types) or "none"
+            raise AuthError(f"{target} refused our login methods; it accepts: {allowed}",
+                            "set up a key (ssh-copy-id) or run from a terminal so sockdeploy can ask for your password") from None
+        except paramiko.AuthenticationException as exc:
+            self.close()
+            raise AuthError(f"authentication to {target} failed: {exc}",
+                            "check server.user and server.identity in hosts.yaml, or load your key with ssh-add") from None
+        except paramiko.SSHException as exc:
+            self.close()
+            raise ConnectError(f"SSH negotiation with {target} failed: {exc}", "check that the host runs an SSH server on that port") from None
+        except socket.gaierror as exc:
+            self.close()
+            raise ConnectError(f"cannot resolve host name {conn.host!r}: {exc.strerror}", "check server.host in hosts.yaml and your network") from None
+        except (socket.timeout, TimeoutError):
+            self.close()
+            raise ConnectError(f"connecting to {target} timed out after {CONNECT_TIMEOUT} s",
+                               "check that you are online and that the host and port are right") from None
+        except OSError as exc:
+            self.close()
+            raise ConnectError(f"cannot connect to {target}: {exc.strerror or exc}",
+                               "check server.host and server.port, and that an SSH server is running there") from None
+        transport = conn.client.get_transport()
+        assert transport is not None
+        self._transport = transport
+        transport.set_keepalive(KEEPALIVE_SECONDS)
+        self.strict_kex = bool(getattr(transport, "agreed_on_strict_kex", False))
+        log.info("connected to %s; strict key exchange (Terrapin fix): %s", target, "yes" if self.strict_kex else "no")
+        self.name = conn.original_host
+        self.hostname = conn.host  # after ssh-config HostName: a name the client can resolve
+        self.login = target
+        self.peer_ip = _peer_ip(transport)
+
+    def close(self) -> None:
+        conn, self._conn, self._transport = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # closing a dead connection must not mask the real error
+                pass
+
+    @property
+    def transport(self):  # type: ignore[no-untyped-def]
+        if self._transport is None or not self._transport.is_active():
+            raise ConnectError(f"the SSH connection to {self.cfg.host} was lost", "check your network and run again")
+        return self._transport
+
+    @property
+    def alive(self) -> bool:
+        return self._transport is not None and self._transport.is_active()
+
+    # -- host keys ------------------------------------------------------------
+    def _find_entry(self, name: str) -> Optional[str]:
+        """Return 'FILE:LINE' of the known_hosts entry for `name`, if any."""
+        import paramiko
+
+        path = self._known_hosts_path()
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            return None
+        for no, line in enumerate(lines, 1):
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, no)
+            except Exception:
+                continue
+            if entry is None:
+                continue
+            for h in entry.hostnames:
+                if h == name or (h.startswith("|1|") and paramiko.HostKeys.hash_host(name, h) == h):
+                    return f"{path}:{no}"
+        return None
+
+    def _store_key(self, name: str, key) -> None:  # type: ignore[no-untyped-def]
+        import paramiko
+
+        path = self._known_hosts_path()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        line = paramiko.hostkeys.HostKeyEntry([name], key).to_line()
+        fd = os.open(str(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as fh:
+            fh.write(line)
+        log.info("stored host key for %s in %s", name, path)
+
+    # -- running things -------------------------------------------------------
+    def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
+        """Run a POSIX sh script on the server host over this connection."""
+        import paramiko
+
+        transport = self.transport
+        try:
+            chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}", "the SSH connection may have dropped; run again") from None
+        out, err = bytearray(), bytearray()
+        try:
+            chan.exec_command(wrap_script(script))
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                if not transport.is_active():
+                    raise ConnectError(f"the SSH connection to {self.cfg.host} was lost", "check your network and run again")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ScriptTimeout(CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), -1))
+                select.select([chan], [], [], 0.02)
+            status = chan.recv_exit_status()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectError(f"the SSH connection to {self.cfg.host} failed: {exc}", "check your network and run again") from None
+        finally:
+            chan.close()
+        return CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), status)
+
+
+class _HostKeyPolicy:
+    """Unknown keys: store with --accept-new, ask on a terminal, else refuse (like StrictHostKeyChecking=ask)."""
+
+    def __init__(self, session: SshSession) -> None:
+        self.session = session
+
+    def missing_host_key(self, client, hostname: str, key) -> None:  # type: ignore[no-untyped-def]
+        fp = fingerprint(key)
+        what = f"{key.get_name()} key {fp}"
+        s = self.session
+        if s.accept_new:
+            s._store_key(hostname, key)
+            return
+        if s.confirm is not None:
+            question = (f"The authenticity of host {hostname} can't be established.\n"
+                        f"Its {what}.\nTrust it and store it in {s._known_hosts_path()}? [yes/no] ")
+            if s.confirm(question):
+                s._store_key(hostname, key)
+                return
+            raise HostKeyError(f"host key for {hostname} not trusted ({what})", "compare the fingerprint with the one your course publishes, then answer yes")
+        raise HostKeyError(
+            f"unknown host key for {hostname}: {what}",
+            "check this fingerprint with your course staff, then run once with --accept-new (or from a terminal) to store it",
+        )
+
+
+def _peer_ip(transport) -> Optional[str]:  # type: ignore[no-untyped-def]
+    sock = getattr(transport, "sock", None)
+    if isinstance(sock, socket.socket):
+        try:
+            return str(sock.getpeername()[0])
+        except OSError:
+            return None
+    return None
+
+
+def terminal_confirm(question: str) -> bool:
+    """Ask on the controlling terminal; anything but yes is no."""
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def terminal_secret(prompt: str) -> str:
+    return getpass.getpass(prompt)

@@ -1,0 +1,110 @@
+"""The run folder: per-program logs, transcript.md and run.json, written as the run goes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+
+@dataclass
+class ProgramLog:
+    """One terminal's worth of output: what ran, where, what it printed, how it ended."""
+
+    filename: str
+    title: str
+    prompt: str  # e.g. "jdoe@shell.cec.wustl.edu"
+    command: str
+    output: str = ""
+    ending: str = ""
+
+    def text(self) -> str:
+        body = self.output if not self.output or self.output.endswith("\n") else self.output + "\n"
+        end = f"[{self.ending}]\n" if self.ending else ""
+        return f"[{self.prompt}]$ {self.command}\n{body}{end}"
+
+
+class RunFolder:
+    """`<out>/<UTC timestamp>-<target>/`, created at the start so nothing produced is lost."""
+
+    def __init__(self, path: Path, started: datetime) -> None:
+        self.path = path
+        self.started = started
+        self.logs: List[ProgramLog] = []
+
+    @classmethod
+    def create(cls, out: Path, target: str) -> "RunFolder":
+        started = datetime.now(timezone.utc)
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(target).name or "run")[:60]
+        stamp = started.strftime("%Y%m%dT%H%M%SZ")
+        out.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = out / (f"{stamp}-{safe}" if n == 1 else f"{stamp}-{safe}-{n}")
+            try:
+                path.mkdir()
+                return cls(path, started)
+            except FileExistsError:
+                continue
+        raise OSError(f"cannot create a run folder in {out}")
+
+    def write_log(self, log: ProgramLog) -> None:
+        if log not in self.logs:
+            self.logs.append(log)
+            # The server started first, so its terminal leads the transcript.
+            self.logs.sort(key=lambda entry: entry.filename != "server.log")
+        _atomic_write(self.path / log.filename, log.text())
+
+    def write_json(self, record: Dict[str, Any]) -> None:
+        _atomic_write(self.path / "run.json", json.dumps(record, indent=2) + "\n")
+
+    def write_transcript(self, record: Dict[str, Any], description: str = "") -> None:
+        _atomic_write(self.path / "transcript.md", render_markdown(record, self.logs, description))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fence(text: str) -> str:
+    # A fence longer than any backtick run inside keeps pasted output intact.
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def render_markdown(record: Dict[str, Any], logs: List[ProgramLog], description: str = "") -> str:
+    target = record.get("target", "?")
+    srv = record.get("server") or {}
+    lines = [f"# {target}: sockdeploy transcript", ""]
+    if description:
+        lines += [description, ""]
+    status = "ok" if record.get("ok") else "FAILED"
+    err = record.get("error")
+    rows = [
+        ("result", status + (f": {err['message']}" if err else "")),
+        ("started", record.get("started", "")),
+        ("server host", f"{srv.get('host')} ({srv.get('ip')})" if srv.get("ip") else str(srv.get("host"))),
+        ("port", str(srv.get("port")) if srv.get("port") else "n/a"),
+        ("client host", str(record.get("client_host", ""))),
+        ("network path", f"{record.get('via')}: {record.get('via_reason', '')}".rstrip(": ")),
+        ("client connected to", str(record.get("connect_host") or "n/a")),
+    ]
+    if err and err.get("hint"):
+        rows.append(("how to fix", err["hint"]))
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {v.replace('|', '/')} |" for k, v in rows] + [""]
+    for log in logs:
+        text = log.text()
+        fence = _fence(text)
+        lines += [f"## {log.title}", "", f"{fence}text", text.rstrip("\n"), fence, ""]
+    if not logs:
+        lines += ["No program ran.", ""]
+    return "\n".join(lines)
+
+
+def utc_iso(dt: Optional[datetime] = None) -> str:
+    return (dt or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
