@@ -41,6 +41,7 @@ class RunFolder:
         started = datetime.now(timezone.utc)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(target).name or "run")[:60]
         stamp = started.strftime("%Y%m%dT%H%M%SZ")
+        out = out.expanduser().resolve()
         out.mkdir(parents=True, exist_ok=True)
         for n in range(1, 1000):
             path = out / (f"{stamp}-{safe}" if n == 1 else f"{stamp}-{safe}-{n}")

@@ -1,0 +1,102 @@
+"""Shared fixtures. Integration tests drive the real CLI against a real sshd on loopback.
+
+Every CLI call gets HOME pointed at a fresh directory, so no test reads the
+developer's ~/.ssh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PAYLOADS = REPO / "payloads"
+
+
+def _sshd_available() -> bool:
+    from sockdeploy.lab import find_sshd
+    from sockdeploy.errors import LabError
+
+    try:
+        find_sshd()
+        return True
+    except LabError:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    if _sshd_available():
+        return
+    if os.environ.get("SOCKDEPLOY_REQUIRE_LAB"):
+        raise pytest.UsageError("SOCKDEPLOY_REQUIRE_LAB is set but sshd is missing: install openssh-server")
+    skip = pytest.mark.skip(reason="OpenSSH sshd is not installed (apt-get install openssh-server)")
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def fake_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def cli(tmp_path: Path, fake_home: Path):
+    """Run `python -m sockdeploy ARGS` in tmp_path with HOME=fake_home."""
+
+    def call(*args: str, timeout: float = 180, env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> CliResult:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "XDG_CONFIG"))}
+        full_env.update(HOME=str(fake_home), PYTHONPATH=str(REPO))
+        full_env.update(env or {})
+        proc = subprocess.run([sys.executable, "-m", "sockdeploy", *args], cwd=cwd or tmp_path, env=full_env,
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return call
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory):
+    from sockdeploy.lab import LoopbackLab
+
+    with LoopbackLab(tmp_path_factory.mktemp("lab")) as running:
+        yield running
+
+
+@pytest.fixture
+def clean_lab(lab):
+    """The lab, checked after the test: no process and no run directory left on the server host."""
+    yield lab
+    assert lab.leftover_processes() == [], "a server process outlived its run"
+    assert lab.leftover_dirs() == [], "a remote run directory was left behind"
+
+
+def only_run_dir(out: Path) -> Path:
+    dirs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def copy_payload(name: str, dest: Path) -> Path:
+    shutil.copytree(PAYLOADS / name, dest)
+    return dest
