@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from sockdeploy.errors import LabError
 
@@ -36,11 +36,17 @@ def free_loopback_port() -> int:
 class LoopbackLab:
     """An sshd on 127.0.0.1 that accepts one generated key for the current user."""
 
-    def __init__(self, base: Optional[Path] = None, *, extra_sshd_config: str = "") -> None:
+    def __init__(self, base: Optional[Path] = None, *, extra_sshd_config: str = "", listen: str = "127.0.0.1",
+                 host_name: str = "localhost", port: Optional[int] = None, prefix: Sequence[str] = ()) -> None:
+        """`prefix` runs sshd inside something (e.g. `ip netns exec NS`); `listen`/`port` set its address."""
         self._owns_dir = base is None
         self.dir = Path(base) if base else Path(tempfile.mkdtemp(prefix="sockdeploy-lab-"))
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.extra = extra_sshd_config
+        self.listen = listen
+        self.host_name = host_name
+        self.fixed_port = port
+        self.prefix = list(prefix)
         self.user = _current_user()
         self.port = 0
         self.proc: Optional[subprocess.Popen] = None
@@ -74,28 +80,27 @@ class LoopbackLab:
         self.workdir.parent.mkdir(mode=0o700, exist_ok=True)
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
-        self.port = free_loopback_port()
+        self.port = self.fixed_port or free_loopback_port()
         cfg = self.dir / "sshd_config"
         cfg.write_text(self.sshd_config())
         check = subprocess.run([sshd, "-t", "-f", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
             raise LabError(f"the lab's sshd configuration was refused: {check.stderr.strip()}", "report this as a sockdeploy bug")
         hostpub = self.host_key.with_suffix(".pub").read_text().split()
-        self.known_hosts.write_text("".join(f"[{h}]:{self.port} {hostpub[0]} {hostpub[1]}\n" for h in ("localhost", "127.0.0.1")))
+        names = dict.fromkeys((self.host_name, self.listen))
+        self.known_hosts.write_text("".join(f"{_kh_name(h, self.port)} {hostpub[0]} {hostpub[1]}\n" for h in names))
         self.log_file.write_text("")
-        self.proc = subprocess.Popen([sshd, "-D", "-f", str(cfg), "-E", str(self.log_file)],
+        self.proc = subprocess.Popen(self.prefix + [sshd, "-D", "-f", str(cfg), "-E", str(self.log_file)],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise LabError(f"the lab's sshd exited at start: {self.log_file.read_text().strip()[-500:]}",
                                "check that sshd runs on this machine (sshd -t)")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    if s.recv(4).startswith(b"SSH-"):
-                        break
-            except OSError:
-                time.sleep(0.05)
+            # sshd logs this once its socket listens; works inside namespaces too
+            if "Server listening on" in self.log_file.read_text(errors="replace"):
+                break
+            time.sleep(0.05)
         else:
             self.stop()
             raise LabError("the lab's sshd did not answer within 10 s", "check the machine's load and sshd.log in the lab folder")
@@ -105,7 +110,7 @@ class LoopbackLab:
     def sshd_config(self) -> str:
         return f"""# sockdeploy loopback lab: throwaway sshd, loopback only
 Port {self.port}
-ListenAddress 127.0.0.1
+ListenAddress {self.listen}
 HostKey {self.host_key}
 PidFile {self.dir}/sshd.pid
 AuthorizedKeysFile {self.dir}/authorized_keys
@@ -126,10 +131,11 @@ Subsystem sftp internal-sftp
 {self.extra}
 """
 
-    def write_hosts_file(self, via: str = "direct") -> Path:
-        self.hosts_file.write_text(f"""# written by sockdeploy's loopback lab
+    def write_hosts_file(self, via: str = "direct", path: Optional[Path] = None) -> Path:
+        target = path or self.hosts_file
+        target.write_text(f"""# written by sockdeploy's lab
 server:
-  host: localhost
+  host: {self.host_name}
   port: {self.port}
   user: {self.user}
   identity: {self.identity}
@@ -143,7 +149,7 @@ network:
   via: {via}
   ports: 30000-40000
 """)
-        return self.hosts_file
+        return target
 
     def login_count(self) -> int:
         try:
@@ -192,6 +198,10 @@ network:
         self.proc = None
         if self._owns_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _kh_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
 
 
 def _current_user() -> str:

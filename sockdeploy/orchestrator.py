@@ -166,6 +166,7 @@ class Run:
             ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
         stack.callback(self._finish, ws)
         self.record["server"]["remote_dir"] = ws.path
+        self._check_pinned_port(ws)
         ip = session.peer_ip or _resolve(session.name)
         self.record["server"].update(host=session.name, ip=ip)
         with self.progress.step(f"build the server on {session.name}"):
@@ -245,10 +246,7 @@ class Run:
             port: Optional[int] = None
             if needs_port:
                 if self.opts.port is not None:
-                    port = self.opts.port
-                    if port in ws.used_ports:
-                        raise NetworkPathError(f"port {port} is already in use on {ws.host.name}",
-                                               "pick another with --port, or leave --port out to let sockdeploy choose a free one")
+                    port = self._check_pinned_port(ws)
                 else:
                     port = process.choose_port(ws.used_ports, port_range, tried)
                 tried.add(port)
@@ -287,6 +285,13 @@ class Run:
             self._current = proc
             return proc
         raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
+
+    def _check_pinned_port(self, ws: process.Workspace) -> Optional[int]:
+        port = self.opts.port
+        if port is not None and port in ws.used_ports:
+            raise NetworkPathError(f"port {port} is already in use on {ws.host.name}",
+                                   "pick another with --port, or leave --port out to let sockdeploy choose a free one")
+        return port
 
     def _server_user(self, ws: process.Workspace) -> str:
         login = getattr(ws.host, "login", None)

@@ -102,7 +102,7 @@ cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null || net
             "check free space (df -h) and permissions of server.workdir in hosts.yaml",
             where=base,
             exit_status=result.exit_status,
-            output=result.output,
+            output=None if "ERR" in marks else result.output,
         )
     return Workspace(host=host, path=marks["DIR"], used_ports=parse_busy_ports(result.stdout))
 
