@@ -170,8 +170,18 @@ def payloads_cmd() -> None:
             click.echo(f"{name:<14} broken: {err.headline()}")
 
 
+def _quiet_libraries() -> None:
+    import logging
+
+    # paramiko logs channel failures at WARNING; sockdeploy reports them itself.
+    for name in ("paramiko", "invoke", "fabric"):
+        logging.getLogger(name).addHandler(logging.NullHandler())
+        logging.getLogger(name).propagate = False
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _quiet_libraries()
     try:
         cli.main(args=argv, prog_name="sockdeploy", standalone_mode=True)
     except SockdeployError as err:  # raised outside a run (e.g. SIGTERM during start-up)

@@ -37,6 +37,7 @@ class ClientConfig:
 class NetworkConfig:
     via: str = "auto"
     ports: Tuple[int, int] = DEFAULT_PORTS
+    vpn_gateway: str = "danforthvpn.wustl.edu"
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def parse_config(path: Path) -> Config:
         raise c.fail("host", f"client.host {chost!r}: only 'local' (the machine sockdeploy runs on) is supported", "set client.host to local and run sockdeploy on the client machine")
 
     n = top.sub("network")
-    n.only(["via", "ports"])
+    n.only(["via", "ports", "vpn"])
     via = n.get("via", str, "auto")
     if via not in VIA_CHOICES:
         raise n.fail("via", f"network.via {via!r} is not one of {', '.join(VIA_CHOICES)}", "use auto unless you know which path you need")
@@ -158,12 +159,18 @@ def parse_config(path: Path) -> Config:
     except ValueError as exc:
         raise n.fail("ports", f"network.ports {ports_raw!r}: {exc}", "write a range like 30000-40000 (the course's ports)") from None
 
+    v = n.sub("vpn")
+    v.only(["gateway"])
+    gateway = v.get("gateway", str, "danforthvpn.wustl.edu")
+    if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", gateway):
+        raise v.fail("gateway", f"network.vpn.gateway {gateway!r} is not a host name", "write the VPN server's name, e.g. danforthvpn.wustl.edu")
+
     return Config(
         server=ServerConfig(
             host=host, user=user, port=port, identity=identity, known_hosts=known_hosts,
             workdir=workdir, ssh_config=ssh_config, agent=agent,
         ),
         client=ClientConfig(host=chost),
-        network=NetworkConfig(via=via, ports=ports),
+        network=NetworkConfig(via=via, ports=ports, vpn_gateway=gateway),
         path=path,
     )

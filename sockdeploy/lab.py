@@ -37,7 +37,8 @@ class LoopbackLab:
     """An sshd on 127.0.0.1 that accepts one generated key for the current user."""
 
     def __init__(self, base: Optional[Path] = None, *, extra_sshd_config: str = "", listen: str = "127.0.0.1",
-                 host_name: str = "localhost", port: Optional[int] = None, prefix: Sequence[str] = ()) -> None:
+                 host_name: str = "localhost", port: Optional[int] = None, prefix: Sequence[str] = (),
+                 forwarding: bool = True) -> None:
         """`prefix` runs sshd inside something (e.g. `ip netns exec NS`); `listen`/`port` set its address."""
         self._owns_dir = base is None
         self.dir = Path(base) if base else Path(tempfile.mkdtemp(prefix="sockdeploy-lab-"))
@@ -47,6 +48,7 @@ class LoopbackLab:
         self.host_name = host_name
         self.fixed_port = port
         self.prefix = list(prefix)
+        self.forwarding = forwarding
         self.user = _current_user()
         self.port = 0
         self.proc: Optional[subprocess.Popen] = None
@@ -121,7 +123,7 @@ PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
-AllowTcpForwarding yes
+AllowTcpForwarding {"yes" if self.forwarding else "no"}
 X11Forwarding no
 PrintMotd no
 LogLevel VERBOSE

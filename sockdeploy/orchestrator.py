@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from sockdeploy import process
+from sockdeploy import paths, process, vpn
 from sockdeploy.clientrun import run_client
 from sockdeploy.config import Config
 from sockdeploy.errors import (ConnectError, Interrupted, NetworkPathError, ProgramError, SockdeployError,
@@ -21,6 +21,7 @@ from sockdeploy.payload import Payload, render
 from sockdeploy.progress import Progress
 from sockdeploy.session import SshSession
 from sockdeploy.transcript import ProgramLog, RunFolder, utc_iso
+from sockdeploy.tunnel import LocalForward
 
 PORT_ATTEMPTS = 5
 SERVER_EXIT_WAIT = 10.0
@@ -152,34 +153,96 @@ class Run:
     def _split(self, stack: ExitStack) -> None:
         if self.cfg is None:
             raise UsageError("this payload needs a server host, but no hosts.yaml was loaded", "pass --hosts PATH or use --local")
-        via = self.opts.via or self.cfg.network.via
-        if via in ("tunnel", "vpn"):
-            raise UsageError(f"--via {via} is not available in this version", "use --via direct (on campus) or auto")
+        self.via = self.opts.via or self.cfg.network.via
+        self.record["via"] = self.via
         session = SshSession(self.cfg.server, accept_new=self.opts.accept_new, confirm=self.opts.confirm,
                              passphrase_prompt=self.opts.secret_prompt)
+        self.session = session
         with self.progress.step(f"connect to {self.cfg.server.host}"):
             session.open()
         stack.callback(session.close)
         self.record["ssh"] = {"login": session.login, "strict_kex": session.strict_kex}
         self.progress.detail(f"logged in as {session.login}; strict key exchange: {'yes' if session.strict_kex else 'no'}")
+        ip = session.peer_ip or _resolve(session.hostname)
+        self.record["server"].update(host=session.name, ip=ip)
+        if self.via == "vpn":
+            with self.progress.step("check the VPN"):
+                self._require_vpn(ip)
+        if self.via == "tunnel":
+            with self.progress.step("check that the server host allows forwarding"):
+                session.check_forwarding()
         with self.progress.step("upload the server sources"):
             ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
         stack.callback(self._finish, ws)
         self.record["server"]["remote_dir"] = ws.path
         self._check_pinned_port(ws)
-        ip = session.peer_ip or _resolve(session.name)
-        self.record["server"].update(host=session.name, ip=ip)
+        if self.via in ("tunnel", "auto"):
+            # Prefer a port free here too, so the tunnel can keep the server's number.
+            ws.used_ports |= paths.local_busy_ports()
         with self.progress.step(f"build the server on {session.name}"):
             self._build(ws, self.payload.server.build, "server", "server-build.log")
         with self.progress.step("build the client here"):
             local_ws = process.create_workspace(self.client_host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
             stack.callback(self._remove_quietly, local_ws)
             self._build(local_ws, self.payload.client.build, "client", "client-build.log")
-        self.record["via"] = "direct"
-        self.record["via_reason"] = (("chosen with --via direct" if self.opts.via else "network.via is direct in hosts.yaml")
-                                     if via == "direct" else "auto: direct is the only path in this version")
-        values = {"ip": ip, "host": getattr(session, "hostname", session.name), "port": None, "socket": None}
+        values = {"ip": ip, "host": session.hostname, "port": None, "socket": None}
+        self._stack = stack
         self._serve_and_run_clients(ws, values, client_cwd=local_ws.path)
+
+    def _require_vpn(self, ip: str) -> None:
+        checks = vpn.vpn_checks(ip, self.cfg.network.vpn_gateway if self.cfg else vpn.DEFAULT_GATEWAY)
+        self.record["vpn_checks"] = [c.__dict__ for c in checks]
+        failed = vpn.first_failure(checks)
+        if failed is not None:
+            raise NetworkPathError(f"--via vpn: {failed.name}: no ({failed.detail})", failed.fix)
+
+    def _choose_path(self, port: int, values: Dict[str, Any]) -> None:
+        """Decide how the client reaches the server's port; runs before the server takes the port."""
+        assert self.cfg is not None
+        gateway = self.cfg.network.vpn_gateway
+        found: Optional[paths.Probe] = None
+        chosen = self.via
+        if self.via in ("direct", "vpn", "auto"):
+            with self.progress.step(f"probe {values['ip']}:{port} from here"):
+                found = paths.probe(values["ip"], port)
+            self.record["probe"] = {"target": f"{values['ip']}:{port}", "outcome": found.outcome}
+            if found.reachable:
+                chosen = "vpn" if self.via == "vpn" else "direct"
+            elif self.via == "auto":
+                chosen = "tunnel"
+                with self.progress.step("check that the server host allows forwarding"):
+                    self.session.check_forwarding()
+            else:
+                hint = (f"the VPN is up but does not let you reach port {port}; use --via tunnel" if self.via == "vpn"
+                        else paths.blocked_hint(gateway))
+                raise NetworkPathError(f"cannot reach {values['ip']}:{port} from this machine: {found.describe()}", hint)
+        self.record["via"] = chosen
+        self.record["via_reason"] = paths.describe_choice(self.via, chosen, found)
+
+    def _open_tunnel(self, port: int, values: Dict[str, Any]) -> None:
+        """Listen on loopback for the client, after the server listens and before any client runs.
+
+        Same port number as the server when it is free here; otherwise a free one
+        (it is never free when both ends are one machine, as in the loopback lab).
+        """
+        assert self.session is not None
+        session = self.session
+        fwd = LocalForward(lambda origin: session.open_forward("127.0.0.1", port, origin), ("127.0.0.1", port), port)
+        with self.progress.step("open the tunnel"):
+            fwd.start()
+        self._stack.callback(self._close_tunnel, fwd)
+        self.tunnel = fwd
+        values.update(ip="127.0.0.1", host="localhost", client_port=fwd.port)
+        self.record["tunnel"] = {"listen": fwd.addresses, "remote": f"127.0.0.1:{port} on {session.name}",
+                                 "same_port": fwd.port == port, "connections": 0}
+        if fwd.port != port:
+            self.progress.info(f"port {port} is busy here; the tunnel listens on {fwd.port} instead")
+
+    def _close_tunnel(self, fwd: LocalForward) -> None:
+        with shielded():
+            fwd.close()
+            if "tunnel" in self.record:
+                self.record["tunnel"]["connections"] = fwd.connections
 
     # -- steps -----------------------------------------------------------------
     def _build(self, ws: process.Workspace, command: Optional[str], what: str, logname: str) -> None:
@@ -196,6 +259,8 @@ class Run:
 
     def _serve_and_run_clients(self, ws: process.Workspace, values: Dict[str, Any], client_cwd: str) -> None:
         proc = self._start_server(ws, values)
+        # Through a tunnel the client may use another local port than the server's.
+        values = dict(values, port=values.get("client_port") or values["port"])
         runs = self.payload.client.commands
         uses_host = any("{host}" in c for c in runs)
         self.record["connect_host"] = values["host"] if uses_host else values["ip"]
@@ -251,6 +316,11 @@ class Run:
                     port = process.choose_port(ws.used_ports, port_range, tried)
                 tried.add(port)
             values["port"] = port
+            if not self.local_mode and port is not None:
+                if self.tunnel is not None:  # a retry on another port
+                    self._close_tunnel(self.tunnel)
+                    self.tunnel = None
+                self._choose_path(port, values)
             command = render(self.payload.server.commands[0], values)
             self.record["server"].update(port=port, command=command)
             self.server_log = ProgramLog("server.log", f"Server terminal ({ws.host.name})",
@@ -283,6 +353,8 @@ class Run:
                                    "check that it calls listen() early and prints nothing it waits on; its output is in server.log",
                                    command=command) from None
             self._current = proc
+            if self.record["via"] == "tunnel" and port is not None:
+                self._open_tunnel(port, values)
             return proc
         raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
 
@@ -298,6 +370,9 @@ class Run:
         return login.split("@", 1)[0] if login else _whoami()
 
     _current: Optional[process.ServerProcess] = None
+    tunnel: Optional[LocalForward] = None
+    session: Optional[SshSession] = None
+    via = "local"
 
     def _finish(self, ws: process.Workspace) -> None:
         """Stop the server, keep its log, remove the workspace: on every exit path."""

@@ -233,6 +233,19 @@ class SshSession:
             fh.write(line)
         log.info("stored host key for %s in %s", name, path)
 
+    # -- forwarding -------------------------------------------------------------
+    def open_forward(self, host: str, port: int, origin: Tuple[str, int] = ("127.0.0.1", 0)):  # type: ignore[no-untyped-def]
+        """Open a direct-tcpip channel: the server host connects to host:port for us (ssh -L)."""
+        return _open_forward(self, host, port, origin)
+
+    def check_forwarding(self) -> None:
+        """Raise ForwardingForbidden if sshd refuses local forwards; any other answer means allowed."""
+        try:
+            chan = self.open_forward("127.0.0.1", 1)  # port 1 is never served: sshd answers before any data flows
+        except ForwardConnectFailed:
+            return
+        chan.close()
+
     # -- running things -------------------------------------------------------
     def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
         """Run a POSIX sh script on the server host over this connection."""
@@ -268,6 +281,36 @@ class SshSession:
         finally:
             chan.close()
         return CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), status)
+
+
+class ForwardingForbidden(ConnectError):
+    kind = "forwarding-forbidden"
+    exit_code = 5
+
+
+class ForwardConnectFailed(ConnectError):
+    kind = "forward-connect"
+    exit_code = 5
+
+
+def _open_forward(session: "SshSession", host: str, port: int, origin: Tuple[str, int]):  # type: ignore[no-untyped-def]
+    import paramiko
+
+    transport = session.transport
+    try:
+        # A large window keeps bulk transfers from stalling on paramiko's small default.
+        return transport.open_channel("direct-tcpip", (host, port), origin, window_size=4 * 1024 * 1024,
+                                      max_packet_size=32768, timeout=CONNECT_TIMEOUT)
+    except paramiko.ChannelException as exc:
+        if exc.code == 1:  # SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
+            raise ForwardingForbidden(
+                f"the SSH server on {session.cfg.host} forbids port forwarding (sshd AllowTcpForwarding no), so no tunnel is possible",
+                "use the VPN (--via vpn) or run from campus (--via direct)") from None
+        raise ForwardConnectFailed(f"{session.cfg.host} could not connect to {host}:{port} for the tunnel: {exc.text}",
+                                   "check that the server listens on all addresses (INADDR_ANY), not only its public one") from None
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        raise ConnectError(f"the SSH connection to {session.cfg.host} failed while opening a tunnel channel: {exc}",
+                           "check your network and run again") from None
 
 
 class _HostKeyPolicy:

@@ -1,0 +1,209 @@
+"""A local forward (like `ssh -L`) carried by an existing SSH session: no second login."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import select
+import socket
+import threading
+from typing import Callable, List, Optional, Set, Tuple
+
+from sockdeploy.errors import NetworkPathError, SockdeployError
+
+log = logging.getLogger("sockdeploy.tunnel")
+
+CHUNK = 256 * 1024
+# Opens the remote end of one forwarded connection; returns a socket-like channel.
+Opener = Callable[[Tuple[str, int]], object]
+
+
+def port_free_locally(port: int) -> bool:
+    """Return whether both loopback addresses can bind `port` right now."""
+    try:
+        listeners = _bind_listeners(port)
+    except OSError:
+        return False
+    for s in listeners:
+        s.close()
+    return True
+
+
+def _bind_listeners(port: int) -> List[socket.socket]:
+    """Bind 127.0.0.1 and (when the host has IPv6) ::1 on `port`; all or nothing."""
+    made: List[socket.socket] = []
+    try:
+        v4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        made.append(v4)
+        v4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        v4.bind(("127.0.0.1", port))
+        port = v4.getsockname()[1]
+        if socket.has_ipv6:
+            v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            v6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                v6.bind(("::1", port))
+                made.append(v6)
+            except OSError as exc:
+                v6.close()
+                # no ::1 on this host (IPv6 disabled): 127.0.0.1 alone will do
+                if exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    raise
+    except BaseException:
+        for s in made:
+            s.close()
+        raise
+    return made
+
+
+class LocalForward:
+    """Listen on loopback and carry each connection to dest over the SSH session.
+
+    Carries many connections, one after another and at once; passes half-close
+    (EOF) through in both directions.
+    """
+
+    def __init__(self, opener: Opener, dest: Tuple[str, int], local_port: int, *, exact: bool = False) -> None:
+        self.opener = opener
+        self.dest = dest
+        self.wanted_port = local_port
+        self.exact = exact
+        self.port = 0
+        self.listeners: List[socket.socket] = []
+        self.connections = 0
+        self.errors: List[SockdeployError] = []
+        self._stop = threading.Event()
+        self._threads: Set[threading.Thread] = set()
+        self._open_pairs: Set[Tuple[socket.socket, object]] = set()
+        self._lock = threading.Lock()
+        self._accept_thread: Optional[threading.Thread] = None
+
+    @property
+    def addresses(self) -> List[str]:
+        return [("[::1]" if s.family == socket.AF_INET6 else "127.0.0.1") + f":{self.port}" for s in self.listeners]
+
+    def __enter__(self) -> "LocalForward":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> "LocalForward":
+        """Bind the listeners now (a bind failure raises before any client runs) and start accepting."""
+        try:
+            self.listeners = _bind_listeners(self.wanted_port)
+        except OSError as exc:
+            if self.exact:
+                raise NetworkPathError(f"cannot listen on 127.0.0.1:{self.wanted_port} for the tunnel: {exc.strerror}",
+                                       "another program (an old `ssh -f -N -L` tunnel?) holds that port; close it, or choose another port") from None
+            try:
+                self.listeners = _bind_listeners(0)
+            except OSError as exc2:
+                raise NetworkPathError(f"cannot listen on loopback for the tunnel: {exc2.strerror}",
+                                       "check that the loopback interface is up (ip link set lo up)") from None
+        self.port = self.listeners[0].getsockname()[1]
+        for s in self.listeners:
+            s.listen(64)
+            s.setblocking(False)
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="sockdeploy-tunnel-accept", daemon=True)
+        self._accept_thread.start()
+        return self
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select(self.listeners, [], [], 0.2)
+            except (OSError, ValueError):
+                return
+            for listener in ready:
+                try:
+                    conn, peer = listener.accept()
+                except (BlockingIOError, OSError):
+                    continue
+                conn.setblocking(True)
+                t = threading.Thread(target=self._serve, args=(conn, peer), name="sockdeploy-tunnel-conn", daemon=True)
+                with self._lock:
+                    self._threads.add(t)
+                t.start()
+
+    def _serve(self, conn: socket.socket, peer: Tuple) -> None:
+        try:
+            try:
+                chan = self.opener((str(peer[0]), int(peer[1])))
+            except SockdeployError as exc:
+                self.errors.append(exc)
+                log.info("tunnel: %s", exc.message)
+                conn.close()
+                return
+            with self._lock:
+                self.connections += 1
+                self._open_pairs.add((conn, chan))
+            try:
+                pump(conn, chan, self._stop)
+            finally:
+                with self._lock:
+                    self._open_pairs.discard((conn, chan))
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def close(self) -> None:
+        """Stop listening, then close every carried connection."""
+        self._stop.set()
+        for s in self.listeners:
+            try:
+                s.close()
+            except OSError:
+                pass
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout=2)
+        with self._lock:
+            pairs = list(self._open_pairs)
+            threads = list(self._threads)
+        for conn, chan in pairs:
+            _close_quietly(conn)
+            _close_quietly(chan)
+        for t in threads:
+            t.join(timeout=2)
+
+
+def pump(sock: socket.socket, chan, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    """Copy bytes both ways until both sides have sent EOF or either side closes."""
+    sock_open, chan_open = True, True
+    try:
+        while (sock_open or chan_open) and not stop.is_set():
+            watch = ([sock] if sock_open else []) + ([chan] if chan_open else [])
+            readable, _, _ = select.select(watch, [], [], 0.5)
+            if sock in readable:
+                data = sock.recv(CHUNK)
+                if data:
+                    chan.sendall(data)
+                else:
+                    sock_open = False
+                    chan.shutdown_write()  # EOF to the server: it sees end-of-file
+            if chan in readable:
+                data = chan.recv(CHUNK)
+                if data:
+                    sock.sendall(data)
+                else:
+                    chan_open = False
+                    try:
+                        sock.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+    except (OSError, EOFError) as exc:
+        log.debug("tunnel connection ended: %s", exc)
+    except Exception as exc:  # paramiko's SSHException when the session drops
+        log.debug("tunnel connection ended: %s", exc)
+    finally:
+        _close_quietly(sock)
+        _close_quietly(chan)
+
+
+def _close_quietly(thing: object) -> None:
+    try:
+        thing.close()  # type: ignore[attr-defined]
+    except Exception:
+        pass

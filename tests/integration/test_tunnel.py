@@ -1,0 +1,158 @@
+"""The tunnel path: a local forward carried by the run's one SSH connection."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from sockdeploy.config import parse_config
+from sockdeploy.errors import NetworkPathError
+from sockdeploy.lab import LoopbackLab
+from sockdeploy.paths import probe
+from sockdeploy.session import ForwardingForbidden, SshSession
+from sockdeploy.tunnel import LocalForward
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("exercise, host_arg", [("ex5", "127.0.0.1"), ("ex6", "localhost")])
+def test_exercise_through_the_tunnel_with_one_login(cli, clean_lab, exercise, host_arg):
+    before = clean_lab.login_count()
+    res = cli("run", exercise, "--via", "tunnel", "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json")
+    assert res.code == 0, res.stderr
+    assert clean_lab.login_count() - before == 1
+    record = res.json()
+    assert record["via"] == "tunnel" and "local forward" in record["via_reason"]
+    tunnel = record["tunnel"]
+    assert tunnel["connections"] == 2
+    assert tunnel["remote"].startswith(f"127.0.0.1:{record['server']['port']} ")
+    local_port = int(tunnel["listen"][0].rsplit(":", 1)[1])
+    assert tunnel["listen"][0] == f"127.0.0.1:{local_port}"
+    assert record["clients"][0]["command"] == f"./client {host_arg} {local_port}"
+    server = (Path(record["run_dir"]) / "server.log").read_text()
+    # through the tunnel the server sees connections from its own loopback
+    assert server.count("connection 2 closed") == 0 and "quit code 418 received" in server
+    if exercise == "ex6":
+        assert "connection 1 accepted from 127.0.0.1:" in server
+    transcript = (Path(record["run_dir"]) / "transcript.md").read_text()
+    assert "| network path | tunnel:" in transcript
+    # the listener is gone after the run
+    assert probe("127.0.0.1", local_port, timeout=1).outcome == "refused"
+
+
+def test_auto_takes_direct_when_the_port_answers(cli, clean_lab):
+    res = cli("run", "ex5", "--via", "auto", "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json")
+    assert res.code == 0, res.stderr
+    record = res.json()
+    assert record["via"] == "direct"
+    assert record["via_reason"].startswith("auto: 127.0.0.1:") and record["via_reason"].endswith("-> direct")
+    assert record["probe"]["outcome"] == "refused"
+
+
+def test_vpn_check_fails_clearly_without_openconnect(cli, clean_lab):
+    res = cli("run", "ex5", "--via", "vpn", "--hosts", str(clean_lab.hosts_file), "--out", "runs")
+    assert res.code == 5, res.stderr
+    assert "openconnect running: no" in res.stderr
+    assert "sudo openconnect danforthvpn.wustl.edu" in res.stderr and "--via tunnel" in res.stderr
+
+
+@pytest.fixture
+def session(clean_lab):
+    cfg = parse_config(clean_lab.hosts_file)
+    with SshSession(cfg.server) as s:
+        yield s
+
+
+class _EchoAfterEof:
+    """Loopback server that reads until EOF, then replies with what it got, uppercased."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.seen = 0
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        self.seen += 1
+        conn.sendall(data.upper())
+        conn.close()
+
+
+def _exchange(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+        c.sendall(payload)
+        c.shutdown(socket.SHUT_WR)  # the server only answers after end-of-file
+        out = b""
+        while chunk := c.recv(65536):
+            out += chunk
+    return out
+
+
+def test_forward_carries_concurrent_connections_and_half_close(session):
+    echo = _EchoAfterEof()
+    with LocalForward(lambda o: session.open_forward("127.0.0.1", echo.port, o), ("127.0.0.1", echo.port), 0) as fwd:
+        assert [a.split(":")[0] for a in fwd.addresses][0] == "127.0.0.1"
+        results = {}
+
+        def client(i: int) -> None:
+            payload = (f"client {i} ".encode() * 20000)[: 100000 + i]
+            results[i] = _exchange(fwd.port, payload) == payload.upper()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert results == {i: True for i in range(12)}
+        # and one after another
+        for i in range(5):
+            assert _exchange(fwd.port, b"seq %d" % i) == b"SEQ %d" % i
+        assert fwd.connections == 17 and echo.seen == 17
+        if any("::1" in a for a in fwd.addresses):
+            with socket.create_connection(("::1", fwd.port), timeout=10) as c:
+                c.sendall(b"six")
+                c.shutdown(socket.SHUT_WR)
+                assert c.recv(10) == b"SIX"
+    assert probe("127.0.0.1", fwd.port, timeout=1).outcome == "refused"
+
+
+def test_pinned_local_port_in_use_is_a_clear_error(session):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    fwd = LocalForward(lambda o: session.open_forward("127.0.0.1", 1, o), ("127.0.0.1", 1), port, exact=True)
+    with pytest.raises(NetworkPathError) as info:
+        fwd.start()
+    assert f"127.0.0.1:{port}" in info.value.message and "another program" in info.value.hint
+    busy.close()
+
+
+def test_forwarding_forbidden_is_reported(cli, tmp_path):
+    with LoopbackLab(tmp_path / "noforward", forwarding=False) as lab:
+        res = cli("run", "ex5", "--via", "tunnel", "--hosts", str(lab.hosts_file), "--out", "runs")
+        assert res.code == 5, res.stderr
+        assert "forbids port forwarding (sshd AllowTcpForwarding no)" in res.stderr
+        assert "--via vpn" in res.stderr
+        assert lab.leftover_dirs() == [] and lab.leftover_processes() == []
+        cfg = parse_config(lab.hosts_file)
+        with SshSession(cfg.server) as s:
+            with pytest.raises(ForwardingForbidden):
+                s.check_forwarding()
