@@ -170,6 +170,173 @@ def payloads_cmd() -> None:
             click.echo(f"{name:<14} broken: {err.headline()}")
 
 
+def _table(rows: List[List[str]], header: List[str]) -> str:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*map(str, r)) for r in rows])
+
+
+@cli.group()
+def vpn() -> None:
+    """Check the openconnect VPN."""
+
+
+@vpn.command("status")
+@click.option("--hosts", "hosts_path", metavar="PATH", help="hosts.yaml naming the server (for the route check).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def vpn_status(hosts_path: Optional[str], as_json: bool) -> None:
+    """Show whether the VPN is up and carries traffic to the server host (exit 5 if not).
+
+    \b
+    Example:
+      sockdeploy vpn status
+    """
+    import socket as _socket
+
+    from sockdeploy import config as config_mod
+    from sockdeploy import vpn as vpn_mod
+
+    try:
+        cfg = config_mod.load_config(hosts_path)
+    except SockdeployError as err:
+        raise _fail(err)
+    try:
+        ip: Optional[str] = _socket.getaddrinfo(cfg.server.host, None, _socket.AF_INET)[0][4][0]
+    except OSError:
+        ip = None
+    checks = vpn_mod.vpn_checks(ip, cfg.network.vpn_gateway)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        click.echo(_table([[c.name, "ok" if c.ok else "FAIL", c.detail, c.fix] for c in checks], ["check", "result", "detail", "fix"]))
+    if vpn_mod.first_failure(checks) is not None:
+        raise click.exceptions.Exit(5)
+
+
+@cli.group()
+def tunnel() -> None:
+    """Background tunnels to the course port, like `ssh -f -N -L`."""
+
+
+def _tunnel_port(cfg, port: Optional[int]) -> int:  # type: ignore[no-untyped-def]
+    if port is not None:
+        return port
+    from sockdeploy import paths, process
+
+    return process.choose_port(paths.local_busy_ports(), cfg.network.ports, set())
+
+
+@tunnel.command("open")
+@click.option("--port", type=click.IntRange(1024, 65535), help="Port on both ends (default: a free one in network.ports).")
+@click.option("--hosts", "hosts_path", metavar="PATH", help="hosts.yaml to use.")
+@click.option("--local-port", type=click.IntRange(1024, 65535), help="Listen here on another port than the server's.")
+@click.option("--accept-new", is_flag=True, help="Store an unknown host key.")
+def tunnel_open(port: Optional[int], hosts_path: Optional[str], local_port: Optional[int], accept_new: bool) -> None:
+    """Open a tunnel that outlives this command: 127.0.0.1:PORT here reaches PORT on the login host.
+
+    \b
+    Example:
+      sockdeploy tunnel open --port 31522
+      ./client 127.0.0.1 31522
+    """
+    from sockdeploy import config as config_mod
+    from sockdeploy import tunneld
+
+    try:
+        cfg = config_mod.load_config(hosts_path)
+        port = _tunnel_port(cfg, port)
+        st = tunneld.open_tunnel(cfg.path, port, accept_new=accept_new, local_port=local_port)  # type: ignore[arg-type]
+    except SockdeployError as err:
+        raise _fail(err)
+    click.echo(f"tunnel open: {', '.join(st.data.get('listen', []))} -> 127.0.0.1:{port} on {st.data.get('host')} (pid {st.pid})")
+    click.echo(f"run your client against 127.0.0.1 {st.port}; close it with: sockdeploy tunnel close --port {st.port}")
+
+
+@tunnel.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tunnel_status(as_json: bool) -> None:
+    """List open tunnels and check each (process, listener, SSH connection).
+
+    \b
+    Example:
+      sockdeploy tunnel status
+    """
+    from sockdeploy import tunneld
+
+    reports = [t.report() for t in tunneld.list_tunnels()]
+    if as_json:
+        click.echo(json.dumps(reports, indent=2))
+        return
+    if not reports:
+        click.echo("no tunnels open")
+        return
+    rows = [[r["local_port"], f"{r.get('host', '?')}:{r.get('remote_port')}", r.get("pid"), "yes" if r["running"] else "NO",
+             "yes" if r["listening"] else "NO", "yes" if r["ssh_alive"] else r.get("status", "NO"), r.get("reconnects", 0)]
+            for r in reports]
+    click.echo(_table(rows, ["port", "to", "pid", "running", "listening", "ssh", "reconnects"]))
+
+
+@tunnel.command("close")
+@click.option("--port", type=click.IntRange(1024, 65535), help="Close only this one (default: all).")
+def tunnel_close(port: Optional[int]) -> None:
+    """Close background tunnels.
+
+    \b
+    Example:
+      sockdeploy tunnel close --port 31522
+    """
+    from sockdeploy import tunneld
+
+    try:
+        closed = tunneld.close_tunnels(port)
+    except SockdeployError as err:
+        raise _fail(err)
+    click.echo(f"closed: {', '.join(map(str, closed))}" if closed else "no tunnels were open")
+
+
+@tunnel.command("print")
+@click.option("--port", type=click.IntRange(1024, 65535), help="Course port (default: a free one in network.ports).")
+@click.option("--hosts", "hosts_path", metavar="PATH", help="hosts.yaml to use.")
+def tunnel_print(port: Optional[int], hosts_path: Optional[str]) -> None:
+    """Print the equivalent OpenSSH command, an ~/.ssh/config stanza and a systemd user unit.
+
+    \b
+    Example:
+      sockdeploy tunnel print --port 31522
+    """
+    import getpass
+    import shlex
+
+    from sockdeploy import config as config_mod
+
+    try:
+        cfg = config_mod.load_config(hosts_path)
+        port = _tunnel_port(cfg, port)
+    except SockdeployError as err:
+        raise _fail(err)
+    user = cfg.server.user or getpass.getuser()
+    host = cfg.server.host
+    login = f"{user}@{host}"
+    port_opt = f" -p {cfg.server.port}" if cfg.server.port and cfg.server.port != 22 else ""
+    folder = Path(__file__).resolve().parent.parent / "tunnels"
+    if not folder.is_dir():
+        folder = Path(__file__).resolve().parent / "tunnels"
+
+    def fill(name: str) -> str:
+        text = (folder / name).read_text()
+        for key, value in (("{host}", host), ("{user}", user), ("{port}", str(port)), ("{login}", login)):
+            text = text.replace(key, value)
+        return text
+
+    click.echo("# The course's command (the login host then connects to its own loopback):")
+    click.echo(f"ssh -f -N{port_opt} -L 127.0.0.1:{port}:127.0.0.1:{port} {shlex.quote(login)}")
+    click.echo(f"# then: ./client 127.0.0.1 {port}\n")
+    click.echo("# ~/.ssh/config:")
+    click.echo(fill("ssh_config.example"))
+    click.echo("# ~/.config/systemd/user/sockdeploy-tunnel@.service:")
+    click.echo(fill("sockdeploy-tunnel@.service"))
+
+
 def _quiet_libraries() -> None:
     import logging
 
