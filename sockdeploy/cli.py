@@ -11,7 +11,7 @@ from typing import Any, Callable, List, Optional
 import click
 
 from sockdeploy import __version__
-from sockdeploy.errors import SockdeployError, Terminated
+from sockdeploy.errors import LabError, SockdeployError, Terminated
 
 EXIT_CODES = """\b
 Exit codes: 0 ok, 2 config/usage, 3 SSH connection/authentication/host key,
@@ -335,6 +335,103 @@ def tunnel_print(port: Optional[int], hosts_path: Optional[str]) -> None:
     click.echo(fill("ssh_config.example"))
     click.echo("# ~/.config/systemd/user/sockdeploy-tunnel@.service:")
     click.echo(fill("sockdeploy-tunnel@.service"))
+
+
+@cli.group()
+def lab() -> None:
+    """A lab to practise in: the campus lab (root: namespaces, firewall, VPN) or the loopback lab."""
+
+
+@lab.command("up")
+@click.option("--kind", type=click.Choice(["auto", "campus", "loopback"]), default="auto", show_default=True,
+              help="campus needs root and network namespaces; auto falls back to loopback.")
+def lab_up(kind: str) -> None:
+    """Start a lab in the background and write a hosts.yaml for it.
+
+    \b
+    Example:
+      sudo sockdeploy lab up
+      sudo sockdeploy lab exec -- sockdeploy run ex5 --hosts "$(sockdeploy lab status --hosts-file)"
+    """
+    from sockdeploy import labd
+
+    try:
+        data = labd.up(kind)
+    except SockdeployError as err:
+        raise _fail(err)
+    if data.get("note"):
+        click.echo(f"note: {data['note']}", err=True)
+    click.echo(f"lab up ({data['kind']}): server {data.get('server')}; hosts file {data['hosts_file']}")
+    if data.get("home_ns"):
+        click.echo(f"run commands on the Pi with: sockdeploy lab exec -- COMMAND   (ip netns exec {data['home_ns']} ...)")
+
+
+@lab.command("down")
+def lab_down() -> None:
+    """Stop the background lab and remove everything it made.
+
+    \b
+    Example:
+      sockdeploy lab down
+    """
+    from sockdeploy import labd
+
+    click.echo("lab down" if labd.down() else "no lab was up")
+
+
+@lab.command("status")
+@click.option("--hosts-file", "hosts_only", is_flag=True, help="Print only the lab's hosts.yaml path.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def lab_status(hosts_only: bool, as_json: bool) -> None:
+    """Show whether a lab is up, its kind, hosts and namespaces (exit 7 if none).
+
+    \b
+    Example:
+      sockdeploy lab status
+    """
+    from sockdeploy import labd
+
+    data = labd.read_state()
+    if not data or not data.get("running"):
+        if as_json:
+            click.echo(json.dumps({"running": False}))
+        else:
+            click.echo("no lab is up (start one with: sockdeploy lab up)", err=not hosts_only)
+        raise click.exceptions.Exit(7)
+    if hosts_only:
+        click.echo(data["hosts_file"])
+    elif as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for key in ("kind", "status", "pid", "server", "server_ip", "gateway", "home_ns", "campus_ns", "hosts_file"):
+            if data.get(key) is not None:
+                click.echo(f"{key:<10} {data[key]}")
+
+
+@lab.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def lab_exec(command: tuple) -> None:
+    """Run COMMAND on the lab's Pi (inside the home namespace of the campus lab).
+
+    \b
+    Example:
+      sockdeploy lab exec -- sockdeploy vpn status
+    """
+    import os
+    import shutil
+
+    from sockdeploy import labd
+
+    data = labd.read_state()
+    if not data or not data.get("running"):
+        raise _fail(LabError("no lab is up", "start one with: sockdeploy lab up"))
+    argv = labd.exec_prefix(data) + list(command)
+    if argv[0] == "sockdeploy" or (len(argv) > 4 and argv[4] == "sockdeploy"):
+        idx = argv.index("sockdeploy")
+        argv[idx:idx + 1] = [sys.executable, "-m", "sockdeploy"]
+    if not shutil.which(argv[0]):
+        raise _fail(LabError(f"command not found: {argv[0]}", "check the command"))
+    os.execvp(argv[0], argv)
 
 
 def _quiet_libraries() -> None:
