@@ -133,7 +133,7 @@ Subsystem sftp internal-sftp
 {self.extra}
 """
 
-    def write_hosts_file(self, via: str = "direct", path: Optional[Path] = None) -> Path:
+    def write_hosts_file(self, via: str = "direct", path: Optional[Path] = None, vpn_gateway: Optional[str] = None) -> Path:
         target = path or self.hosts_file
         target.write_text(f"""# written by sockdeploy's lab
 server:
@@ -150,7 +150,7 @@ client:
 network:
   via: {via}
   ports: 30000-40000
-""")
+""" + (f"  vpn:\n    gateway: {vpn_gateway}\n" if vpn_gateway else ""))
         return target
 
     def login_count(self) -> int:

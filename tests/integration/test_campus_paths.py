@@ -1,0 +1,163 @@
+"""Every network path from the campus lab's home namespace (the Pi), with a real firewall and VPN."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def campus(tmp_path_factory):
+    from sockdeploy.campus import CampusLab, campus_available
+
+    ok, reason = campus_available()
+    if not ok:
+        if os.environ.get("SOCKDEPLOY_REQUIRE_LAB"):
+            pytest.fail(f"the campus lab is required here but unavailable: {reason}")
+        pytest.skip(f"campus lab unavailable: {reason}")
+    with CampusLab(tmp_path_factory.mktemp("campus")) as lab:
+        yield lab
+
+
+@pytest.fixture
+def on_pi(campus, tmp_path, fake_home):
+    """Run the real CLI inside the home namespace, with HOME pointed at an empty folder."""
+
+    def call(*args: str, timeout: float = 120):
+        env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"],
+               "XDG_STATE_HOME": str(fake_home / "state")}
+        start = time.monotonic()
+        proc = campus.home([sys.executable, "-m", "sockdeploy", *args], env=env, cwd=tmp_path, timeout=timeout)
+        proc.seconds = time.monotonic() - start
+        return proc
+
+    return call
+
+
+@pytest.fixture
+def no_vpn(campus):
+    if campus.vpn_is_up():
+        campus.vpn_down()
+    yield campus
+
+
+@pytest.fixture
+def with_vpn(campus):
+    if not campus.vpn_is_up():
+        campus.vpn_up()
+    yield campus
+    campus.vpn_down()
+
+
+def _record(proc) -> dict:
+    return json.loads(proc.stdout)
+
+
+def _nothing_left(campus) -> None:
+    deadline = time.monotonic() + 10
+    while campus.leftover_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert campus.leftover_processes() == []
+    assert campus.leftover_dirs() == []
+
+
+def test_direct_fails_fast_with_the_diagnosis(no_vpn, on_pi):
+    hosts = no_vpn.write_hosts("direct")
+    before = no_vpn.login_count()
+    proc = on_pi("run", "ex5", "--hosts", str(hosts), "--out", "runs")
+    assert proc.returncode == 5, proc.stderr
+    assert proc.seconds < 30
+    assert f"cannot reach {no_vpn.server_ip}:" in proc.stderr and "did not answer within 3 s" in proc.stderr
+    assert "--via tunnel" in proc.stderr and f"sudo openconnect {no_vpn.gateway}" in proc.stderr
+    assert no_vpn.login_count() - before == 1
+    _nothing_left(no_vpn)
+
+
+@pytest.mark.parametrize("exercise", ["ex5", "ex6"])
+def test_tunnel_carries_the_exercise_with_one_login(no_vpn, on_pi, exercise):
+    hosts = no_vpn.write_hosts("tunnel")
+    before = no_vpn.login_count()
+    proc = on_pi("run", exercise, "--hosts", str(hosts), "--out", "runs", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert no_vpn.login_count() - before == 1
+    record = _record(proc)
+    assert record["via"] == "tunnel" and record["tunnel"]["connections"] == 2
+    assert record["tunnel"]["same_port"], "home and campus are separate hosts: the port number is kept"
+    assert record["server"]["ip"] == no_vpn.server_ip
+    server = (Path(record["run_dir"]) / "server.log").read_text()
+    assert "quit code 418 received" in server
+    _nothing_left(no_vpn)
+
+
+def test_auto_takes_the_tunnel_without_vpn(no_vpn, on_pi):
+    proc = on_pi("run", "ex5", "--hosts", str(no_vpn.write_hosts("auto")), "--out", "runs", "--json")
+    assert proc.returncode == 0, proc.stderr
+    record = _record(proc)
+    assert record["via"] == "tunnel"
+    assert "did not answer" in record["via_reason"] and record["via_reason"].endswith("-> tunnel")
+    transcript = (Path(record["run_dir"]) / "transcript.md").read_text()
+    assert "| network path | tunnel: auto: " in transcript and "-> tunnel |" in transcript
+    _nothing_left(no_vpn)
+
+
+def test_vpn_check_fails_before_and_passes_after_connecting(campus, on_pi):
+    if campus.vpn_is_up():
+        campus.vpn_down()
+    hosts = campus.write_hosts("vpn")
+    proc = on_pi("run", "ex5", "--hosts", str(hosts), "--out", "runs")
+    assert proc.returncode == 5, proc.stderr
+    assert "openconnect running: no" in proc.stderr and f"sudo openconnect {campus.gateway}" in proc.stderr
+    status = on_pi("vpn", "status", "--hosts", str(hosts))
+    assert status.returncode == 5 and "FAIL" in status.stdout
+    campus.vpn_up()
+    try:
+        status = on_pi("vpn", "status", "--hosts", str(hosts))
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert status.stdout.count(" ok ") >= 3
+        proc = on_pi("run", "ex5", "--hosts", str(hosts), "--out", "runs", "--json")
+        assert proc.returncode == 0, proc.stderr
+        record = _record(proc)
+        assert record["via"] == "vpn" and record["connect_host"] == campus.server_ip
+        assert [c["ok"] for c in record["vpn_checks"]] == [True, True, True]
+        # auto with the VPN up: the direct address answers
+        proc = on_pi("run", "ex5", "--hosts", str(campus.write_hosts("auto")), "--out", "runs", "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert _record(proc)["via"] == "direct"
+    finally:
+        campus.vpn_down()
+    _nothing_left(campus)
+
+
+def test_persistent_tunnel_from_the_pi(no_vpn, on_pi):
+    port = 34567
+    server = no_vpn.campus_popen([sys.executable, "-c",
+        "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        f"s.bind(('0.0.0.0', {port})); s.listen()\n"
+        "while True:\n c,_=s.accept(); c.sendall(c.recv(100).upper()); c.close()\n"])
+    try:
+        hosts = str(no_vpn.write_hosts("tunnel"))
+        opened = on_pi("tunnel", "open", "--port", str(port), "--hosts", hosts)
+        assert opened.returncode == 0, opened.stderr
+        ask = ("import socket,sys\nc=socket.create_connection(('127.0.0.1', %d), timeout=10)\n"
+               "c.sendall(sys.argv[1].encode()); print(c.recv(100).decode())" % port)
+        reply = no_vpn.home([sys.executable, "-c", ask, "through"], timeout=30)
+        assert reply.stdout.strip() == "THROUGH", reply.stderr
+        status = json.loads(on_pi("tunnel", "status", "--json").stdout)
+        assert status[0]["listening"] and status[0]["ssh_alive"]
+        closed = on_pi("tunnel", "close", "--port", str(port))
+        assert closed.returncode == 0
+        assert on_pi("tunnel", "status").stdout.strip() == "no tunnels open"
+    finally:
+        server.kill()
+        server.wait()
