@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional
@@ -117,38 +118,76 @@ def run(target: str, payload_dir: Optional[str], hosts_path: Optional[str], via:
 
 @cli.command()
 @click.option("--out", default="runs", show_default=True, metavar="DIR", help="Where run folders are created.")
+@click.option("--kind", type=click.Choice(["auto", "campus", "loopback"]), default="auto", show_default=True,
+              help="campus (root): the Pi off campus, through the tunnel; loopback: sshd on 127.0.0.1.")
 @click.option("-q", "--quiet", is_flag=True, help="Print no progress.")
-def demo(out: str, quiet: bool) -> None:
-    """Run exercises 5 and 6 against a throwaway sshd on loopback; no account needed.
+def demo(out: str, kind: str, quiet: bool) -> None:
+    """Run exercises 5 and 6 on a built-in lab and print both transcripts; no account needed.
+
+    As root, the campus lab puts the "Pi" off campus behind a firewall, so the
+    run takes the SSH tunnel; otherwise a throwaway sshd on loopback serves.
 
     \b
     Example:
       sockdeploy demo
     """
-    from sockdeploy import config as config_mod
-    from sockdeploy import payload as payload_mod
-    from sockdeploy.lab import LoopbackLab
-    from sockdeploy.orchestrator import RunOptions, run_payload
+    from sockdeploy import labd
     from sockdeploy.progress import Progress
 
     progress = Progress(quiet=quiet)
-    failed: Optional[SockdeployError] = None
     try:
-        with LoopbackLab() as lab:
-            progress.info(f"lab: sshd on 127.0.0.1:{lab.port} (folder {lab.dir})")
-            cfg = config_mod.load_config(str(lab.hosts_file))
-            for target in ("ex5", "ex6"):
-                progress.info(f"--- sockdeploy run {target} (on the lab) ---")
-                result = run_payload(payload_mod.resolve(target), cfg, RunOptions(out=Path(out)), progress)
-                click.echo((result.folder.path / "transcript.md").read_text())
-                if result.error is not None:
-                    failed = result.error
-                    break
-            progress.info(f"SSH logins seen by the lab's sshd: {lab.login_count()} (one per run)")
+        chosen, note = labd.choose_kind(kind)
+        if note:
+            progress.info(f"note: {note}")
+        failed = _demo_campus(Path(out), progress) if chosen == "campus" else _demo_loopback(Path(out), progress)
     except SockdeployError as err:
         raise _fail(err)
     if failed is not None:
         raise _fail(failed)
+
+
+def _demo_loopback(out: Path, progress) -> Optional[SockdeployError]:  # type: ignore[no-untyped-def]
+    from sockdeploy import config as config_mod
+    from sockdeploy import payload as payload_mod
+    from sockdeploy.lab import LoopbackLab
+    from sockdeploy.orchestrator import RunOptions, run_payload
+
+    with LoopbackLab() as lab:
+        progress.info(f"lab: sshd on 127.0.0.1:{lab.port} (folder {lab.dir})")
+        cfg = config_mod.load_config(str(lab.hosts_file))
+        for target in ("ex5", "ex6"):
+            progress.info(f"--- sockdeploy run {target} (on the loopback lab) ---")
+            result = run_payload(payload_mod.resolve(target), cfg, RunOptions(out=out), progress)
+            click.echo((result.folder.path / "transcript.md").read_text())
+            if result.error is not None:
+                return result.error
+        progress.info(f"SSH logins seen by the lab's sshd: {lab.login_count()} (one per run)")
+    return None
+
+
+def _demo_campus(out: Path, progress) -> Optional[SockdeployError]:  # type: ignore[no-untyped-def]
+    from sockdeploy.campus import CampusLab
+    from sockdeploy.errors import ProgramError
+
+    out = out.resolve()
+    with CampusLab() as lab:
+        hosts = lab.write_hosts("auto")
+        progress.info(f"campus lab: login host {lab.server_name} ({lab.server_ip}) behind a firewall; "
+                      f"this run plays the Pi in namespace {lab.home_ns}, off campus without the VPN")
+        for target in ("ex5", "ex6"):
+            progress.info(f"--- sockdeploy run {target} --via auto (on the Pi) ---")
+            proc = lab.home([sys.executable, "-m", "sockdeploy", "run", target, "--hosts", str(hosts), "--out", str(out), "--json"],
+                            capture_output=False, stdout=subprocess.PIPE, text=True)
+            try:
+                record = json.loads(proc.stdout)
+            except ValueError:
+                return ProgramError(f"the demo run of {target} printed no result (exit {proc.returncode})", "run it again with -v")
+            click.echo(Path(record["run_dir"], "transcript.md").read_text())
+            if not record["ok"]:
+                err = record["error"] or {}
+                return ProgramError(err.get("message", "the demo run failed"), err.get("hint"))
+        progress.info(f"SSH logins seen by the login host's sshd: {lab.login_count()} (one per run)")
+    return None
 
 
 @cli.command("payloads")

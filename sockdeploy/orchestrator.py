@@ -205,6 +205,7 @@ class Run:
         if self.via in ("direct", "vpn", "auto"):
             with self.progress.step(f"probe {values['ip']}:{port} from here"):
                 found = paths.probe(values["ip"], port)
+            self.progress.info(found.describe())
             self.record["probe"] = {"target": f"{values['ip']}:{port}", "outcome": found.outcome}
             if found.reachable:
                 chosen = "vpn" if self.via == "vpn" else "direct"

@@ -19,7 +19,7 @@ from sockdeploy.campus import CampusLab, campus_available
 from sockdeploy.config import parse_config
 from sockdeploy.errors import LabError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.campus]
 
 COURSE_PORT = 31000
 
