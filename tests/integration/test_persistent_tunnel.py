@@ -42,18 +42,24 @@ def _ask(port: int, text: bytes) -> bytes:
 
 
 def _kill_lab_sessions(lab) -> int:
-    """Kill the sshd processes serving connections (children of the lab's listener): a drop from the server side."""
-    killed = 0
+    """Kill every process under the lab's sshd listener: a drop from the server side."""
+    parents = {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+                parents[int(pid)] = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError):
                 continue
-            if ppid == lab.proc.pid:
-                os.kill(int(pid), signal.SIGKILL)
-                killed += 1
-    return killed
+    tree, frontier = set(), {lab.proc.pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - tree
+        tree |= frontier
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(tree)
 
 
 def test_open_carry_status_survive_drop_close(cli, clean_lab, fake_home):
