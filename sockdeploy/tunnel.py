@@ -170,39 +170,39 @@ class LocalForward:
 
 
 def pump(sock: socket.socket, chan, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
-    """Copy bytes both ways until both sides have sent EOF or either side closes."""
-    sock_open, chan_open = True, True
+    """Copy bytes both ways until both sides have sent EOF or either side fails.
+
+    One thread per direction: a single loop blocked in sendall one way could
+    starve the other way and deadlock when both peers write at once.
+    """
+    up = threading.Thread(target=_copy, args=(sock.recv, chan.sendall, chan.shutdown_write, stop), daemon=True,
+                          name="sockdeploy-tunnel-up")
+    up.start()
+    _copy(chan.recv, sock.sendall, lambda: sock.shutdown(socket.SHUT_WR), stop)
+    up.join()
+    _close_quietly(sock)
+    _close_quietly(chan)
+
+
+def _copy(recv, send, send_eof, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    """Move data from one side to the other; pass EOF on as a half-close."""
     try:
-        while (sock_open or chan_open) and not stop.is_set():
-            watch = ([sock] if sock_open else []) + ([chan] if chan_open else [])
-            readable, _, _ = select.select(watch, [], [], 0.5)
-            if sock in readable:
-                data = sock.recv(CHUNK)
-                if data:
-                    chan.sendall(data)
-                else:
-                    sock_open = False
-                    chan.shutdown_write()  # EOF to the server: it sees end-of-file
-            if chan in readable:
-                data = chan.recv(CHUNK)
-                if data:
-                    sock.sendall(data)
-                else:
-                    chan_open = False
-                    try:
-                        sock.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        pass
-    except (OSError, EOFError) as exc:
-        log.debug("tunnel connection ended: %s", exc)
-    except Exception as exc:  # paramiko's SSHException when the session drops
-        log.debug("tunnel connection ended: %s", exc)
-    finally:
-        _close_quietly(sock)
-        _close_quietly(chan)
+        while not stop.is_set():
+            data = recv(CHUNK)
+            if not data:
+                send_eof()  # the peer sees end-of-file, as the studio's server expects
+                return
+            send(data)
+    except Exception as exc:  # OSError, EOFError, or paramiko's SSHException when the session drops
+        log.debug("tunnel direction ended: %s", exc)
 
 
 def _close_quietly(thing: object) -> None:
+    if isinstance(thing, socket.socket):
+        try:  # wakes a recv blocked in another thread, which close() alone does not
+            thing.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
     try:
         thing.close()  # type: ignore[attr-defined]
     except Exception:
