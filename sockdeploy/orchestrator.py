@@ -354,6 +354,8 @@ class Run:
                                    "check that it calls listen() early and prints nothing it waits on; its output is in server.log",
                                    command=command) from None
             self._current = proc
+            if self.session is not None and ws.host is self.session:
+                self.lifeline = self.session.start_lifeline(process.lifeline_script(proc.pid))
             if self.record["via"] == "tunnel" and port is not None:
                 self._open_tunnel(port, values)
             return proc
@@ -372,6 +374,7 @@ class Run:
 
     _current: Optional[process.ServerProcess] = None
     tunnel: Optional[LocalForward] = None
+    lifeline: Optional[Any] = None
     session: Optional[SshSession] = None
     via = "local"
 
@@ -386,8 +389,13 @@ class Run:
                     collected = process.finish(ws, pid=pid, remove=remove)
             except (SockdeployError, process.ScriptTimeout, OSError) as exc:
                 self.progress.info(f"warning: cleanup on {ws.host.name} failed ({getattr(exc, 'message', exc)}); "
-                                   f"the server's watchdog stops it within {process.SERVER_CAP} s")
+                                   f"the server host's watchdog stops the server within {process.LIFELINE_SILENCE} s")
                 return
+            finally:
+                # After the stop, so the log says who ended the server.
+                if self.lifeline is not None and ws.host is self.session:
+                    self.lifeline.close()
+                    self.lifeline = None
             if self.server_log is not None and collected.log is not None:
                 self.server_log.output = collected.log + ("\n[log truncated]\n" if collected.truncated else "")
                 if collected.stopped:

@@ -230,6 +230,24 @@ class ServerNotListening(Exception):
         self.proc, self.waited = proc, waited
 
 
+LIFELINE_SILENCE = 20  # seconds without a heartbeat before the server host stops the server
+
+
+def lifeline_script(pgid: int) -> str:
+    """Remote side of the lifeline: stop the server's group when heartbeats stop or the connection dies.
+
+    A signal from a Pi that lost power never arrives; silence on this channel does.
+    """
+    return GROUP_ALIVE + f"""
+if command -v timeout >/dev/null 2>&1; then
+  while b=$(timeout {LIFELINE_SILENCE} head -c 1 2>/dev/null) && [ -n "$b" ]; do :; done
+else
+  cat >/dev/null
+fi
+if group_alive {pgid}; then kill -TERM -{pgid} 2>/dev/null; sleep 1; kill -KILL -{pgid} 2>/dev/null; fi
+"""
+
+
 def wait_exit(proc: ServerProcess, timeout: float) -> bool:
     """Wait for the server to end by itself; return whether it did."""
     steps = max(1, int(timeout / 0.05))

@@ -246,6 +246,18 @@ class SshSession:
             return
         chan.close()
 
+    def start_lifeline(self, script: str, interval: float = 5.0) -> Lifeline:
+        """Run `script` on a channel kept open with heartbeats; closing or losing it ends the script."""
+        import paramiko
+
+        try:
+            chan = self.transport.open_session(timeout=CONNECT_TIMEOUT)
+            chan.exec_command(wrap_script(script))
+            chan.sendall(b".")
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectError(f"cannot open the watchdog channel to {self.cfg.host}: {exc}", "check your network and run again") from None
+        return Lifeline(chan, interval)
+
     # -- running things -------------------------------------------------------
     def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
         """Run a POSIX sh script on the server host over this connection."""
@@ -281,6 +293,33 @@ class SshSession:
         finally:
             chan.close()
         return CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), status)
+
+
+class Lifeline:
+    """A channel that sends a heartbeat byte every few seconds until closed."""
+
+    def __init__(self, chan, interval: float) -> None:  # type: ignore[no-untyped-def]
+        import threading
+
+        self._chan = chan
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(interval,), name="sockdeploy-lifeline", daemon=True)
+        self._thread.start()
+
+    def _beat(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self._chan.sendall(b".")
+            except Exception:  # the connection is gone; the remote side acts on the silence
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._chan.shutdown_write()
+            self._chan.close()
+        except Exception:
+            pass
 
 
 class ForwardingForbidden(ConnectError):

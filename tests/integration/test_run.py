@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -245,3 +246,55 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, fake_home, clean_lab, s
     record = json.loads((run_dir / "run.json").read_text())
     assert record["ok"] is False and record["error"]["exit_code"] == code
     assert subprocess.run(["pgrep", "-f", "sleep 120"], capture_output=True).returncode == 1, "the client must be stopped too"
+
+
+def _sshd_session_pids(lab) -> list:
+    """The sshd processes serving connections (descendants of the listener named sshd), not their children."""
+    parents, names = {}, {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = open(f"/proc/{pid}/stat").read()
+                parents[int(pid)] = int(stat.rsplit(")", 1)[1].split()[1])
+                names[int(pid)] = stat[stat.index("(") + 1:stat.rindex(")")]
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = set(), {lab.proc.pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - tree
+        tree |= frontier
+    return [p for p in tree if names.get(p) == "sshd"]
+
+
+def test_connection_killed_server_side_stops_the_server(tmp_path, fake_home):
+    """The SSH connection dies mid-run: the server host's watchdog stops the server on its own."""
+    from sockdeploy.lab import LoopbackLab
+
+    d = _hanging_payload(tmp_path)
+    (d / "payload.yaml").write_text((d / "payload.yaml").read_text().replace("expect:", "  timeout: 45\nexpect:"))
+    with LoopbackLab(tmp_path / "lab") as lab:
+        env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+        proc = subprocess.Popen([sys.executable, "-m", "sockdeploy", "run", str(d), "--hosts", str(lab.hosts_file), "--out", "runs"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not lab.leftover_processes():
+                time.sleep(0.1)
+            while time.monotonic() < deadline and not list((tmp_path / "runs").glob("*/client-2.log")):
+                time.sleep(0.1)
+            assert lab.leftover_processes(), "the server should be running"
+            for pid in _sshd_session_pids(lab):
+                os.kill(pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            while lab.leftover_processes() and time.monotonic() - killed_at < 30:
+                time.sleep(0.2)
+            assert lab.leftover_processes() == [], "the server outlived its SSH connection by 30 s"
+            assert time.monotonic() - killed_at < 30
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode in (3, 6, 130), err
+        assert "Traceback" not in err
+        run_dir = only_run_dir(tmp_path / "runs")
+        assert (run_dir / "client-1.log").read_text().count("sent: ") == 10
+        assert json.loads((run_dir / "run.json").read_text())["ok"] is False
