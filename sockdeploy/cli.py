@@ -48,11 +48,11 @@ def _confirm_fn() -> Optional[Callable[[str], bool]]:
     return None
 
 
-def _secret_fn() -> Optional[Callable[[str], str]]:
+def _prompt_fn() -> Optional[Callable[[str, bool], str]]:
     if sys.stdin.isatty():
-        from sockdeploy.session import terminal_secret
+        from sockdeploy.session import terminal_prompt
 
-        return terminal_secret
+        return terminal_prompt
     return None
 
 
@@ -105,7 +105,7 @@ def run(target: str, payload_dir: Optional[str], hosts_path: Optional[str], via:
         raise _fail(err)
     progress = Progress(quiet=quiet, verbose=verbose)
     opts = RunOptions(out=Path(out), via=via, port=port, local=local, accept_new=accept_new, keep_remote=keep_remote,
-                      confirm=_confirm_fn(), secret_prompt=_secret_fn())
+                      confirm=_confirm_fn(), prompt=_prompt_fn())
     result = run_payload(payload, cfg, opts, progress)
     if as_json:
         click.echo(json.dumps(result.record, indent=2))

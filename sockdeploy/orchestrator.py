@@ -36,7 +36,7 @@ class RunOptions:
     accept_new: bool = False
     keep_remote: bool = False
     confirm: Optional[Callable[[str], bool]] = None
-    secret_prompt: Optional[Callable[[str], str]] = None
+    prompt: Optional[Callable[[str, bool], str]] = None
 
 
 @dataclass
@@ -156,7 +156,7 @@ class Run:
         self.via = self.opts.via or self.cfg.network.via
         self.record["via"] = self.via
         session = SshSession(self.cfg.server, accept_new=self.opts.accept_new, confirm=self.opts.confirm,
-                             passphrase_prompt=self.opts.secret_prompt)
+                             prompt=self.opts.prompt)
         self.session = session
         with self.progress.step(f"connect to {self.cfg.server.host}"):
             session.open()

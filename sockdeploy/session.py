@@ -29,6 +29,9 @@ CONNECT_TIMEOUT = 15
 
 # Asks a yes/no question on the terminal; None when there is no terminal.
 Confirm = Callable[[str], bool]
+# Shows a prompt exactly as given and returns the answer; the flag says whether to echo it.
+Prompt = Callable[[str, bool], str]
+DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 
 def fingerprint(key) -> str:  # type: ignore[no-untyped-def]
@@ -57,11 +60,12 @@ class SshSession:
     role = "server host"
 
     def __init__(self, cfg: ServerConfig, *, accept_new: bool = False, confirm: Optional[Confirm] = None,
-                 passphrase_prompt: Optional[Callable[[str], str]] = None) -> None:
+                 prompt: Optional[Prompt] = None) -> None:
+        """`confirm` and `prompt` talk to the person at a terminal; None means there is none."""
         self.cfg = cfg
         self.accept_new = accept_new
         self.confirm = confirm
-        self.passphrase_prompt = passphrase_prompt
+        self.prompt = prompt
         self.name = cfg.host
         self._conn = None
         self._transport = None
@@ -93,15 +97,31 @@ class SshSession:
             sshcfg = paramiko.SSHConfig.from_path(path) if os.path.isfile(path) else paramiko.SSHConfig()
         # lazy: read no Fabric/Invoke config files; explicit ssh_config: no other ssh files.
         fcfg = FabricConfig(ssh_config=sshcfg, lazy=True)
-        kwargs = {"allow_agent": self.cfg.agent, "banner_timeout": CONNECT_TIMEOUT, "auth_timeout": 60}
-        if self.cfg.identity:
-            kwargs["key_filename"] = [self.cfg.identity]
-            kwargs["look_for_keys"] = False
         conn = Connection(self.cfg.host, user=self.cfg.user, port=self.cfg.port, config=fcfg,
-                          connect_timeout=CONNECT_TIMEOUT, connect_kwargs=kwargs)
+                          connect_timeout=CONNECT_TIMEOUT, connect_kwargs={})
+        # ssh config's IdentityFile entries arrive through Fabric's connect_kwargs.
+        from_ssh_config = conn.connect_kwargs.get("key_filename") or []
+        if isinstance(from_ssh_config, str):
+            from_ssh_config = [from_ssh_config]
+        if self.cfg.identity:
+            self.identities = [self.cfg.identity]
+        else:
+            home_ssh = os.path.join(os.path.expanduser("~"), ".ssh")
+            self.identities = [os.path.expanduser(p) for p in from_ssh_config] + [
+                os.path.join(home_ssh, n) for n in DEFAULT_IDENTITIES]
+        self.identities = [p for p in dict.fromkeys(self.identities) if os.path.isfile(p)]
+        # paramiko's own login would fall back to reading answers from stdin for
+        # 2FA; sockdeploy authenticates itself, after the host key check.
+        conn.connect_kwargs = {"allow_agent": False, "look_for_keys": False,
+                               "banner_timeout": CONNECT_TIMEOUT, "auth_timeout": 60}
         client = conn.client
         # Fabric accepts unknown keys silently by default; replace that policy.
         client.set_missing_host_key_policy(_HostKeyPolicy(self))
+        gateway = getattr(conn, "gateway", None)
+        if gateway is not None and hasattr(gateway, "client"):  # ProxyJump: the jump host is checked too
+            gateway.client.set_missing_host_key_policy(_HostKeyPolicy(self))
+            if self._known_hosts_path().is_file():
+                gateway.client.load_host_keys(str(self._known_hosts_path()))
         kh = self._known_hosts_path()
         if kh.is_file():
             try:
@@ -125,16 +145,14 @@ class SshSession:
         try:
             try:
                 conn.open()
-            except paramiko.PasswordRequiredException:
-                if not self.passphrase_prompt:
-                    raise AuthError(f"the identity file for {target} is protected by a passphrase and there is no terminal to ask for it",
-                                    "add the key to ssh-agent (ssh-add) or run sockdeploy from a terminal")
-                passphrase = self.passphrase_prompt(f"Passphrase for {self.cfg.identity or 'your key'}: ")
-                conn.close()
-                conn = self._make_connection()
-                conn.connect_kwargs["passphrase"] = passphrase
-                self._conn = conn
-                conn.open()
+            except paramiko.SSHException as exc:
+                # Expected: no login method was given to paramiko (see _make_connection).
+                if "No authentication methods available" not in str(exc):
+                    raise
+            transport = conn.client.get_transport()
+            if transport is None or not transport.is_active():
+                raise ConnectError(f"the SSH connection to {target} closed during the handshake", "check the host and port")
+            self._authenticate(transport, conn.user, target)
         except HostKeyError:
             self.close()
             raise
@@ -148,11 +166,9 @@ class SshSession:
                 f"if the host was really reinstalled, check the new fingerprint with its admins, then remove the old entry: "
                 f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(self._known_hosts_path()))}",
             ) from None
-        except paramiko.BadAuthenticationType as exc:
+        except AuthError:
             self.close()
-            allowed = ", ".join(exc.allowed_types) or "none"
-            raise AuthError(f"{target} refused our login methods; it accepts: {allowed}",
-                            "set up a key (ssh-copy-id) or run from a terminal so sockdeploy can ask for your password") from None
+            raise
         except paramiko.AuthenticationException as exc:
             self.close()
             raise AuthError(f"authentication to {target} failed: {exc}",
@@ -181,6 +197,106 @@ class SshSession:
         self.hostname = conn.host  # after ssh-config HostName: a name the client can resolve
         self.login = target
         self.peer_ip = _peer_ip(transport)
+
+    # -- authentication -------------------------------------------------------
+    def _keys(self):  # type: ignore[no-untyped-def]
+        """Yield (key, label): the agent's keys first, then identity files, as OpenSSH orders them."""
+        import paramiko
+
+        if self.cfg.agent and os.environ.get("SSH_AUTH_SOCK"):
+            try:
+                for i, key in enumerate(paramiko.Agent().get_keys()):
+                    yield key, f"agent key {i + 1}"
+            except paramiko.SSHException:
+                pass
+        for path in self.identities:
+            try:
+                key = paramiko.PKey.from_path(path)
+            except (paramiko.PasswordRequiredException, TypeError):
+                # paramiko lets cryptography's TypeError through for encrypted OpenSSH keys
+                key = self._unlock(path)
+            except (paramiko.SSHException, OSError, ValueError) as exc:
+                self.skipped.append(f"{path} ({exc})")
+                continue
+            if key is not None:
+                yield key, path
+
+    def _unlock(self, path: str):  # type: ignore[no-untyped-def]
+        """Ask once for a key's passphrase; None if there is no terminal or it is wrong."""
+        import paramiko
+
+        if self.prompt is None:
+            self.skipped.append(f"{path} (needs its passphrase; no terminal to ask)")
+            return None
+        passphrase = self.prompt(f"Enter passphrase for key '{path}': ", False)
+        try:
+            return paramiko.PKey.from_path(path, passphrase.encode())
+        except (paramiko.SSHException, TypeError, ValueError):
+            self.skipped.append(f"{path} (wrong passphrase)")
+            return None
+
+    def _authenticate(self, transport, user: str, target: str) -> None:  # type: ignore[no-untyped-def]
+        """Log in once: public keys, then keyboard-interactive or password answers relayed to the person."""
+        import paramiko
+
+        self.skipped: list = []
+        tried: list = []
+        allowed: Optional[list] = None
+        for key, label in self._keys():
+            if allowed is not None and "publickey" not in allowed:
+                break
+            tried.append(label)
+            try:
+                remaining = transport.auth_publickey(user, key)
+            except paramiko.BadAuthenticationType as exc:
+                allowed = list(exc.allowed_types)
+                break
+            except paramiko.AuthenticationException:
+                continue
+            if transport.is_authenticated():
+                return
+            allowed = list(remaining)  # partial success: a second factor follows
+        if allowed is None:  # every key failed (or none): ask the server what it accepts
+            try:
+                transport.auth_none(user)
+                if transport.is_authenticated():
+                    return
+            except paramiko.BadAuthenticationType as exc:
+                allowed = list(exc.allowed_types)
+        allowed = allowed or []
+        while not transport.is_authenticated():
+            if "keyboard-interactive" in allowed:
+                method = "keyboard-interactive"
+            elif "password" in allowed:
+                method = "password"
+            else:
+                keys = ", ".join(tried) or "none found"
+                extra = f"; skipped: {'; '.join(self.skipped)}" if self.skipped else ""
+                raise AuthError(f"authentication to {target} failed: no key was accepted (tried: {keys}{extra}); "
+                                f"the server accepts: {', '.join(allowed) or 'nothing more'}",
+                                "check server.user and server.identity in hosts.yaml, add your key with ssh-copy-id, or load it with ssh-add")
+            if self.prompt is None:
+                raise AuthError(f"{target} asks for {method} answers (a password or a one-time code such as 2FA) and there is no terminal to ask them on",
+                                "run sockdeploy from a terminal, or log in with a key (ssh-copy-id) so nothing needs typing")
+            try:
+                if method == "keyboard-interactive":
+                    allowed = list(transport.auth_interactive(user, self._relay))
+                else:
+                    allowed = list(transport.auth_password(user, self.prompt(f"{user}@{self.cfg.host}'s password: ", False)))
+            except paramiko.BadAuthenticationType as exc:
+                allowed = [m for m in exc.allowed_types if m != method]
+            except paramiko.AuthenticationException:
+                raise AuthError(f"{target} did not accept the answers to its {method} prompts",
+                                "check them and run again (answers are asked once per run and never stored)") from None
+
+    def _relay(self, title: str, instructions: str, prompts) -> list:  # type: ignore[no-untyped-def]
+        """Show the server's own prompt texts to the person and return their answers unchanged."""
+        assert self.prompt is not None
+        header = "\n".join(t for t in (title, instructions) if t)
+        if header:
+            sys.stderr.write(header + "\n")
+            sys.stderr.flush()
+        return [self.prompt(text, bool(echo)) for text, echo in prompts]
 
     def close(self) -> None:
         conn, self._conn, self._transport = self._conn, None, None
@@ -396,5 +512,10 @@ def terminal_confirm(question: str) -> bool:
     return answer in ("y", "yes")
 
 
-def terminal_secret(prompt: str) -> str:
-    return getpass.getpass(prompt)
+def terminal_prompt(prompt: str, echo: bool) -> str:
+    """Ask on the terminal; secrets are read with echo off and never stored."""
+    if not echo:
+        return getpass.getpass(prompt)
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline().rstrip("\n")

@@ -1,0 +1,156 @@
+"""Logins as OpenSSH does them: ssh config, agent, ProxyJump, passphrase-protected keys."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def _hosts(lab, path: Path, **changes: str) -> Path:
+    text = lab.hosts_file.read_text()
+    for old, new in changes.items():
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path
+
+
+def _drop_line(text: str, prefix: str) -> str:
+    return "".join(line for line in text.splitlines(True) if not line.strip().startswith(prefix))
+
+
+def test_ssh_config_alias_supplies_hostname_user_port_identity(cli, clean_lab, fake_home, tmp_path):
+    ssh = fake_home / ".ssh"
+    ssh.mkdir(mode=0o700)
+    (ssh / "config").write_text(
+        f"Host studio\n  HostName localhost\n  Port {clean_lab.port}\n  User {clean_lab.user}\n  IdentityFile {clean_lab.identity}\n")
+    text = clean_lab.hosts_file.read_text()
+    for key in ("  port:", "  user:", "  identity:", "  ssh_config:"):
+        text = _drop_line(text, key.strip())
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(text.replace("host: localhost", "host: studio"))
+    before = clean_lab.login_count()
+    res = cli("run", "ex6", "--hosts", str(hosts), "--out", "runs", "--json")
+    assert res.code == 0, res.stderr
+    record = res.json()
+    # {host} is the real name from HostName, which the client can resolve; the alias is not
+    assert record["clients"][0]["command"].startswith("./client localhost ")
+    assert clean_lab.login_count() - before == 1
+
+
+def test_agent_login(cli, clean_lab, tmp_path):
+    agent_sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if agent_sock.exists():
+                break
+            time.sleep(0.1)
+        env = {"SSH_AUTH_SOCK": str(agent_sock)}
+        subprocess.run(["ssh-add", str(clean_lab.identity)], env=dict(os.environ, **env), check=True, capture_output=True)
+        text = _drop_line(clean_lab.hosts_file.read_text(), "identity:").replace("agent: false", "agent: true")
+        hosts = tmp_path / "hosts.yaml"
+        hosts.write_text(text)
+        res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", env=env)
+        assert res.code == 0, res.stderr
+        # without the agent the same file cannot log in
+        res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs")
+        assert res.code == 3 and "no key was accepted" in res.stderr
+    finally:
+        agent.terminate()
+        agent.wait()
+
+
+def test_proxyjump_checks_the_jump_hosts_key_too(cli, clean_lab, fake_home, tmp_path):
+    ssh = fake_home / ".ssh"
+    ssh.mkdir(mode=0o700)
+    (ssh / "config").write_text(
+        f"Host jump\n  HostName 127.0.0.1\n  Port {clean_lab.port}\n  User {clean_lab.user}\n  IdentityFile {clean_lab.identity}\n"
+        f"Host behind\n  HostName localhost\n  ProxyJump jump\n")
+    text = _drop_line(clean_lab.hosts_file.read_text(), "ssh_config:")
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(text.replace("host: localhost", "host: behind"))
+    before = clean_lab.login_count()
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", "--json")
+    assert res.code == 0, res.stderr
+    assert clean_lab.login_count() - before == 2, "one login to the jump host, one to the server"
+    # a jump host whose key is unknown is refused like any other
+    kh = tmp_path / "kh"
+    kh.write_text("".join(l for l in clean_lab.known_hosts.read_text().splitlines(True) if not l.startswith("[127.0.0.1]")))
+    hosts.write_text(hosts.read_text().replace(str(clean_lab.known_hosts), str(kh)))
+    before = clean_lab.login_count()
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs")
+    assert res.code == 3, res.stderr
+    assert "unknown host key for [127.0.0.1]" in res.stderr
+    assert clean_lab.login_count() == before
+
+
+@pytest.fixture
+def locked_key(clean_lab, tmp_path):
+    key = tmp_path / "locked_key"
+    shutil.copy(clean_lab.identity, key)
+    os.chmod(key, 0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "open sesame", "-f", str(key)], check=True)
+    return key
+
+
+def test_passphrase_key_without_terminal_is_a_clear_error(cli, clean_lab, locked_key, tmp_path):
+    hosts = _hosts(clean_lab, tmp_path / "hosts.yaml", **{str(clean_lab.identity): str(locked_key)})
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs")
+    assert res.code == 3
+    assert "needs its passphrase; no terminal to ask" in res.stderr and "ssh-add" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def run_in_pty(argv, env, cwd, answers, timeout=90):
+    """Run argv on a pseudo-terminal, answering each (prompt, reply) in turn; return (status, transcript)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.execve(argv[0], argv, env)
+    seen = b""
+    pending = list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if pending and pending[0][0].encode() in seen:
+                prompt, reply = pending.pop(0)
+                seen += b"<answered>"
+                os.write(fd, (reply() if callable(reply) else reply).encode() + b"\n")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_passphrase_asked_once_on_a_terminal(clean_lab, locked_key, tmp_path, fake_home):
+    hosts = _hosts(clean_lab, tmp_path / "hosts.yaml", **{str(clean_lab.identity): str(locked_key)})
+    env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"], "TERM": "dumb"}
+    code, screen = run_in_pty([sys.executable, "-m", "sockdeploy", "run", "ex5", "--hosts", str(hosts), "--out", "runs"],
+                              env, tmp_path, [(f"Enter passphrase for key '{locked_key}': ", "open sesame")])
+    assert code == 0, screen
+    assert screen.count("Enter passphrase") == 1
+    assert "open sesame" not in screen
+    for f in (tmp_path / "runs").rglob("*"):
+        if f.is_file():
+            assert "open sesame" not in f.read_text(errors="replace")
