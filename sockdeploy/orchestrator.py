@@ -174,7 +174,11 @@ class Run:
         with self.progress.step("upload the server sources"):
             ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
         stack.callback(self._finish, ws)
+        self.lifeline = session.start_lifeline(process.lifeline_script(ws.path))
         self.record["server"]["remote_dir"] = ws.path
+        if ws.cleaned:
+            self.progress.info(f"removed {len(ws.cleaned)} run folder(s) that crashed earlier runs left on {session.name}")
+            self.record["cleaned_stale_runs"] = ws.cleaned
         self._check_pinned_port(ws)
         if self.via in ("tunnel", "auto"):
             # Prefer a port free here too, so the tunnel can keep the server's number.
@@ -354,8 +358,6 @@ class Run:
                                    "check that it calls listen() early and prints nothing it waits on; its output is in server.log",
                                    command=command) from None
             self._current = proc
-            if self.session is not None and ws.host is self.session:
-                self.lifeline = self.session.start_lifeline(process.lifeline_script(proc.pid))
             if self.record["via"] == "tunnel" and port is not None:
                 self._open_tunnel(port, values)
             return proc

@@ -11,7 +11,7 @@ import random
 import re
 import shlex
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -77,17 +77,49 @@ class Workspace:
     path: str
     used_ports: Set[int]
     removed: bool = False
+    cleaned: List[str] = field(default_factory=list)
+
+
+RUN_MARKER = ".sockdeploy-run"
+
+
+def _stale_cleanup() -> str:
+    """Shell that removes earlier runs under $base whose lifeline is gone (crashed runs).
+
+    Only folders carrying sockdeploy's marker are touched. A run counts as
+    dead when its lifeline process is gone, or when it never got one and is
+    older than the server's absolute cap.
+    """
+    return GROUP_ALIVE + f"""
+for old in "$base"/run-*; do
+  [ -f "$old/{RUN_MARKER}" ] || continue
+  if [ -f "$old/lifeline.pid" ]; then
+    kill -0 "$(cat "$old/lifeline.pid")" 2>/dev/null && continue
+  elif [ -z "$(find "$old/{RUN_MARKER}" -mmin +{SERVER_CAP // 60} 2>/dev/null)" ]; then
+    continue
+  fi
+  if pg=$(cat "$old/server.pid" 2>/dev/null) && [ -n "$pg" ] && group_alive "$pg"; then
+    kill -KILL -"$pg" 2>/dev/null
+  fi
+  rm -rf -- "$old" && echo "{MARK}CLEANED $old"
+done
+"""
 
 
 def create_workspace(host: Host, base: str, files: Sequence[Path], *, prefix: str = "run-") -> Workspace:
-    """Create a private directory under `base`, unpack the sources into it, and list busy ports."""
+    """Create a private directory under `base`, unpack the sources into it, and list busy ports.
+
+    In the same round trip, remove what crashed earlier runs left under `base`.
+    """
     script = f"""
 umask 077
 base={shell_path(base)}
 if ! mkdir -p -- "$base" 2>/dev/null; then echo "{MARK}ERR cannot create $base"; exit 91; fi
+{_stale_cleanup() if prefix == "run-" else ""}
 if ! d=$(mktemp -d "$base/{prefix}XXXXXXXXXX" 2>/dev/null); then echo "{MARK}ERR cannot create a directory in $base (not writable, or disk full?)"; exit 92; fi
 chmod 700 "$d"
 cd "$d" || exit 93
+: > {RUN_MARKER}
 if ! err=$(tar xof - 2>&1); then cd /; rm -rf -- "$d"; echo "{MARK}ERR cannot write the sources into $base: $err"; exit 94; fi
 echo "{MARK}DIR $d"
 echo "{MARK}PORTS"
@@ -104,7 +136,8 @@ cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null || net
             exit_status=result.exit_status,
             output=None if "ERR" in marks else result.output,
         )
-    return Workspace(host=host, path=marks["DIR"], used_ports=parse_busy_ports(result.stdout))
+    cleaned = [line[len(MARK) + 8:] for line in result.stdout.splitlines() if line.startswith(f"{MARK}CLEANED ")]
+    return Workspace(host=host, path=marks["DIR"], used_ports=parse_busy_ports(result.stdout), cleaned=cleaned)
 
 
 def parse_busy_ports(text: str) -> Set[int]:
@@ -233,18 +266,24 @@ class ServerNotListening(Exception):
 LIFELINE_SILENCE = 20  # seconds without a heartbeat before the server host stops the server
 
 
-def lifeline_script(pgid: int) -> str:
-    """Remote side of the lifeline: stop the server's group when heartbeats stop or the connection dies.
+def lifeline_script(run_dir: str) -> str:
+    """Remote side of the lifeline, for the whole run: when heartbeats stop or the connection dies,
+    stop the server's group (if one was started).
 
     A signal from a Pi that lost power never arrives; silence on this channel does.
+    Its pid marks the run as alive for later runs' stale cleanup.
     """
     return GROUP_ALIVE + f"""
+cd {q(run_dir)} || exit 93
+echo $$ > lifeline.pid
 if command -v timeout >/dev/null 2>&1; then
   while b=$(timeout {LIFELINE_SILENCE} head -c 1 2>/dev/null) && [ -n "$b" ]; do :; done
 else
   cat >/dev/null
 fi
-if group_alive {pgid}; then kill -TERM -{pgid} 2>/dev/null; sleep 1; kill -KILL -{pgid} 2>/dev/null; fi
+if pg=$(cat server.pid 2>/dev/null) && [ -n "$pg" ] && group_alive "$pg"; then
+  kill -TERM -"$pg" 2>/dev/null; sleep 1; kill -KILL -"$pg" 2>/dev/null
+fi
 """
 
 

@@ -25,6 +25,7 @@ from sockdeploy.host import CommandResult, ScriptTimeout
 log = logging.getLogger("sockdeploy.session")
 
 KEEPALIVE_SECONDS = 10
+KEEPALIVE_TIMEOUT = 20  # no reply for this long after a keepalive: the link is dead (~30 s in all)
 CONNECT_TIMEOUT = 15
 
 # Asks a yes/no question on the terminal; None when there is no terminal.
@@ -190,7 +191,7 @@ class SshSession:
         transport = conn.client.get_transport()
         assert transport is not None
         self._transport = transport
-        transport.set_keepalive(KEEPALIVE_SECONDS)
+        self._start_keepalive(transport)
         self.strict_kex = bool(getattr(transport, "agreed_on_strict_kex", False))
         log.info("connected to %s; strict key exchange (Terrapin fix): %s", target, "yes" if self.strict_kex else "no")
         self.name = conn.original_host
@@ -306,10 +307,43 @@ class SshSession:
             except Exception:  # closing a dead connection must not mask the real error
                 pass
 
+    def _start_keepalive(self, transport) -> None:  # type: ignore[no-untyped-def]
+        """Ask the server for a reply every few seconds; close the link if none comes.
+
+        paramiko's own keepalive expects no reply, so a dead link would only be
+        noticed when TCP gives up, many minutes later.
+        """
+        import threading
+
+        self.dead_reason: Optional[str] = None
+
+        def ping(done: threading.Event) -> None:
+            try:
+                transport.global_request("keepalive@openssh.com", wait=True)
+            except Exception:
+                pass
+            done.set()
+
+        def watch() -> None:
+            while transport.is_active():
+                time.sleep(KEEPALIVE_SECONDS)
+                if not transport.is_active():
+                    return
+                done = threading.Event()
+                threading.Thread(target=ping, args=(done,), daemon=True).start()
+                if not done.wait(KEEPALIVE_TIMEOUT):
+                    self.dead_reason = f"no answer to keepalives for {KEEPALIVE_TIMEOUT + KEEPALIVE_SECONDS} s"
+                    log.info("SSH connection to %s is dead: %s", self.cfg.host, self.dead_reason)
+                    transport.close()
+                    return
+
+        threading.Thread(target=watch, name="sockdeploy-keepalive", daemon=True).start()
+
     @property
     def transport(self):  # type: ignore[no-untyped-def]
         if self._transport is None or not self._transport.is_active():
-            raise ConnectError(f"the SSH connection to {self.cfg.host} was lost", "check your network and run again")
+            why = f" ({self.dead_reason})" if getattr(self, "dead_reason", None) else ""
+            raise ConnectError(f"the SSH connection to {self.cfg.host} was lost{why}", "check your network and run again")
         return self._transport
 
     @property
@@ -399,7 +433,7 @@ class SshSession:
                 if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
                 if not transport.is_active():
-                    raise ConnectError(f"the SSH connection to {self.cfg.host} was lost", "check your network and run again")
+                    self.transport  # raises ConnectError naming why
                 if deadline is not None and time.monotonic() > deadline:
                     raise ScriptTimeout(CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), -1))
                 select.select([chan], [], [], 0.02)
