@@ -47,13 +47,36 @@ class RunResult:
     error: Optional[SockdeployError] = None
 
 
+FAULT_POINT_ENV = "SOCKDEPLOY_FAULT_POINT"
+# Signals that arrived while cleanup was shielded; reported once the run has ended.
+held_signals: List[int] = []
+
+
+def fault_point(name: str, session: Optional[SshSession] = None) -> None:
+    """Pause at a named phase when the fault-injection suite asks for it (SOCKDEPLOY_FAULT_POINT).
+
+    The pause ends early when a held signal arrives (so a Ctrl-C during a
+    shielded step is seen when the step is done) or when the session dies.
+    """
+    import os
+    import sys
+    import time
+
+    if os.environ.get(FAULT_POINT_ENV) != name:
+        return
+    print(f"sockdeploy: fault point {name}", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not held_signals and (session is None or session.alive):
+        time.sleep(0.05)
+
+
 @contextmanager
 def shielded() -> Iterator[None]:
-    """Hold off Ctrl-C and SIGTERM while cleanup runs; the run is ending anyway."""
+    """Hold off Ctrl-C and SIGTERM while cleanup runs, so no remote state is left half-done."""
     previous = {}
 
     def hold(signum: int, _frame: object) -> None:
-        pass
+        held_signals.append(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -119,6 +142,11 @@ class Run:
         except SockdeployError as exc:
             error = exc
         finally:
+            if error is None and self.cleanup_error is not None:
+                error = self.cleanup_error
+            if error is None and held_signals:
+                error = _held_signal_error(held_signals[0], self.folder.path)
+            held_signals.clear()
             self.record["finished"] = utc_iso()
             self.record["ok"] = error is None
             self.record["error"] = error.to_dict() if error else None
@@ -158,6 +186,7 @@ class Run:
         session = SshSession(self.cfg.server, accept_new=self.opts.accept_new, confirm=self.opts.confirm,
                              prompt=self.opts.prompt)
         self.session = session
+        fault_point("connect")
         with self.progress.step(f"connect to {self.cfg.server.host}"):
             session.open()
         stack.callback(session.close)
@@ -171,6 +200,7 @@ class Run:
         if self.via == "tunnel":
             with self.progress.step("check that the server host allows forwarding"):
                 session.check_forwarding()
+        fault_point("upload", self.session)
         with self.progress.step("upload the server sources"):
             ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
         stack.callback(self._finish, ws)
@@ -183,6 +213,7 @@ class Run:
         if self.via in ("tunnel", "auto"):
             # Prefer a port free here too, so the tunnel can keep the server's number.
             ws.used_ports |= paths.local_busy_ports()
+        fault_point("build", self.session)
         with self.progress.step(f"build the server on {session.name}"):
             self._build(ws, self.payload.server.build, "server", "server-build.log")
         with self.progress.step("build the client here"):
@@ -264,6 +295,7 @@ class Run:
 
     def _serve_and_run_clients(self, ws: process.Workspace, values: Dict[str, Any], client_cwd: str) -> None:
         proc = self._start_server(ws, values)
+        fault_point("server-start", self.session)
         # Through a tunnel the client may use another local port than the server's.
         values = dict(values, port=values.get("client_port") or values["port"])
         runs = self.payload.client.commands
@@ -296,8 +328,11 @@ class Run:
                                        "check that the server answers, or raise client.timeout in payload.yaml",
                                        command=command, output=outcome.output)
                 if outcome.exit_code != 0:
+                    self._blame_lost_connection()
                     raise process.program_failure(f"client run {i}", command, outcome.exit_code, outcome.output,
                                                   "read the client's output above; its log is in the run folder")
+            if i == 1:
+                fault_point("client-runs", self.session)
         if self.payload.server_exits:
             with self.progress.step("wait for the server to end"):
                 if not process.wait_exit(proc, SERVER_EXIT_WAIT):
@@ -377,6 +412,18 @@ class Run:
     _current: Optional[process.ServerProcess] = None
     tunnel: Optional[LocalForward] = None
     lifeline: Optional[Any] = None
+    cleanup_error: Optional[SockdeployError] = None
+
+    def _blame_lost_connection(self) -> None:
+        """If the SSH connection died, say so rather than blaming the client it broke."""
+        import time
+
+        if self.session is None:
+            return
+        for _ in range(10):  # the reader thread notices a reset within moments
+            if not self.session.alive:
+                self.session.transport  # raises ConnectError naming why
+            time.sleep(0.1)
     session: Optional[SshSession] = None
     via = "local"
 
@@ -386,12 +433,19 @@ class Run:
         remove = not (remote and self.opts.keep_remote)
         with shielded():
             pid = self._current.pid if self._current is not None and self._current.ws is ws else None
+            fault_point("log-fetch", self.session)
             try:
                 with self.progress.step("stop the server and collect its log" if pid else "clean up"):
                     collected = process.finish(ws, pid=pid, remove=remove)
             except (SockdeployError, process.ScriptTimeout, OSError) as exc:
                 self.progress.info(f"warning: cleanup on {ws.host.name} failed ({getattr(exc, 'message', exc)}); "
-                                   f"the server host's watchdog stops the server within {process.LIFELINE_SILENCE} s")
+                                   f"the server host's watchdog stops the server within {process.LIFELINE_SILENCE} s, "
+                                   "and the next run removes its folder")
+                if self.server_log is not None and self.server_log.output == "":
+                    self.server_log.ending = "log not fetched: the SSH connection was lost"
+                if self.cleanup_error is None:
+                    self.cleanup_error = ConnectError(f"the server log could not be fetched from {ws.host.name}: {getattr(exc, 'message', exc)}",
+                                                      "check your network; the run folder has everything that arrived")
                 return
             finally:
                 # After the stop, so the log says who ended the server.
@@ -416,6 +470,14 @@ class Run:
                 process.finish(ws, pid=None, remove=True)
             except Exception:
                 pass
+
+
+def _held_signal_error(signum: int, folder: Path) -> SockdeployError:
+    from sockdeploy.errors import Terminated
+
+    cls = Terminated if signum == signal.SIGTERM else Interrupted
+    what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted (Ctrl-C)"
+    return cls(f"{what} during cleanup; cleanup was completed first", f"the transcripts are in {folder}")
 
 
 def _read_partial(path: Path, header: str) -> str:

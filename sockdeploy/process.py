@@ -267,23 +267,28 @@ LIFELINE_SILENCE = 20  # seconds without a heartbeat before the server host stop
 
 
 def lifeline_script(run_dir: str) -> str:
-    """Remote side of the lifeline, for the whole run: when heartbeats stop or the connection dies,
-    stop the server's group (if one was started).
+    """Remote side of the lifeline, for the whole run.
 
-    A signal from a Pi that lost power never arrives; silence on this channel does.
-    Its pid marks the run as alive for later runs' stale cleanup.
+    Heartbeats are "."; a graceful close sends "q" first. End of file or silence
+    means the run is gone (connection dropped, Pi lost power: a signal from it
+    would never arrive), so the server host stops the server's group and removes
+    the run directory itself. Its pid marks the run as alive for later runs'
+    stale cleanup.
     """
     return GROUP_ALIVE + f"""
 cd {q(run_dir)} || exit 93
 echo $$ > lifeline.pid
+b=
 if command -v timeout >/dev/null 2>&1; then
-  while b=$(timeout {LIFELINE_SILENCE} head -c 1 2>/dev/null) && [ -n "$b" ]; do :; done
+  while b=$(timeout {LIFELINE_SILENCE} head -c 1 2>/dev/null) && [ "$b" = . ]; do :; done
 else
-  cat >/dev/null
+  while b=$(head -c 1 2>/dev/null) && [ "$b" = . ]; do :; done
 fi
+[ "$b" = q ] && exit 0
 if pg=$(cat server.pid 2>/dev/null) && [ -n "$pg" ] && group_alive "$pg"; then
   kill -TERM -"$pg" 2>/dev/null; sleep 1; kill -KILL -"$pg" 2>/dev/null
 fi
+cd / && rm -rf -- {q(run_dir)}
 """
 
 

@@ -464,8 +464,10 @@ class Lifeline:
                 return
 
     def close(self) -> None:
+        """Say goodbye ("q") so the remote side knows the run ended on purpose."""
         self._stop.set()
         try:
+            self._chan.sendall(b"q")
             self._chan.shutdown_write()
             self._chan.close()
         except Exception:

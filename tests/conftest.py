@@ -100,3 +100,37 @@ def only_run_dir(out: Path) -> Path:
 def copy_payload(name: str, dest: Path) -> Path:
     shutil.copytree(PAYLOADS / name, dest)
     return dest
+
+
+def process_tree(root: int) -> Dict[int, str]:
+    """Return {pid: name} for every descendant of `root`."""
+    parents, names = {}, {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = open(f"/proc/{pid}/stat").read()
+            except OSError:
+                continue
+            parents[int(pid)] = int(stat.rsplit(")", 1)[1].split()[1])
+            names[int(pid)] = stat[stat.index("(") + 1:stat.rindex(")")]
+    tree, frontier = set(), {root}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - tree
+        tree |= frontier
+    return {p: names[p] for p in tree}
+
+
+def kill_ssh_connections(lab) -> int:
+    """Kill the sshd processes serving the lab's connections: the link dies from the server side.
+
+    Their children (the lifeline, the server) are left alone, as when a real connection drops.
+    """
+    import signal as _signal
+
+    victims = [p for p, name in process_tree(lab.proc.pid).items() if name == "sshd"]
+    for pid in victims:
+        try:
+            os.kill(pid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(victims)
