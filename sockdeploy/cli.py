@@ -215,6 +215,31 @@ def _table(rows: List[List[str]], header: List[str]) -> str:
     return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*map(str, r)) for r in rows])
 
 
+@cli.command()
+@click.option("--hosts", "hosts_path", metavar="PATH", help="hosts.yaml to check.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(hosts_path: Optional[str], as_json: bool) -> None:
+    """Check, in order, everything a run needs, with a fix for each failure (one SSH login).
+
+    \b
+    Checks: config, name resolution, SSH port, host key, login, compiler and
+    shell on the server host, a free port, forwarding, VPN, direct reach.
+    Example:
+      sockdeploy doctor
+    """
+    from sockdeploy import doctor as doctor_mod
+
+    on_check = None
+    if not as_json and sys.stderr.isatty():
+        def on_check(c) -> None:  # type: ignore[no-untyped-def]
+            click.echo(f"  {c.name}: {c.result}", err=True)
+    checks = doctor_mod.run_doctor(hosts_path, prompt=_prompt_fn(), on_check=on_check)
+    click.echo(json.dumps(doctor_mod.to_json(checks), indent=2) if as_json else doctor_mod.render_table(checks))
+    code = doctor_mod.exit_code(checks)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
 @cli.group()
 def vpn() -> None:
     """Check the openconnect VPN."""

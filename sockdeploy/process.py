@@ -120,7 +120,12 @@ if ! d=$(mktemp -d "$base/{prefix}XXXXXXXXXX" 2>/dev/null); then echo "{MARK}ERR
 chmod 700 "$d"
 cd "$d" || exit 93
 : > {RUN_MARKER}
-if ! err=$(tar xof - 2>&1); then cd /; rm -rf -- "$d"; echo "{MARK}ERR cannot write the sources into $base: $err"; exit 94; fi
+if ! err=$(tar xof - 2>&1); then
+  cd /; rm -rf -- "$d"
+  free=$(df -Pk "$base" 2>/dev/null | awk 'NR==2 {{print $4}}')
+  echo "{MARK}ERR cannot write the sources into $base (${{free:-?}} KiB free; disk full or quota?): $(printf %s "$err" | tr '\n' ' ')"
+  exit 94
+fi
 echo "{MARK}DIR $d"
 echo "{MARK}PORTS"
 cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null || netstat -an 2>/dev/null

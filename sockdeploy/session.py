@@ -51,7 +51,8 @@ def wrap_script(script: str) -> str:
     The script travels base64-encoded so csh/fish login shells, newlines and
     quotes in interpolated values cannot change its meaning.
     """
-    b64 = base64.b64encode(script.encode()).decode()
+    # umask 077: nothing a run creates on a shared host is readable by others
+    b64 = base64.b64encode(("umask 077\n" + script).encode()).decode()
     return f"/bin/sh -c 'eval \"$(printf %s {b64} | base64 -d)\"'"
 
 
@@ -95,7 +96,14 @@ class SshSession:
             sshcfg = paramiko.SSHConfig()
         else:
             path = self.cfg.ssh_config or os.path.join(os.path.expanduser("~"), ".ssh", "config")
-            sshcfg = paramiko.SSHConfig.from_path(path) if os.path.isfile(path) else paramiko.SSHConfig()
+            try:
+                sshcfg = paramiko.SSHConfig.from_path(path) if os.path.isfile(path) else paramiko.SSHConfig()
+            except (paramiko.ssh_exception.ConfigParseError, OSError, UnicodeDecodeError) as exc:
+                from sockdeploy.errors import ConfigError
+
+                raise ConfigError(f"cannot read the ssh config: {exc}",
+                                  "fix that line, or set server.ssh_config: none in hosts.yaml to ignore the file",
+                                  where=path) from None
         # lazy: read no Fabric/Invoke config files; explicit ssh_config: no other ssh files.
         fcfg = FabricConfig(ssh_config=sshcfg, lazy=True)
         conn = Connection(self.cfg.host, user=self.cfg.user, port=self.cfg.port, config=fcfg,
