@@ -548,8 +548,15 @@ def _peer_ip(transport) -> Optional[str]:  # type: ignore[no-untyped-def]
     return None
 
 
+def _end_progress_line() -> None:
+    # a progress step may be mid-line on the terminal; prompts start on their own line
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+
+
 def terminal_confirm(question: str) -> bool:
     """Ask on the controlling terminal; anything but yes is no."""
+    _end_progress_line()
     sys.stderr.write(question)
     sys.stderr.flush()
     answer = sys.stdin.readline().strip().lower()
@@ -558,6 +565,7 @@ def terminal_confirm(question: str) -> bool:
 
 def terminal_prompt(prompt: str, echo: bool) -> str:
     """Ask on the terminal; secrets are read with echo off and never stored."""
+    _end_progress_line()
     if not echo:
         return getpass.getpass(prompt)
     sys.stderr.write(prompt)

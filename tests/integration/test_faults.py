@@ -210,14 +210,15 @@ def test_server_that_never_exits(fault_lab, tmp_path, fake_home):
 
 
 def test_client_that_hangs(fault_lab, tmp_path, fake_home):
-    d = _custom(tmp_path, manifest_changes=[("- ./client {ip} {port} quit", "- sh -c 'echo stuck; sleep 300'"),
+    token = f"3{abs(hash(str(tmp_path))) % 10**6:06d}"
+    d = _custom(tmp_path, manifest_changes=[("- ./client {ip} {port} quit", f"- sh -c 'echo stuck; sleep {token}'"),
                                              ("expect:", "  timeout: 3\nexpect:")])
     code = _start(fault_lab, tmp_path, fake_home, str(d)).wait(timeout=90)
     record = _common_checks(fault_lab, tmp_path, code, 6)
     assert "did not finish within 3 s" in record["error"]["message"]
     assert "stuck" in (Path(record["run_dir"]) / "client-2.log").read_text()
     assert record["clients"][1]["timed_out"] is True
-    assert subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True).returncode == 1
+    assert subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True).returncode == 1
     assert fault_lab.leftover_dirs() == []
 
 

@@ -213,11 +213,16 @@ def test_changed_host_key_is_always_refused(cli, tmp_path, clean_lab):
 
 
 def _hanging_payload(tmp_path: Path) -> Path:
+    """ex5 whose second client hangs; its sleep carries a token unique to this test run."""
     d = copy_payload("ex5", tmp_path / "hang")
     (d / "payload.yaml").write_text(
-        (d / "payload.yaml").read_text().replace("- ./client {ip} {port} quit", "- sh -c 'echo waiting for ever; sleep 120'")
+        (d / "payload.yaml").read_text().replace("- ./client {ip} {port} quit", f"- sh -c 'echo waiting for ever; sleep {_token(tmp_path)}'")
     )
     return d
+
+
+def _token(tmp_path: Path) -> str:
+    return f"12{abs(hash(str(tmp_path))) % 10**6:06d}"
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -245,7 +250,7 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, fake_home, clean_lab, s
     assert received((run_dir / "server.log").read_text()) == FIB, "partial server output must be kept"
     record = json.loads((run_dir / "run.json").read_text())
     assert record["ok"] is False and record["error"]["exit_code"] == code
-    assert subprocess.run(["pgrep", "-f", "sleep 120"], capture_output=True).returncode == 1, "the client must be stopped too"
+    assert subprocess.run(["pgrep", "-f", f"sleep {_token(tmp_path)}"], capture_output=True).returncode == 1, "the client must be stopped too"
 
 
 def _sshd_session_pids(lab) -> list:
