@@ -548,10 +548,15 @@ def _peer_ip(transport) -> Optional[str]:  # type: ignore[no-untyped-def]
     return None
 
 
+_prompted = False
+
+
 def _end_progress_line() -> None:
-    # a progress step may be mid-line on the terminal; prompts start on their own line
-    if sys.stderr.isatty():
+    # the "connect" progress step is mid-line on a terminal; the first prompt starts a new line
+    global _prompted
+    if sys.stderr.isatty() and not _prompted:
         sys.stderr.write("\n")
+    _prompted = True
 
 
 def terminal_confirm(question: str) -> bool:
