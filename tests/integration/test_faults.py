@@ -229,3 +229,37 @@ def test_server_that_never_listens(fault_lab, tmp_path, fake_home):
     assert "did not start listening within 10 s" in record["error"]["message"]
     assert not (Path(record["run_dir"]) / "client-1.log").exists(), "no client runs against a server that is not there"
     assert fault_lab.leftover_dirs() == []
+
+
+def test_silent_link_is_detected_and_the_server_stopped(fault_lab, tmp_path, fake_home):
+    """The link goes silent (no reset, as when the Pi loses power or Wi-Fi drops): sshd's side is frozen."""
+    from tests.conftest import process_tree
+
+    proc = _start(fault_lab, tmp_path, fake_home, "ex5", fault="client-runs")
+    _wait_for(tmp_path / "stderr.txt", "fault point client-runs")
+    frozen = [p for p, name in process_tree(fault_lab.proc.pid).items() if name == "sshd"]
+    assert frozen
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+    try:
+        code = proc.wait(timeout=90)
+        took = time.monotonic() - started
+        assert code == 3, (tmp_path / "stderr.txt").read_text()
+        assert took < 45, f"the dead link took {took:.0f} s to notice"
+        assert "no answer to keepalives" in (tmp_path / "stderr.txt").read_text()
+        # the lifeline hears nothing either: the server host stops the server on its own
+        _nothing_runs_within_30s(fault_lab)
+        deadline = time.monotonic() + 30
+        while fault_lab.leftover_dirs() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert fault_lab.leftover_dirs() == []
+    finally:
+        for pid in frozen:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    record = json.loads((_run_dir(tmp_path) / "run.json").read_text())
+    assert record["error"]["exit_code"] == 3
+    assert (_run_dir(tmp_path) / "client-1.log").read_text().count("sent: ") == 10

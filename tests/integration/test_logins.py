@@ -154,3 +154,21 @@ def test_passphrase_asked_once_on_a_terminal(clean_lab, locked_key, tmp_path, fa
     for f in (tmp_path / "runs").rglob("*"):
         if f.is_file():
             assert "open sesame" not in f.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("answer, expected", [("yes", 0), ("no", 3)])
+def test_unknown_host_key_is_asked_about_on_a_terminal(clean_lab, tmp_path, fake_home, answer, expected):
+    kh = tmp_path / "known_hosts"
+    hosts = _hosts(clean_lab, tmp_path / "hosts.yaml", **{str(clean_lab.known_hosts): str(kh)})
+    env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"], "TERM": "dumb"}
+    before = clean_lab.login_count()
+    code, screen = run_in_pty([sys.executable, "-m", "sockdeploy", "run", "ex5", "--hosts", str(hosts), "--out", "runs"],
+                              env, tmp_path, [("[yes/no] ", answer)])
+    assert code == expected, screen
+    fp = subprocess.run(["ssh-keygen", "-lf", str(clean_lab.host_key.with_suffix(".pub"))], capture_output=True, text=True).stdout.split()[1]
+    assert "can't be established" in screen and fp in screen
+    if answer == "yes":
+        assert f"[localhost]:{clean_lab.port} ssh-ed25519" in kh.read_text()
+        assert clean_lab.login_count() - before == 1
+    else:
+        assert not kh.exists() and clean_lab.login_count() == before
