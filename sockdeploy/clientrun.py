@@ -20,11 +20,15 @@ class ClientOutcome:
     output: str
     timed_out: bool
     seconds: float
+    stopped: bool = False  # stopped with SIGINT after its duration, as planned
 
 
-def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float) -> ClientOutcome:
+def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float,
+               stdin: Optional[str] = None, duration: Optional[float] = None) -> ClientOutcome:
     """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`.
 
+    `stdin` is fed to the client (then end of file). With `duration`, the client
+    runs until stopped: SIGINT after that long, as a person would press Ctrl-C.
     The client gets its own session so a Ctrl-C reaches sockdeploy, which then
     stops the client's whole process group; partial output stays in the log.
     """
@@ -36,10 +40,18 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
     with open(log_path, "w", encoding="utf-8") as fh:
         fh.write(header)
         fh.flush()
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
-        timed_out = False
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        if stdin is not None:
+            _feed(proc, stdin)
+        timed_out = stopped = False
         try:
+            if duration is not None:
+                try:
+                    proc.wait(timeout=duration)
+                except subprocess.TimeoutExpired:
+                    stopped = True
+                    kill_group(proc.pid, signal.SIGINT)
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
@@ -50,7 +62,18 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
     took = time.monotonic() - start
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
-    return ClientOutcome(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out, seconds=took)
+    return ClientOutcome(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out,
+                         seconds=took, stopped=stopped)
+
+
+def _feed(proc: "subprocess.Popen[bytes]", text: str) -> None:
+    """Write the stdin text and close it; a client that exits early just drops the rest."""
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(text.encode())
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def _stop(proc: "subprocess.Popen[bytes]") -> None:

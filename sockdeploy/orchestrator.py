@@ -137,6 +137,7 @@ class Run:
                     self._local(stack)
                 else:
                     self._split(stack)
+            error = self._check_expectations()
         except KeyboardInterrupt:
             error = Interrupted("interrupted (Ctrl-C)", f"partial transcripts are in {self.folder.path}; run again when ready")
         except SockdeployError as exc:
@@ -154,6 +155,25 @@ class Run:
                 self.record["error"]["exit_code"] = error.exit_code
             self._save()
         return RunResult(ok=error is None, folder=self.folder, record=self.record, error=error)
+
+    values: Dict[str, Any] = {}
+
+    def _check_expectations(self) -> Optional[SockdeployError]:
+        """After the server log is in: compare the logs with payload.yaml's expect section."""
+        from sockdeploy.expect import evaluate
+
+        if self.cleanup_error is not None:
+            return None
+        server_log = self.server_log.output if self.server_log else ""
+        client_logs = [log.output for log in self.folder.logs if log.filename.startswith("client-")]
+        results = evaluate(self.payload.expect, server_log, client_logs, self.values)
+        self.record["expectations"] = [r.to_dict() for r in results]
+        failed = [r for r in results if not r.ok]
+        if failed:
+            first = failed[0]
+            return ProgramError(f"{len(failed)} of {len(results)} expectations failed; first: {first.name} ({first.detail})",
+                                "compare the logs in the run folder with the expect section of payload.yaml")
+        return None
 
     def _save(self) -> None:
         with shielded():
@@ -274,6 +294,24 @@ class Run:
         if fwd.port != port:
             self.progress.info(f"port {port} is busy here; the tunnel listens on {fwd.port} instead")
 
+    def _open_udp_relay(self, port: int, values: Dict[str, Any]) -> None:
+        """UDP through the tunnel: datagrams framed over the run's SSH connection to a relay by the server."""
+        from sockdeploy.udprelay import UdpRelay, remote_script
+
+        assert self.session is not None
+        with self.progress.step("open the UDP relay"):
+            relay = UdpRelay(self.session.start_stream(remote_script(port)), port, self.session.name)
+            relay.start()
+        self._stack.callback(self._close_udp_relay, relay)
+        values.update(ip="127.0.0.1", host="localhost", client_port=relay.port)
+        self.record["tunnel"] = {"udp_relay": f"127.0.0.1:{relay.port} (udp)", "remote": f"127.0.0.1:{port}/udp on {self.session.name}",
+                                 "same_port": relay.port == port, "datagrams": 0}
+
+    def _close_udp_relay(self, relay: Any) -> None:
+        with shielded():
+            relay.close()
+            self.record["tunnel"]["datagrams"] = relay.datagrams
+
     def _close_tunnel(self, fwd: LocalForward) -> None:
         with shielded():
             fwd.close()
@@ -282,6 +320,9 @@ class Run:
 
     # -- steps -----------------------------------------------------------------
     def _build(self, ws: process.Workspace, command: Optional[str], what: str, logname: str) -> None:
+        if command is None and self.payload.language == "python":
+            # nothing to compile, but the interpreter must be there
+            command = "command -v python3 >/dev/null || { echo \"python3 is not installed on $(hostname)\"; exit 127; }"
         try:
             result = process.build(ws, command, what)
         except SockdeployError as exc:
@@ -298,42 +339,50 @@ class Run:
         fault_point("server-start", self.session)
         # Through a tunnel the client may use another local port than the server's.
         values = dict(values, port=values.get("client_port") or values["port"])
-        runs = self.payload.client.commands
-        uses_host = any("{host}" in c for c in runs)
+        runs = self.payload.runs
+        uses_host = any("{host}" in r.command for r in runs)
         self.record["connect_host"] = values["host"] if uses_host else values["ip"]
+        self.values = values
         prompt = f"{_whoami()}@{self.client_host.name}"
-        for i, template in enumerate(runs, 1):
-            command = render(template, values)
+        for i, run in enumerate(runs, 1):
+            command = render(run.command, values)
+            timeout = run.timeout or self.payload.client_timeout
+            shown = command + (f" <<< {run.stdin.strip()!r}" if run.stdin else "")
             log = ProgramLog(f"client-{i}.log", f"Client terminal ({self.client_host.name}), run {i}", prompt, command)
-            entry: Dict[str, Any] = {"command": command, "exit_code": None, "timed_out": False, "seconds": None}
+            if run.stdin:
+                log.typed = run.stdin
+            entry: Dict[str, Any] = {"command": command, "stdin": run.stdin, "exit_code": None, "timed_out": False, "seconds": None}
             self.record["clients"].append(entry)
-            with self.progress.step(f"client run {i}/{len(runs)}: {command}"):
+            with self.progress.step(f"client run {i}/{len(runs)}: {shown}"):
                 try:
-                    outcome = run_client(command, client_cwd, self.folder.path / log.filename,
-                                         log.text(), self.payload.client_timeout)
+                    outcome = run_client(command, client_cwd, self.folder.path / log.filename, log.text(), timeout,
+                                         stdin=run.stdin, duration=run.duration)
                 except BaseException:
                     log.output = _read_partial(self.folder.path / log.filename, log.text())
                     log.ending = "interrupted"
                     self.folder.write_log(log)
                     raise
                 log.output = outcome.output
-                entry.update(exit_code=outcome.exit_code, timed_out=outcome.timed_out, seconds=round(outcome.seconds, 3))
+                entry.update(exit_code=outcome.exit_code, timed_out=outcome.timed_out, seconds=round(outcome.seconds, 3),
+                             stopped_after=run.duration if outcome.stopped else None)
                 if outcome.timed_out:
-                    log.ending = f"timed out after {self.payload.client_timeout:g} s; stopped by sockdeploy"
+                    log.ending = f"timed out after {timeout:g} s; stopped by sockdeploy"
+                elif outcome.stopped:
+                    log.ending = f"stopped with Ctrl-C (SIGINT) after {run.duration:g} s, as planned; exit status {outcome.exit_code}"
                 else:
                     log.ending = f"exit status {outcome.exit_code}"
                 self.folder.write_log(log)
                 if outcome.timed_out:
-                    raise ProgramError(f"client run {i} `{command}` did not finish within {self.payload.client_timeout:g} s",
-                                       "check that the server answers, or raise client.timeout in payload.yaml",
+                    raise ProgramError(f"client run {i} `{command}` did not finish within {timeout:g} s",
+                                       "check that the server answers, or raise the timeout in payload.yaml",
                                        command=command, output=outcome.output)
-                if outcome.exit_code != 0:
+                if outcome.exit_code != 0 and not outcome.stopped:
                     self._blame_lost_connection()
                     raise process.program_failure(f"client run {i}", command, outcome.exit_code, outcome.output,
                                                   "read the client's output above; its log is in the run folder")
             if i == 1:
                 fault_point("client-runs", self.session)
-        if self.payload.server_exits:
+        if self.payload.expect.server_exits or self.payload.server_exits:
             with self.progress.step("wait for the server to end"):
                 if not process.wait_exit(proc, SERVER_EXIT_WAIT):
                     raise ProgramError(f"the server was still running {SERVER_EXIT_WAIT:g} s after the last client run",
@@ -346,7 +395,7 @@ class Run:
     def _start_server(self, ws: process.Workspace, values: Dict[str, Any]) -> process.ServerProcess:
         port_range = (self.cfg.network.ports if self.cfg else (30000, 40000))
         tried: set = set()
-        needs_port = "port" in "".join(self.payload.server.commands + self.payload.client.commands)
+        needs_port = "{port}" in "".join(self.payload.server.commands + self.payload.client.commands)
         for attempt in range(1, PORT_ATTEMPTS + 1):
             port: Optional[int] = None
             if needs_port:
@@ -394,7 +443,10 @@ class Run:
                                    command=command) from None
             self._current = proc
             if self.record["via"] == "tunnel" and port is not None:
-                self._open_tunnel(port, values)
+                if self.payload.protocol == "udp":
+                    self._open_udp_relay(port, values)
+                else:
+                    self._open_tunnel(port, values)
             return proc
         raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
 

@@ -15,7 +15,9 @@ from sockdeploy.yamlsrc import Section, load_located
 
 MANIFEST = "payload.yaml"
 PLACEHOLDERS = ("port", "ip", "host", "socket")
-READY_KINDS = ("tcp", "unix", "none")
+READY_KINDS = ("tcp", "udp", "unix", "none")
+PROTOCOLS = ("tcp", "udp")
+LANGUAGES = ("c", "python", "shell")
 # `${VAR}` is shell, not a placeholder, so a preceding `$` is skipped.
 _PLACEHOLDER_RE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SOURCE_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".hpp", ".py", ".s", ".S")
@@ -43,6 +45,27 @@ class Program:
 
 
 @dataclass(frozen=True)
+class ClientRun:
+    """One client command of the plan, with what to feed it and how long it may take."""
+
+    command: str
+    stdin: Optional[str] = None
+    timeout: Optional[float] = None
+    duration: Optional[float] = None  # run until stopped: SIGINT after this long, output kept
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the logs must show for the run to count as working."""
+
+    server_exits: bool = False
+    server: Tuple[str, ...] = ()
+    client: Tuple[str, ...] = ()
+    runs: Tuple[Tuple[int, Tuple[str, ...]], ...] = ()
+    count: Tuple[Tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Payload:
     name: str
     manifest: Path
@@ -56,6 +79,10 @@ class Payload:
     client_timeout: float
     server_exits: bool
     files: Tuple[Path, ...] = field(default_factory=tuple)
+    protocol: str = "tcp"
+    language: str = "c"
+    runs: Tuple[ClientRun, ...] = ()
+    expect: Expectations = field(default_factory=Expectations)
 
     def checksums(self) -> Dict[str, str]:
         return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in self.files}
@@ -91,6 +118,66 @@ def _check_placeholders(sec: Section, key: str, command: str, kp_extra: tuple = 
             raise PayloadError(f"unknown placeholder {{{ph}}} in {sec.name}.{key}", hint, where=sec.doc.where(sec.kp + (key,) + kp_extra))
 
 
+def _client_run(cli: Section, i: int, raw: object) -> ClientRun:
+    """Read one entry of client.runs: a command string, or a mapping with command/stdin/timeout/duration."""
+    where = cli.doc.where(cli.kp + ("runs", i))
+    if isinstance(raw, str):
+        if not raw.strip():
+            raise PayloadError(f"client.runs[{i + 1}] is empty", "write a shell command line", where=where)
+        _check_placeholders(cli, "runs", raw, (i,))
+        return ClientRun(command=raw)
+    if not isinstance(raw, dict):
+        raise PayloadError(f"client.runs[{i + 1}] must be a command or a mapping with 'command'",
+                           "e.g. '- command: ./client {ip} {port}' with optional stdin, timeout, duration", where=where)
+    run = Section(cli.doc, cli.kp + ("runs", i), PayloadError)
+    run.only(["command", "stdin", "timeout", "duration"])
+    command = run.get("command", str, required=True, what="./client {ip} {port}")
+    _check_placeholders(cli, "runs", command, (i,))
+    timeout = run.get("timeout", (int, float))
+    duration = run.get("duration", (int, float))
+    for key, value in (("timeout", timeout), ("duration", duration)):
+        if value is not None and not 0 < value <= 3600:
+            raise run.fail(key, f"client.runs[{i + 1}].{key} {value} is out of range", "use seconds between 0 and 3600")
+    return ClientRun(command=command, stdin=run.get("stdin", str),
+                     timeout=float(timeout) if timeout is not None else None,
+                     duration=float(duration) if duration is not None else None)
+
+
+def _regexes(sec: Section, key: str, value: object) -> Tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise sec.fail(key, f"expect.{key} must list regular expressions (strings)", "quote each pattern")
+        try:
+            re.compile(re.sub(_PLACEHOLDER_RE, "x", item))
+        except re.error as exc:
+            raise sec.fail(key, f"expect.{key}: bad regular expression {item!r}: {exc}", "escape special characters with \\") from None
+        out.append(item)
+    return tuple(out)
+
+
+def _expectations(exp: Section, nruns: int) -> Expectations:
+    runs = []
+    for key, value in (exp.get("runs", dict, {}) or {}).items():
+        if not isinstance(key, int) or not 1 <= key <= nruns:
+            raise exp.fail("runs", f"expect.runs has run {key!r}, but the plan has runs 1..{nruns}", "key each list by its run number")
+        runs.append((key, _regexes(exp, "runs", value)))
+    counts = []
+    for pattern, n in (exp.get("count", dict, {}) or {}).items():
+        _regexes(exp, "count", pattern)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise exp.fail("count", f"expect.count[{pattern!r}] must be a positive whole number", "e.g. \"Connection \\\\d+!\": 3")
+        counts.append((pattern, n))
+    return Expectations(
+        server_exits=exp.get("server_exits", bool, False),
+        server=_regexes(exp, "server", exp.value["server"]) if exp.value.get("server") is not None else (),
+        client=_regexes(exp, "client", exp.value["client"]) if exp.value.get("client") is not None else (),
+        runs=tuple(sorted(runs)),
+        count=tuple(counts),
+    )
+
+
 def list_sources(directory: Path) -> List[Path]:
     """Return the files of a payload folder that get copied: top-level, non-hidden, not binaries."""
     files = []
@@ -122,7 +209,7 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
     if not isinstance(doc.data, dict):
         raise PayloadError("payload.yaml must be a mapping with 'server' and 'client'", "see payloads/ex5/payload.yaml for an example", where=f"{manifest}:1")
     top = Section(doc, (), PayloadError)
-    top.only(["description", "source", "local", "server", "client", "expect"])
+    top.only(["description", "source", "local", "protocol", "language", "server", "client", "expect"])
     for required in ("server", "client"):
         if required not in top.value:
             raise PayloadError(f"missing '{required}' section", f"add '{required}:' with its 'run' command(s)", where=f"{manifest}:1")
@@ -131,19 +218,26 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
     cli = top.sub("client")
     cli.only(["build", "runs", "timeout"])
     exp = top.sub("expect")
-    exp.only(["server_exits"])
+    exp.only(["server_exits", "server", "client", "runs", "count"])
 
     server_build = srv.get("build", str)
     server_run = srv.get("run", str, required=True, what="./server {port}")
     client_build = cli.get("build", str)
-    runs = cli.get("runs", list, required=True, what="[./client {ip} {port}]")
-    if not runs:
+    raw_runs = cli.get("runs", list, required=True, what="[./client {ip} {port}]")
+    if not raw_runs:
         raise cli.fail("runs", "client.runs is empty", "list at least one client command")
-    _commands(cli, "runs", "")
+    run_specs = tuple(_client_run(cli, i, r) for i, r in enumerate(raw_runs))
+    runs = [r.command for r in run_specs]
     timeout = cli.get("timeout", (int, float), 30)
     if not 0 < timeout <= 3600:
         raise cli.fail("timeout", f"client.timeout {timeout} is out of range", "use seconds between 1 and 3600")
     local = top.get("local", bool, False)
+    protocol = top.get("protocol", str, "tcp")
+    if protocol not in PROTOCOLS:
+        raise top.fail("protocol", f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}", "write tcp or udp")
+    language = top.get("language", str, "c")
+    if language not in LANGUAGES:
+        raise top.fail("language", f"language {language!r} is not one of {', '.join(LANGUAGES)}", "c needs build commands; python runs with the host's python3")
 
     for key, cmd in (("build", server_build), ("run", server_run)):
         if cmd is not None:
@@ -156,7 +250,8 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
     used = set(placeholders_in(server_run)).union(*(placeholders_in(r) for r in runs))
     if "socket" in used and not local:
         raise PayloadError("{socket} is an AF_UNIX path, which only works with both programs on one host", "add 'local: true' to the manifest", where=doc.where(("local",)) if "local" in top.value else f"{manifest}:1")
-    default_ready = "unix" if "socket" in placeholders_in(server_run) else ("tcp" if "port" in placeholders_in(server_run) else "none")
+    default_ready = ("unix" if "socket" in placeholders_in(server_run)
+                     else (protocol if "port" in placeholders_in(server_run) else "none"))
     ready = srv.get("ready", str, default_ready)
     if ready not in READY_KINDS:
         raise srv.fail("ready", f"server.ready {ready!r} is not one of {', '.join(READY_KINDS)}", "tcp waits for the port to listen, unix for the socket file, none starts at once")
@@ -186,6 +281,10 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
         client_timeout=float(timeout),
         server_exits=exp.get("server_exits", bool, False),
         files=tuple(files),
+        protocol=protocol,
+        language=language,
+        runs=run_specs,
+        expect=_expectations(exp, len(run_specs)),
     )
 
 

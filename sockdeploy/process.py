@@ -193,6 +193,9 @@ def _ready_check(kind: str, port: Optional[int], socket_path: Optional[str]) -> 
     if kind == "tcp" and port is not None:
         return (f"awk -v h=':{port:04X}' 'FNR>1 && $4==\"0A\" && substr($2, length($2)-4)==h {{f=1}} END {{exit !f}}' "
                 "/proc/net/tcp /proc/net/tcp6 2>/dev/null")
+    if kind == "udp" and port is not None:
+        return (f"awk -v h=':{port:04X}' 'FNR>1 && substr($2, length($2)-4)==h {{f=1}} END {{exit !f}}' "
+                "/proc/net/udp /proc/net/udp6 2>/dev/null")
     if kind == "unix" and socket_path is not None:
         return f"awk -v p={q(socket_path)} '$8==p && $4==\"00010000\" {{f=1}} END {{exit !f}}' /proc/net/unix 2>/dev/null"
     return "[ $i -ge 4 ]"
@@ -283,14 +286,15 @@ def lifeline_script(run_dir: str) -> str:
     return GROUP_ALIVE + f"""
 cd {q(run_dir)} || exit 93
 echo $$ > lifeline.pid
-b=
-if command -v timeout >/dev/null 2>&1; then
-  while b=$(timeout {LIFELINE_SILENCE} head -c 1 2>/dev/null) && [ "$b" = . ]; do :; done
-else
-  while b=$(head -c 1 2>/dev/null) && [ "$b" = . ]; do :; done
-fi
+b=; pg=
+t=; command -v timeout >/dev/null 2>&1 && t="timeout {LIFELINE_SILENCE}"
+# remember the server's group as soon as it exists, in case the directory goes first
+while b=$($t head -c 1 2>/dev/null) && [ "$b" = . ]; do
+  [ -z "$pg" ] && [ -f server.pid ] && pg=$(cat server.pid 2>/dev/null)
+done
 [ "$b" = q ] && exit 0
-if pg=$(cat server.pid 2>/dev/null) && [ -n "$pg" ] && group_alive "$pg"; then
+[ -z "$pg" ] && pg=$(cat server.pid 2>/dev/null)
+if [ -n "$pg" ] && group_alive "$pg"; then
   kill -TERM -"$pg" 2>/dev/null; sleep 1; kill -KILL -"$pg" 2>/dev/null
 fi
 cd / && rm -rf -- {q(run_dir)}

@@ -404,6 +404,17 @@ class SshSession:
             return
         chan.close()
 
+    def start_stream(self, script: str):  # type: ignore[no-untyped-def]
+        """Run `script` on its own channel and hand back the channel (stdin/stdout as a byte stream)."""
+        import paramiko
+
+        try:
+            chan = self.transport.open_session(timeout=CONNECT_TIMEOUT)
+            chan.exec_command(wrap_script(script))
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}", "check your network and run again") from None
+        return chan
+
     def start_lifeline(self, script: str, interval: float = 5.0) -> Lifeline:
         """Run `script` on a channel kept open with heartbeats; closing or losing it ends the script."""
         import paramiko

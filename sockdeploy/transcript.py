@@ -21,11 +21,13 @@ class ProgramLog:
     command: str
     output: str = ""
     ending: str = ""
+    typed: str = ""  # what was fed to its stdin, shown as a person would have typed it
 
     def text(self) -> str:
         body = self.output if not self.output or self.output.endswith("\n") else self.output + "\n"
         end = f"[{self.ending}]\n" if self.ending else ""
-        return f"[{self.prompt}]$ {self.command}\n{body}{end}"
+        typed = "".join(f"[typed] {line}\n" for line in self.typed.splitlines())
+        return f"[{self.prompt}]$ {self.command}\n{typed}{body}{end}"
 
 
 class RunFolder:
@@ -98,6 +100,11 @@ def render_markdown(record: Dict[str, Any], logs: List[ProgramLog], description:
     if err and err.get("hint"):
         rows.append(("how to fix", err["hint"]))
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v.replace('|', '/')} |" for k, v in rows] + [""]
+    checks = record.get("expectations") or []
+    if checks:
+        lines += ["## Checks", "", "| check | result | detail |", "|---|---|---|"]
+        lines += [f"| {c['check'].replace('|', '/')} | {'ok' if c['ok'] else 'FAILED'} | {c['detail'].replace('|', '/')} |" for c in checks]
+        lines.append("")
     for log in logs:
         text = log.text()
         fence = _fence(text)

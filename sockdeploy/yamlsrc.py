@@ -91,7 +91,12 @@ class Section:
         self.doc, self.kp, self.err = doc, tuple(kp), err
         value = doc.data
         for k in self.kp:
-            value = value[k] if isinstance(value, dict) and k in value else None
+            if isinstance(value, dict) and k in value:
+                value = value[k]
+            elif isinstance(value, list) and isinstance(k, int) and 0 <= k < len(value):
+                value = value[k]
+            else:
+                value = None
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -104,7 +109,8 @@ class Section:
 
     @property
     def name(self) -> str:
-        return ".".join(str(k) for k in self.kp) or "top level"
+        parts = [f"[{k + 1}]" if isinstance(k, int) else f".{k}" for k in self.kp]
+        return "".join(parts).lstrip(".") or "top level"
 
     def fail(self, key: Any, message: str, hint: str) -> SockdeployError:
         return self.err(message, hint, where=self.doc.where(self.kp + (key,)))
