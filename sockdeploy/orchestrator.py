@@ -344,42 +344,10 @@ class Run:
         self.record["connect_host"] = values["host"] if uses_host else values["ip"]
         self.values = values
         prompt = f"{_whoami()}@{self.client_host.name}"
-        for i, run in enumerate(runs, 1):
-            command = render(run.command, values)
-            timeout = run.timeout or self.payload.client_timeout
-            shown = command + (f" <<< {run.stdin.strip()!r}" if run.stdin else "")
-            log = ProgramLog(f"client-{i}.log", f"Client terminal ({self.client_host.name}), run {i}", prompt, command)
-            if run.stdin:
-                log.typed = run.stdin
-            entry: Dict[str, Any] = {"command": command, "stdin": run.stdin, "exit_code": None, "timed_out": False, "seconds": None}
-            self.record["clients"].append(entry)
-            with self.progress.step(f"client run {i}/{len(runs)}: {shown}"):
-                try:
-                    outcome = run_client(command, client_cwd, self.folder.path / log.filename, log.text(), timeout,
-                                         stdin=run.stdin, duration=run.duration)
-                except BaseException:
-                    log.output = _read_partial(self.folder.path / log.filename, log.text())
-                    log.ending = "interrupted"
-                    self.folder.write_log(log)
-                    raise
-                log.output = outcome.output
-                entry.update(exit_code=outcome.exit_code, timed_out=outcome.timed_out, seconds=round(outcome.seconds, 3),
-                             stopped_after=run.duration if outcome.stopped else None)
-                if outcome.timed_out:
-                    log.ending = f"timed out after {timeout:g} s; stopped by sockdeploy"
-                elif outcome.stopped:
-                    log.ending = f"stopped with Ctrl-C (SIGINT) after {run.duration:g} s, as planned; exit status {outcome.exit_code}"
-                else:
-                    log.ending = f"exit status {outcome.exit_code}"
-                self.folder.write_log(log)
-                if outcome.timed_out:
-                    raise ProgramError(f"client run {i} `{command}` did not finish within {timeout:g} s",
-                                       "check that the server answers, or raise the timeout in payload.yaml",
-                                       command=command, output=outcome.output)
-                if outcome.exit_code != 0 and not outcome.stopped:
-                    self._blame_lost_connection()
-                    raise process.program_failure(f"client run {i}", command, outcome.exit_code, outcome.output,
-                                                  "read the client's output above; its log is in the run folder")
+        if self.payload.concurrent:
+            self._run_clients_at_once(values, client_cwd, prompt)
+        for i, run in enumerate([] if self.payload.concurrent else runs, 1):
+            self._run_one_client(i, run, values, client_cwd, prompt)
             if i == 1:
                 fault_point("client-runs", self.session)
         if self.payload.expect.server_exits or self.payload.server_exits:
@@ -391,6 +359,57 @@ class Run:
                 if proc.exit_code != 0:
                     raise process.program_failure("server", proc.command, proc.exit_code, "",
                                                   "read server.log in the run folder")
+
+    def _run_one_client(self, i: int, run: Any, values: Dict[str, Any], client_cwd: str, prompt: str) -> None:
+        """Run client run `i` here, its output streamed to client-i.log; raise on failure."""
+        runs = self.payload.runs
+        command = render(run.command, values)
+        timeout = run.timeout or self.payload.client_timeout
+        shown = command + (f" <<< {run.stdin.strip()!r}" if run.stdin else "")
+        log = ProgramLog(f"client-{i}.log", f"Client terminal ({self.client_host.name}), run {i}", prompt, command)
+        if run.stdin:
+            log.typed = run.stdin
+        entry: Dict[str, Any] = {"run": i, "command": command, "stdin": run.stdin, "exit_code": None, "timed_out": False, "seconds": None}
+        self.record["clients"].append(entry)
+        with self.progress.step(f"client run {i}/{len(runs)}: {shown}"):
+            try:
+                outcome = run_client(command, client_cwd, self.folder.path / log.filename, log.text(), timeout,
+                                     stdin=run.stdin, duration=run.duration)
+            except BaseException:
+                log.output = _read_partial(self.folder.path / log.filename, log.text())
+                log.ending = "interrupted"
+                self.folder.write_log(log)
+                raise
+            log.output = outcome.output
+            entry.update(exit_code=outcome.exit_code, timed_out=outcome.timed_out, seconds=round(outcome.seconds, 3),
+                         stopped_after=run.duration if outcome.stopped else None)
+            if outcome.timed_out:
+                log.ending = f"timed out after {timeout:g} s; stopped by sockdeploy"
+            elif outcome.stopped:
+                log.ending = f"stopped with Ctrl-C (SIGINT) after {run.duration:g} s, as planned; exit status {outcome.exit_code}"
+            else:
+                log.ending = f"exit status {outcome.exit_code}"
+            self.folder.write_log(log)
+            if outcome.timed_out:
+                raise ProgramError(f"client run {i} `{command}` did not finish within {timeout:g} s",
+                                   "check that the server answers, or raise the timeout in payload.yaml",
+                                   command=command, output=outcome.output)
+            if outcome.exit_code != 0 and not outcome.stopped:
+                self._blame_lost_connection()
+                raise process.program_failure(f"client run {i}", command, outcome.exit_code, outcome.output,
+                                              "read the client's output above; its log is in the run folder")
+
+    def _run_clients_at_once(self, values: Dict[str, Any], client_cwd: str, prompt: str) -> None:
+        """Start every client run together; report the first failure after all have ended."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        runs = self.payload.runs
+        self.progress.info(f"starting {len(runs)} client runs at once")
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            futures = [pool.submit(self._run_one_client, i, run, values, client_cwd, prompt) for i, run in enumerate(runs, 1)]
+        self.record["clients"].sort(key=lambda e: e["run"])
+        for future in futures:
+            future.result()
 
     def _start_server(self, ws: process.Workspace, values: Dict[str, Any]) -> process.ServerProcess:
         port_range = (self.cfg.network.ports if self.cfg else (30000, 40000))

@@ -81,6 +81,7 @@ class Payload:
     files: Tuple[Path, ...] = field(default_factory=tuple)
     protocol: str = "tcp"
     language: str = "c"
+    concurrent: bool = False  # start every client run at once (e.g. against a forking server)
     runs: Tuple[ClientRun, ...] = ()
     expect: Expectations = field(default_factory=Expectations)
 
@@ -216,7 +217,7 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
     srv = top.sub("server")
     srv.only(["build", "run", "ready"])
     cli = top.sub("client")
-    cli.only(["build", "runs", "timeout"])
+    cli.only(["build", "runs", "timeout", "concurrent"])
     exp = top.sub("expect")
     exp.only(["server_exits", "server", "client", "runs", "count"])
 
@@ -283,6 +284,7 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
         files=tuple(files),
         protocol=protocol,
         language=language,
+        concurrent=cli.get("concurrent", bool, False),
         runs=run_specs,
         expect=_expectations(exp, len(run_specs)),
     )

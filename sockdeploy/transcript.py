@@ -58,7 +58,7 @@ class RunFolder:
         if log not in self.logs:
             self.logs.append(log)
             # The server started first, so its terminal leads the transcript.
-            self.logs.sort(key=lambda entry: entry.filename != "server.log")
+            self.logs.sort(key=_log_order)
         _atomic_write(self.path / log.filename, log.text())
 
     def write_json(self, record: Dict[str, Any]) -> None:
@@ -66,6 +66,11 @@ class RunFolder:
 
     def write_transcript(self, record: Dict[str, Any], description: str = "") -> None:
         _atomic_write(self.path / "transcript.md", render_markdown(record, self.logs, description))
+
+
+def _log_order(log: ProgramLog) -> tuple:
+    number = re.search(r"(\d+)", log.filename)
+    return (log.filename != "server.log", int(number.group(1)) if number else 0)
 
 
 def _atomic_write(path: Path, text: str) -> None:
