@@ -44,6 +44,14 @@ GROUP_ALIVE = r"""group_alive() {
     kill -0 -"$1" 2>/dev/null
   fi
 }
+# True while process $1 runs; a zombie awaiting its parent does not count.
+pid_alive() {
+  if [ -r "/proc/$1/stat" ]; then
+    awk '{ sub(/^.*\) /, ""); exit ($1 == "Z") }' "/proc/$1/stat" 2>/dev/null
+  else
+    kill -0 "$1" 2>/dev/null
+  fi
+}
 """
 
 
@@ -94,7 +102,7 @@ def _stale_cleanup() -> str:
 for old in "$base"/run-*; do
   [ -f "$old/{RUN_MARKER}" ] || continue
   if [ -f "$old/lifeline.pid" ]; then
-    kill -0 "$(cat "$old/lifeline.pid")" 2>/dev/null && continue
+    pid_alive "$(cat "$old/lifeline.pid")" && continue
   elif [ -z "$(find "$old/{RUN_MARKER}" -mmin +{SERVER_CAP // 60} 2>/dev/null)" ]; then
     continue
   fi

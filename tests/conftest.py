@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -134,3 +135,50 @@ def kill_ssh_connections(lab) -> int:
         except ProcessLookupError:
             pass
     return len(victims)
+
+
+# -- the campus lab (root): a Pi namespace behind a firewall, a login host, a VPN gateway --------
+
+@pytest.fixture(scope="session")
+def campus(tmp_path_factory):
+    from sockdeploy.campus import CampusLab, campus_available
+
+    ok, reason = campus_available()
+    if not ok:
+        if os.environ.get("SOCKDEPLOY_REQUIRE_LAB"):
+            pytest.fail(f"the campus lab is required here but unavailable: {reason}")
+        pytest.skip(f"campus lab unavailable: {reason}")
+    with CampusLab(tmp_path_factory.mktemp("campus")) as lab:
+        yield lab
+
+
+@pytest.fixture
+def on_pi(campus, tmp_path, fake_home):
+    """Run the real CLI inside the home namespace, with HOME pointed at an empty folder."""
+
+    def call(*args: str, timeout: float = 120):
+        env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"],
+               "XDG_STATE_HOME": str(fake_home / "state")}
+        start = time.monotonic()
+        proc = campus.home([sys.executable, "-m", "sockdeploy", *args], env=env, cwd=tmp_path, timeout=timeout)
+        proc.seconds = time.monotonic() - start
+        return proc
+
+    return call
+
+
+@pytest.fixture
+def no_vpn(campus):
+    if campus.vpn_is_up():
+        campus.vpn_down()
+    yield campus
+
+
+@pytest.fixture
+def with_vpn(campus):
+    if not campus.vpn_is_up():
+        campus.vpn_up()
+    yield campus
+    campus.vpn_down()
+
+
