@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -145,9 +148,7 @@ def campus(tmp_path_factory):
 
     ok, reason = campus_available()
     if not ok:
-        if os.environ.get("SOCKDEPLOY_REQUIRE_LAB"):
-            pytest.fail(f"the campus lab is required here but unavailable: {reason}")
-        pytest.skip(f"campus lab unavailable: {reason}")
+        unavailable(f"the campus lab is unavailable: {reason}")
     with CampusLab(tmp_path_factory.mktemp("campus")) as lab:
         yield lab
 
@@ -180,5 +181,60 @@ def with_vpn(campus):
         campus.vpn_up()
     yield campus
     campus.vpn_down()
+
+
+
+
+# -- driving a program through a pseudo-terminal, as a person at a keyboard -------------------
+
+Reply = Callable[[], str]
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail when the labs are required (CI sets SOCKDEPLOY_REQUIRE_LAB)."""
+    if os.environ.get("SOCKDEPLOY_REQUIRE_LAB"):
+        pytest.fail(f"SOCKDEPLOY_REQUIRE_LAB is set but {reason}")
+    pytest.skip(reason)
+
+
+def drive_pty(argv: Sequence[str], env: Dict[str, str], cwd: Path, replies: List[Tuple[str, Reply]],
+              timeout: float = 120) -> Tuple[int, str]:
+    """Run argv on a pseudo-terminal, answering each prompt in turn; return (exit code, everything it showed).
+
+    A reply is computed only when its prompt shows, so a TOTP code is fresh when sent.
+    A process still running at the deadline is killed and reported as -9.
+    """
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the terminal is its stdin, stdout, stderr and /dev/tty
+        try:
+            os.chdir(cwd)
+            os.execve(argv[0], list(argv), env)
+        finally:
+            os._exit(127)
+    seen = ""
+    waiting = list(replies)
+    searched_from = 0  # each prompt must appear after the previous answer
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk.decode(errors="replace")
+            if waiting and waiting[0][0] in seen[searched_from:]:
+                _, reply = waiting.pop(0)
+                searched_from = len(seen)
+                os.write(fd, reply().encode() + b"\n")
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), seen
 
 

@@ -197,19 +197,6 @@ def test_banner_not_ssh():
 # -- the campus lab: off campus, no VPN, via auto -------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def campus(tmp_path_factory):
-    from sockdeploy.campus import CampusLab, campus_available
-
-    ok, reason = campus_available()
-    if not ok:
-        if os.environ.get("SOCKDEPLOY_REQUIRE_LAB"):
-            pytest.fail(f"the campus lab is required here but unavailable: {reason}")
-        pytest.skip(f"campus lab unavailable: {reason}")
-    with CampusLab(tmp_path_factory.mktemp("campus")) as lab:
-        yield lab
-
-
 DOCTOR_SNIPPET = ("import json, sys\n"
                   "from sockdeploy.doctor import run_doctor, to_json\n"
                   "print(json.dumps(to_json(run_doctor(sys.argv[1]))))\n")

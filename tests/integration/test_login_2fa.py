@@ -21,22 +21,12 @@ from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 
-from tests.conftest import REPO, only_run_dir
+from tests.conftest import REPO, Reply, drive_pty, only_run_dir, unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.campus]
 
 PASSWORD_PROMPT = "Password: "  # pam_unix
 TOTP_PROMPT = "Verification code: "  # pam_google_authenticator
-
-Reply = Callable[[], str]
-
-
-def _unavailable(reason: str) -> None:
-    """Skip, or fail when the lab is required (CI sets SOCKDEPLOY_REQUIRE_LAB)."""
-    if os.environ.get("SOCKDEPLOY_REQUIRE_LAB"):
-        pytest.fail(f"SOCKDEPLOY_REQUIRE_LAB is set but {reason}")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def lab2fa(tmp_path_factory: pytest.TempPathFactory) -> Iterator["LoopbackLab"]:
@@ -44,58 +34,17 @@ def lab2fa(tmp_path_factory: pytest.TempPathFactory) -> Iterator["LoopbackLab"]:
     from sockdeploy.lab import LoopbackLab, find_pam_totp_module
 
     if os.geteuid() != 0:
-        _unavailable("the password+TOTP lab needs root")
+        unavailable("the password+TOTP lab needs root")
     try:
         find_pam_totp_module()
     except LabError as exc:
-        _unavailable(f"{exc.message} ({exc.hint})")
+        unavailable(f"{exc.message} ({exc.hint})")
     with LoopbackLab(tmp_path_factory.mktemp("lab2fa"), auth="password+totp") as running:
         yield running
 
 
 def _env(home: Path) -> Dict[str, str]:
     return {"HOME": str(home), "PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "dumb"}
-
-
-def drive_pty(argv: Sequence[str], env: Dict[str, str], cwd: Path, replies: List[Tuple[str, Reply]],
-              timeout: float = 120) -> Tuple[int, str]:
-    """Run argv on a pseudo-terminal, answering each prompt in turn; return (exit code, everything it showed).
-
-    A reply is computed only when its prompt shows, so a TOTP code is fresh when sent.
-    A process still running at the deadline is killed and reported as -9.
-    """
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the terminal is its stdin, stdout, stderr and /dev/tty
-        try:
-            os.chdir(cwd)
-            os.execve(argv[0], list(argv), env)
-        finally:
-            os._exit(127)
-    seen = ""
-    waiting = list(replies)
-    searched_from = 0  # each prompt must appear after the previous answer
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                seen += chunk.decode(errors="replace")
-            if waiting and waiting[0][0] in seen[searched_from:]:
-                _, reply = waiting.pop(0)
-                searched_from = len(seen)
-                os.write(fd, reply().encode() + b"\n")
-        else:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), seen
 
 
 def _run_ex5(lab, tmp_path: Path, home: Path, replies: List[Tuple[str, Reply]]) -> Tuple[int, str]:
@@ -125,7 +74,7 @@ def test_openssh_client_needs_password_then_totp(lab2fa, tmp_path):
     """The lab itself: OpenSSH's own client gets both prompts and logs in with both answers."""
     ssh = shutil.which("ssh")
     if not ssh:
-        _unavailable("the OpenSSH client is not installed")
+        unavailable("the OpenSSH client is not installed")
     argv = [ssh, "-F", "/dev/null", "-o", f"UserKnownHostsFile={lab2fa.known_hosts}", "-o", "PubkeyAuthentication=no",
             "-o", "PreferredAuthentications=keyboard-interactive", "-o", "NumberOfPasswordPrompts=1",
             "-p", str(lab2fa.port), f"{lab2fa.user}@localhost", "id -un && touch .sockdeploy/probe && echo workdir-writable"]
@@ -211,7 +160,7 @@ def test_stop_leaves_the_system_as_it_was(tmp_path):
     from sockdeploy.lab import PAM_DIR, LoopbackLab
 
     if os.geteuid() != 0:
-        _unavailable("the password+TOTP lab needs root")
+        unavailable("the password+TOTP lab needs root")
     pam_before = sorted(os.listdir(PAM_DIR))
     sshd_file = (PAM_DIR / "sshd").read_bytes() if (PAM_DIR / "sshd").exists() else None
     lab = LoopbackLab(tmp_path / "lab", auth="password+totp", auth_user="sdlab2fb")
@@ -242,7 +191,7 @@ def test_failed_start_undoes_everything(tmp_path):
     from sockdeploy.lab import PAM_DIR, LoopbackLab
 
     if os.geteuid() != 0:
-        _unavailable("the password+TOTP lab needs root")
+        unavailable("the password+TOTP lab needs root")
     pam_before = sorted(os.listdir(PAM_DIR))
     lab = LoopbackLab(tmp_path / "lab", auth="password+totp", auth_user="sdlab2fb", extra_sshd_config="NoSuchOption yes\n")
     with pytest.raises(LabError, match="configuration was refused"):
@@ -259,7 +208,7 @@ def test_an_account_not_made_by_the_lab_is_never_taken(tmp_path):
     from sockdeploy.lab import PAM_DIR, LoopbackLab
 
     if os.geteuid() != 0:
-        _unavailable("the password+TOTP lab needs root")
+        unavailable("the password+TOTP lab needs root")
     pam_before = sorted(os.listdir(PAM_DIR))
     daemon = pwd.getpwnam("daemon")
     with pytest.raises(LabError, match="not made by sockdeploy"):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, drive_pty
 
 pytestmark = pytest.mark.integration
 
@@ -113,41 +111,11 @@ def test_passphrase_key_without_terminal_is_a_clear_error(cli, clean_lab, locked
     assert "Traceback" not in res.stderr
 
 
-def run_in_pty(argv, env, cwd, answers, timeout=90):
-    """Run argv on a pseudo-terminal, answering each (prompt, reply) in turn; return (status, transcript)."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        os.execve(argv[0], argv, env)
-    seen = b""
-    pending = list(answers)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            if pending and pending[0][0].encode() in seen:
-                prompt, reply = pending.pop(0)
-                seen += b"<answered>"
-                os.write(fd, (reply() if callable(reply) else reply).encode() + b"\n")
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
-
-
 def test_passphrase_asked_once_on_a_terminal(clean_lab, locked_key, tmp_path, fake_home):
     hosts = _hosts(clean_lab, tmp_path / "hosts.yaml", **{str(clean_lab.identity): str(locked_key)})
     env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"], "TERM": "dumb"}
-    code, screen = run_in_pty([sys.executable, "-m", "sockdeploy", "run", "ex5", "--hosts", str(hosts), "--out", "runs"],
-                              env, tmp_path, [(f"Enter passphrase for key '{locked_key}': ", "open sesame")])
+    code, screen = drive_pty([sys.executable, "-m", "sockdeploy", "run", "ex5", "--hosts", str(hosts), "--out", "runs"],
+                             env, tmp_path, [(f"Enter passphrase for key '{locked_key}': ", lambda: "open sesame")])
     assert code == 0, screen
     assert screen.count("Enter passphrase") == 1
     assert "open sesame" not in screen
@@ -162,8 +130,8 @@ def test_unknown_host_key_is_asked_about_on_a_terminal(clean_lab, tmp_path, fake
     hosts = _hosts(clean_lab, tmp_path / "hosts.yaml", **{str(clean_lab.known_hosts): str(kh)})
     env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"], "TERM": "dumb"}
     before = clean_lab.login_count()
-    code, screen = run_in_pty([sys.executable, "-m", "sockdeploy", "run", "ex5", "--hosts", str(hosts), "--out", "runs"],
-                              env, tmp_path, [("[yes/no] ", answer)])
+    code, screen = drive_pty([sys.executable, "-m", "sockdeploy", "run", "ex5", "--hosts", str(hosts), "--out", "runs"],
+                             env, tmp_path, [("[yes/no] ", lambda: answer)])
     assert code == expected, screen
     fp = subprocess.run(["ssh-keygen", "-lf", str(clean_lab.host_key.with_suffix(".pub"))], capture_output=True, text=True).stdout.split()[1]
     assert "can't be established" in screen and fp in screen

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from sockdeploy.lab import free_loopback_port
+from tests.conftest import process_tree
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +44,7 @@ def _ask(port: int, text: bytes) -> bytes:
 
 def _kill_lab_sessions(lab) -> int:
     """Kill every process under the lab's sshd listener: a drop from the server side."""
-    parents = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                parents[int(pid)] = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-    tree, frontier = set(), {lab.proc.pid}
-    while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier} - tree
-        tree |= frontier
+    tree = process_tree(lab.proc.pid)
     for pid in tree:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PAYLOADS, REPO, copy_payload, only_run_dir
+from tests.conftest import PAYLOADS, REPO, copy_payload, kill_ssh_connections, only_run_dir
 
 pytestmark = pytest.mark.integration
 
@@ -253,24 +253,6 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, fake_home, clean_lab, s
     assert subprocess.run(["pgrep", "-f", f"sleep {_token(tmp_path)}"], capture_output=True).returncode == 1, "the client must be stopped too"
 
 
-def _sshd_session_pids(lab) -> list:
-    """The sshd processes serving connections (descendants of the listener named sshd), not their children."""
-    parents, names = {}, {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                stat = open(f"/proc/{pid}/stat").read()
-                parents[int(pid)] = int(stat.rsplit(")", 1)[1].split()[1])
-                names[int(pid)] = stat[stat.index("(") + 1:stat.rindex(")")]
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, frontier = set(), {lab.proc.pid}
-    while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier} - tree
-        tree |= frontier
-    return [p for p in tree if names.get(p) == "sshd"]
-
-
 def test_connection_killed_server_side_stops_the_server(tmp_path, fake_home):
     """The SSH connection dies mid-run: the server host's watchdog stops the server on its own."""
     from sockdeploy.lab import LoopbackLab
@@ -288,8 +270,7 @@ def test_connection_killed_server_side_stops_the_server(tmp_path, fake_home):
             while time.monotonic() < deadline and not list((tmp_path / "runs").glob("*/client-2.log")):
                 time.sleep(0.1)
             assert lab.leftover_processes(), "the server should be running"
-            for pid in _sshd_session_pids(lab):
-                os.kill(pid, signal.SIGKILL)
+            assert kill_ssh_connections(lab) >= 1
             killed_at = time.monotonic()
             while lab.leftover_processes() and time.monotonic() - killed_at < 30:
                 time.sleep(0.2)
