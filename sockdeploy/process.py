@@ -294,10 +294,20 @@ def lifeline_script(run_dir: str) -> str:
     return GROUP_ALIVE + f"""
 cd {q(run_dir)} || exit 93
 echo $$ > lifeline.pid
-b=; pg=
-t=; command -v timeout >/dev/null 2>&1 && t="timeout {LIFELINE_SILENCE}"
-# remember the server's group as soon as it exists, in case the directory goes first
-while b=$($t head -c 1 2>/dev/null) && [ "$b" = . ]; do
+b=; pg=; quiet=0; parent=$PPID
+t=; command -v timeout >/dev/null 2>&1 && t="timeout 5"
+# Listen in 5 s slices: a byte, end of file, silence, or the sshd process
+# that started this script vanishing all end the wait independently.
+while :; do
+  if b=$($t head -c 1 2>/dev/null); then
+    [ "$b" = . ] || break
+    quiet=0
+  else
+    quiet=$((quiet + 5))
+    kill -0 "$parent" 2>/dev/null || break
+    [ "$quiet" -ge {LIFELINE_SILENCE} ] && break
+  fi
+  # remember the server's group as soon as it exists, in case the directory goes first
   [ -z "$pg" ] && [ -f server.pid ] && pg=$(cat server.pid 2>/dev/null)
 done
 [ "$b" = q ] && exit 0
