@@ -205,7 +205,9 @@ def _ready_check(kind: str, port: Optional[int], socket_path: Optional[str]) -> 
         return (f"awk -v h=':{port:04X}' 'FNR>1 && substr($2, length($2)-4)==h {{f=1}} END {{exit !f}}' "
                 "/proc/net/udp /proc/net/udp6 2>/dev/null")
     if kind == "unix" and socket_path is not None:
-        return f"awk -v p={q(socket_path)} '$8==p && $4==\"00010000\" {{f=1}} END {{exit !f}}' /proc/net/unix 2>/dev/null"
+        # a stream server is ready when it listens; a datagram one when its path is bound
+        return (f"awk -v p={q(socket_path)} '$8==p && ($4==\"00010000\" || $5==\"0002\") {{f=1}} END {{exit !f}}' "
+                "/proc/net/unix 2>/dev/null")
     return "[ $i -ge 4 ]"
 
 
