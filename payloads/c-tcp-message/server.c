@@ -1,0 +1,185 @@
+/*
+ * c-tcp-message: looping TCP message server (after the Politecnico di
+ * Torino lecture on network sockets).
+ *
+ * Usage: ./server PORT
+ *
+ * Listens on PORT (taken from the command line) on every local IPv4
+ * address and serves clients one after another: each sends one message,
+ * which is printed and answered with "I got your message". The message
+ * "quit" is answered too, then the server closes its socket and exits.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PROG "server"
+#define BACKLOG 8
+#define MAX_MESSAGE 1024
+#define REPLY "I got your message"
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: ./server PORT\n");
+    exit(2);
+}
+
+static void die(const char *what)
+{
+    int err = errno;
+    fprintf(stderr, PROG ": %s failed: %s\n", what, strerror(err));
+    exit(1);
+}
+
+/* Output is checked so a closed stdout is reported instead of silently lost. */
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vprintf(fmt, ap);
+    va_end(ap);
+    if (rc < 0 || fflush(stdout) == EOF)
+        die("write to stdout");
+}
+
+/* Plain decimal 1-65535 only: strtol alone would take " 80" or "+80" and stop quietly at "80x". */
+static unsigned short parse_port(const char *text)
+{
+    long port = 0;
+    if (text[0] >= '0' && text[0] <= '9') {
+        char *end;
+        errno = 0;
+        port = strtol(text, &end, 10);
+        if (errno != 0 || *end != '\0')
+            port = 0;
+    }
+    if (port < 1 || port > 65535) {
+        fprintf(stderr, PROG ": invalid port '%s' (must be 1-65535)\n", text);
+        usage();
+    }
+    return (unsigned short)port;
+}
+
+/*
+ * Read one message: up to end of file, a newline or a full buffer.
+ * Returns its length without the line ending, or -1 if reading failed.
+ */
+static long read_message(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (memchr(buf + len - (size_t)n, '\n', (size_t)n) != NULL)
+            break;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    return (long)len;
+}
+
+/* write() may accept only part of the buffer, so loop until all of it is out. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int main(int argc, char *argv[])
+{
+    if (argc != 2)
+        usage();
+    unsigned short port = parse_port(argv[1]);
+
+    if (setvbuf(stdout, NULL, _IOLBF, 0) != 0)
+        die("setvbuf");
+    /* A client that leaves before the reply must cost us an EPIPE, not the whole server. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        die("signal");
+
+    int listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (listen_fd == -1)
+        die("socket");
+    int on = 1;
+    if (setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1)
+        die("setsockopt SO_REUSEADDR");
+
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (bind(listen_fd, (struct sockaddr *)&addr, sizeof addr) == -1) {
+        int err = errno;
+        fprintf(stderr, PROG ": bind to port %u failed: %s\n", (unsigned int)port, strerror(err));
+        return 1;
+    }
+    if (listen(listen_fd, BACKLOG) == -1)
+        die("listen");
+    say("listening on port %u\n", (unsigned int)port);
+
+    int quit = 0;
+    for (unsigned long k = 1; !quit; k++) {
+        struct sockaddr_in peer;
+        socklen_t peer_len = sizeof peer;
+        int conn_fd = accept(listen_fd, (struct sockaddr *)&peer, &peer_len);
+        if (conn_fd == -1) {
+            /* An interrupted call or a handshake the client gave up on: just wait again. */
+            if (errno == EINTR || errno == ECONNABORTED) {
+                k--;
+                continue;
+            }
+            die("accept");
+        }
+        char peer_ip[INET_ADDRSTRLEN];
+        if (inet_ntop(AF_INET, &peer.sin_addr, peer_ip, sizeof peer_ip) == NULL)
+            die("inet_ntop");
+        say("connection %lu from %s:%u\n", k, peer_ip, (unsigned int)ntohs(peer.sin_port));
+
+        /* One client's trouble is reported but does not stop the others from being served. */
+        char msg[MAX_MESSAGE];
+        long len = read_message(conn_fd, msg, sizeof msg);
+        if (len == -1) {
+            fprintf(stderr, PROG ": read from connection %lu failed: %s\n", k, strerror(errno));
+        } else if (len == 0) {
+            fprintf(stderr, PROG ": connection %lu sent an empty message\n", k);
+        } else {
+            say("Here is the message: %.*s\n", (int)len, msg);
+            quit = len == 4 && memcmp(msg, "quit", 4) == 0;
+            if (write_all(conn_fd, REPLY, strlen(REPLY)) == -1)
+                fprintf(stderr, PROG ": write to connection %lu failed: %s\n", k, strerror(errno));
+        }
+        if (close(conn_fd) == -1)
+            die("close of connection");
+    }
+
+    say("quit received, shutting down\n");
+    if (close(listen_fd) == -1)
+        die("close of listening socket");
+    return 0;
+}
