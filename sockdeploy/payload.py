@@ -105,12 +105,6 @@ def render(command: str, values: Mapping[str, object]) -> str:
     return _PLACEHOLDER_RE.sub(sub, command)
 
 
-def _commands(sec: Section, key: str, doc_where: str) -> None:
-    for i, cmd in enumerate(sec.value.get(key) or []):
-        if not isinstance(cmd, str) or not cmd.strip():
-            raise PayloadError(f"{sec.name}.{key}[{i + 1}] must be a non-empty command string", "write each run as a shell command line", where=sec.doc.where(sec.kp + (key, i)))
-
-
 def _check_placeholders(sec: Section, key: str, command: str, kp_extra: tuple = ()) -> None:
     for ph in placeholders_in(command):
         if ph not in PLACEHOLDERS:
@@ -245,8 +239,6 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
             _check_placeholders(srv, key, cmd)
     if client_build is not None:
         _check_placeholders(cli, "build", client_build)
-    for i, cmd in enumerate(runs):
-        _check_placeholders(cli, "runs", cmd, (i,))
 
     used = set(placeholders_in(server_run)).union(*(placeholders_in(r) for r in runs))
     if "socket" in used and not local:
