@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sockdeploy.host import kill_group
+from sockdeploy.host import group_exists, kill_group
 
 
 @dataclass
@@ -84,3 +84,7 @@ def _stop(proc: "subprocess.Popen[bytes]") -> None:
         kill_group(proc.pid, signal.SIGKILL)
         proc.wait()
     kill_group(proc.pid, signal.SIGKILL)  # children that ignored TERM
+    # Dying takes a moment; return only once the whole group is gone.
+    deadline = time.monotonic() + 2
+    while group_exists(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)

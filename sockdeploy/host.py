@@ -79,5 +79,16 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
+def group_exists(pgid: int) -> bool:
+    """Return whether any process of group `pgid` remains (zombies included)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _text(data: Optional[bytes]) -> str:
     return (data or b"").decode("utf-8", "replace")

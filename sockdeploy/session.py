@@ -482,15 +482,29 @@ class Lifeline:
             except Exception:  # the connection is gone; the remote side acts on the silence
                 return
 
-    def close(self) -> None:
-        """Say goodbye ("q") so the remote side knows the run ended on purpose."""
+    def close(self, wait: float = 5.0) -> None:
+        """Say goodbye ("q") and wait up to `wait` s for the remote side to end.
+
+        Waiting means that when sockdeploy exits, nothing of the run is still
+        running on the server host.
+        """
         self._stop.set()
+        self._thread.join(timeout=1.0)
         try:
             self._chan.sendall(b"q")
             self._chan.shutdown_write()
-            self._chan.close()
+            deadline = time.monotonic() + wait
+            while not self._chan.exit_status_ready() and time.monotonic() < deadline:
+                if self._chan.closed or not self._chan.get_transport().is_active():
+                    break
+                time.sleep(0.02)
         except Exception:
             pass
+        finally:
+            try:
+                self._chan.close()
+            except Exception:
+                pass
 
 
 class ForwardingForbidden(ConnectError):
