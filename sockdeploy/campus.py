@@ -406,6 +406,21 @@ ping-leases = false
 cisco-client-compat = true
 dtls-legacy = true
 tls-priorities = "NORMAL:%SERVER_PRECEDENCE"
+connect-script = {self.dir / 'vpn-connect'}
+"""
+
+    def connect_script(self) -> str:
+        """Return ocserv's connect script.
+
+        The login host shares this namespace with the gateway, so by default a
+        server bound to any address would answer a VPN client from the
+        gateway's tunnel address; a separate login host answers from its own,
+        which connected UDP clients insist on. The route's preferred source
+        restores that.
+        """
+        return f"""#!/bin/sh
+[ "$REASON" = connect ] || exit 0
+exec {self._ip} route replace "$IP_REMOTE" dev "$DEVICE" src {SERVER_IP}
 """
 
     def _start_ocserv(self) -> None:
@@ -415,6 +430,9 @@ tls-priorities = "NORMAL:%SERVER_PRECEDENCE"
         self.vpn_password_file.chmod(0o600)
         self._must([_tool("ocpasswd") or "ocpasswd", "-c", str(self.dir / "ocpasswd"), VPN_USER],
                    "writing the VPN password file", input=f"{password}\n{password}\n")
+        script = self.dir / "vpn-connect"
+        script.write_text(self.connect_script())
+        script.chmod(0o700)
         cfg = self.dir / "ocserv.conf"
         cfg.write_text(self.ocserv_config())
         ocserv = _tool("ocserv") or "ocserv"

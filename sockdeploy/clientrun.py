@@ -53,6 +53,10 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
                     stopped = True
                     kill_group(proc.pid, signal.SIGINT)
             proc.wait(timeout=timeout)
+            if stopped:
+                # sh may die of the SIGINT before the program it started has
+                # written its last words; wait for the whole group.
+                _wait_group(proc.pid, start + (duration or 0) + timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             _stop(proc)
@@ -74,6 +78,14 @@ def _feed(proc: "subprocess.Popen[bytes]", text: str) -> None:
         proc.stdin.close()
     except (BrokenPipeError, OSError):
         pass
+
+
+def _wait_group(pgid: int, until: float) -> None:
+    """Wait until group `pgid` is gone or time.monotonic() passes `until`."""
+    while group_exists(pgid):
+        if time.monotonic() >= until:
+            raise subprocess.TimeoutExpired("client", 0)
+        time.sleep(0.01)
 
 
 def _stop(proc: "subprocess.Popen[bytes]") -> None:

@@ -80,6 +80,11 @@ class ProgramError(SockdeployError):
     kind = "program"
 
 
+class ExpectationsFailed(ProgramError):
+    """The programs ran, but their logs lack what payload.yaml's expect section asks for."""
+    kind = "expectations"
+
+
 class RemoteError(SockdeployError):
     """A remote housekeeping command failed (disk full, unwritable workdir...)."""
 

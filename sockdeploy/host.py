@@ -80,7 +80,20 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
 
 
 def group_exists(pgid: int) -> bool:
-    """Return whether any process of group `pgid` remains (zombies included)."""
+    """Return whether any live process of group `pgid` remains (zombies do not count)."""
+    if os.path.isdir("/proc/self"):
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            # after the command name: state, ppid, pgrp
+            if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+                return True
+        return False
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

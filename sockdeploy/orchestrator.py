@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from sockdeploy import paths, process, vpn
 from sockdeploy.clientrun import run_client
 from sockdeploy.config import Config
-from sockdeploy.errors import (ConnectError, Interrupted, NetworkPathError, ProgramError, SockdeployError,
+from sockdeploy.errors import (ConnectError, ExpectationsFailed, Interrupted, NetworkPathError, ProgramError, SockdeployError,
                                UsageError)
 from sockdeploy.host import Host, LocalHost
 from sockdeploy.payload import Payload, render
@@ -145,7 +145,8 @@ class Run:
         finally:
             if error is None and self.cleanup_error is not None:
                 error = self.cleanup_error
-            if error is None and held_signals:
+            # A Ctrl-C during cleanup outranks a verdict on logs it may have cut short.
+            if held_signals and (error is None or isinstance(error, ExpectationsFailed)):
                 error = _held_signal_error(held_signals[0], self.folder.path)
             held_signals.clear()
             self.record["finished"] = utc_iso()
@@ -156,7 +157,8 @@ class Run:
             self._save()
         return RunResult(ok=error is None, folder=self.folder, record=self.record, error=error)
 
-    values: Dict[str, Any] = {}
+    values: Dict[str, Any] = {}  # placeholders as the clients saw them
+    server_values: Dict[str, Any] = {}  # as the server saw them (its own port)
 
     def _check_expectations(self) -> Optional[SockdeployError]:
         """After the server log is in: compare the logs with payload.yaml's expect section."""
@@ -166,12 +168,15 @@ class Run:
             return None
         server_log = self.server_log.output if self.server_log else ""
         client_logs = [log.output for log in self.folder.logs if log.filename.startswith("client-")]
-        results = evaluate(self.payload.expect, server_log, client_logs, self.values)
+        results = evaluate(self.payload.expect, server_log, client_logs, self.server_values, self.values)
         self.record["expectations"] = [r.to_dict() for r in results]
+        if self.payload.checks_skipped:
+            self.record["expectations_note"] = (f"{self.payload.name}'s output checks describe the bundled programs, "
+                                                "so they were not applied to your sources")
         failed = [r for r in results if not r.ok]
         if failed:
             first = failed[0]
-            return ProgramError(f"{len(failed)} of {len(results)} expectations failed; first: {first.name} ({first.detail})",
+            return ExpectationsFailed(f"{len(failed)} of {len(results)} expectations failed; first: {first.name} ({first.detail})",
                                 "compare the logs in the run folder with the expect section of payload.yaml")
         return None
 
@@ -338,6 +343,7 @@ class Run:
         proc = self._start_server(ws, values)
         fault_point("server-start", self.session)
         # Through a tunnel the client may use another local port than the server's.
+        self.server_values = dict(values)
         values = dict(values, port=values.get("client_port") or values["port"])
         runs = self.payload.runs
         uses_host = any("{host}" in r.command for r in runs)

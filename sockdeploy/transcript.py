@@ -110,6 +110,8 @@ def render_markdown(record: Dict[str, Any], logs: List[ProgramLog], description:
         lines += ["## Checks", "", "| check | result | detail |", "|---|---|---|"]
         lines += [f"| {c['check'].replace('|', '/')} | {'ok' if c['ok'] else 'FAILED'} | {c['detail'].replace('|', '/')} |" for c in checks]
         lines.append("")
+    if record.get("expectations_note"):
+        lines += [f"Note: {record['expectations_note']}.", ""]
     for log in logs:
         text = log.text()
         fence = _fence(text)

@@ -109,6 +109,9 @@ def test_users_own_code_with_the_exercise_plan(cli, tmp_path, clean_lab):
     assert res.code == 0, res.stderr
     record = res.json()
     assert record["payload_dir"] == str(mine.resolve())
+    # ex5's checks describe the bundled programs: they must not fail a student's own code
+    assert "not applied to your sources" in record["expectations_note"]
+    assert "not applied to your sources" in (only_run_dir(tmp_path / "runs") / "transcript.md").read_text()
     assert sorted(record["sources"]) == ["client.c", "server.c"]
     assert "MY SERVER listening on port" in (Path(record["run_dir"]) / "server.log").read_text()
 

@@ -49,3 +49,14 @@ def test_bad_run_and_expect_entries(tmp_path, runs, expect, fragment, line):
         load_manifest(_manifest(tmp_path, runs, expect))
     assert fragment in info.value.message
     assert info.value.headline().startswith(f"{tmp_path / 'payload.yaml'}:{line}:"), info.value.headline()
+
+
+def test_each_side_gets_its_own_port():
+    """Through a tunnel the server listens on one port and its clients dial another."""
+    exp = Expectations(server=("^listening on port {port}$",), runs=((1, ("^connected to {ip}:{port}$",)),),
+                       count=(("port {port}", 1),))
+    server, client = {"port": 31522, "ip": "10.0.0.5"}, {"port": 40001, "ip": "127.0.0.1"}
+    res = evaluate(exp, "listening on port 31522\n", ["connected to 127.0.0.1:40001\n"], server, client)
+    assert [r.ok for r in res] == [True, True, True]
+    swapped = evaluate(exp, "listening on port 40001\n", ["connected to 127.0.0.1:31522\n"], server, client)
+    assert [r.ok for r in swapped] == [False, False, False]

@@ -12,6 +12,7 @@ from sockdeploy.payload import bundled_names, resolve
 
 pytestmark = [pytest.mark.integration, pytest.mark.campus]
 
+STUDIO = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
 CATALOG = ["unix-dgram", "tcp-counter", "tcp-echo", "c-tcp-fork", "c-udp", "c-tcp-message",
            "py-tcp", "py-udp", "py-udp-upper", "py-tcp-upper"]
 
@@ -21,13 +22,13 @@ def test_catalog_is_complete_and_listed(cli):
     res = cli("payloads")
     assert res.code == 0
     lines = {line.split()[0]: line for line in res.stdout.splitlines()}
-    for name in CATALOG + ["ex5"]:
+    for name in STUDIO + CATALOG:
         p = resolve(name)
         assert p.origin and p.origin in lines[name], lines.get(name)
         assert p.expect.server or p.expect.client or p.expect.runs or p.expect.count, f"{name} proves nothing"
 
 
-@pytest.mark.parametrize("name", CATALOG)
+@pytest.mark.parametrize("name", STUDIO + CATALOG)
 def test_catalog_through_the_tunnel(no_vpn, on_pi, name):
     before = no_vpn.login_count()
     proc = on_pi("run", name, "--via", "tunnel", "--hosts", str(no_vpn.write_hosts("tunnel")), "--out", "runs", "--json")
@@ -39,7 +40,7 @@ def test_catalog_through_the_tunnel(no_vpn, on_pi, name):
         assert record["server"]["ip"] == no_vpn.server_ip
 
 
-@pytest.mark.parametrize("name", [n for n in CATALOG if n != "unix-dgram"])
+@pytest.mark.parametrize("name", [n for n in STUDIO + CATALOG if not resolve(n).local])
 def test_catalog_direct_on_the_vpn(campus, on_pi, name):
     if not campus.vpn_is_up():
         campus.vpn_up()
