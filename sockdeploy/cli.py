@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import click
 
@@ -30,9 +30,14 @@ def report_error(err: SockdeployError) -> None:
         if err.command:
             click.echo(f"$ {err.command}", err=True)
         click.echo(err.output.rstrip("\n"), err=True)
-    click.echo(f"sockdeploy: error: {err.headline()}", err=True)
+    from sockdeploy.progress import use_color
+
+    color = use_color(sys.stderr)
+    label = click.style("error:", fg="red", bold=True) if color else "error:"
+    click.echo(f"sockdeploy: {label} {err.headline()}", err=True, color=color)
     if err.hint:
-        click.echo(f"  hint: {err.hint}", err=True)
+        hint = click.style("hint:", fg="yellow") if color else "hint:"
+        click.echo(f"  {hint} {err.hint}", err=True, color=color)
 
 
 def _fail(err: SockdeployError) -> "click.exceptions.Exit":
@@ -56,6 +61,16 @@ def _prompt_fn() -> Optional[Callable[[str, bool], str]]:
     return None
 
 
+def _complete_targets(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> List[Any]:
+    """Offer bundled payload names, then folders, for TARGET."""
+    from click.shell_completion import CompletionItem
+
+    from sockdeploy.payload import bundled_names
+
+    names = [CompletionItem(n) for n in bundled_names() if n.startswith(incomplete)]
+    return names or [CompletionItem(incomplete, type="dir")]
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="sockdeploy")
 def cli() -> None:
@@ -69,7 +84,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...", shell_complete=_complete_targets)
 @click.option("--payload", "payload_dir", metavar="DIR", help="Run your own sources in DIR with TARGET's plan.")
 @click.option("--hosts", "hosts_path", metavar="PATH", help="hosts.yaml to use (default ./hosts.yaml, then ~/.config/sockdeploy/).")
 @click.option("--via", type=click.Choice(["auto", "direct", "tunnel", "vpn"]), help="How the client reaches the server (overrides network.via).")
@@ -78,42 +93,121 @@ def cli() -> None:
 @click.option("--out", default="runs", show_default=True, metavar="DIR", help="Where run folders are created.")
 @click.option("--accept-new", is_flag=True, help="Store an unknown host key (a changed key is still refused).")
 @click.option("--keep-remote", is_flag=True, help="Keep the remote run directory for inspection.")
-@click.option("--json", "as_json", is_flag=True, help="Print run.json, and only that, on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print run.json (a list of them for several targets), and only that, on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print no progress.")
 @click.option("-v", "--verbose", is_flag=True, help="Print more detail.")
-def run(target: str, payload_dir: Optional[str], hosts_path: Optional[str], via: Optional[str], port: Optional[int],
-        local: bool, out: str, accept_new: bool, keep_remote: bool, as_json: bool, quiet: bool, verbose: bool) -> None:
-    """Deploy, build and run TARGET (ex1..ex6, a bundled payload, or a payload folder).
+@click.option("--member", "members", multiple=True, metavar="NAME",
+              help="A group member, for the answers.md of several targets (repeat for each; adds to group: in hosts.yaml).")
+@click.option("--dry-run", is_flag=True, help="Contact nothing; print the commands you would type to do this run by hand.")
+def run(targets: Tuple[str, ...], payload_dir: Optional[str], hosts_path: Optional[str], via: Optional[str], port: Optional[int],
+        local: bool, out: str, accept_new: bool, keep_remote: bool, as_json: bool, quiet: bool, verbose: bool,
+        members: Tuple[str, ...], dry_run: bool) -> None:
+    """Deploy, build and run each TARGET (ex1..ex6, a bundled payload, or a payload folder).
+
+    Several targets run in turn with the same options, one run folder each and
+    one SSH login for all; a failed target does not stop the rest (the exit
+    code is the first failure's). Then a summary, and answers.md and
+    answers.html for the batch in --out.
 
     \b
     Examples:
       sockdeploy run ex5
       sockdeploy run ex5 --payload ~/studio/inet   # your server.c and client.c
       sockdeploy run ./my-payload --port 31522
+      sockdeploy run ex1 ex2 ex3 ex4 ex5 ex6 --member "Ada Lovelace" --member "Alan Turing"
+      sockdeploy run ex5 --dry-run                 # what it would do, as commands to type
     """
+    from sockdeploy import batch as batch_mod
     from sockdeploy import config as config_mod
     from sockdeploy import payload as payload_mod
-    from sockdeploy.orchestrator import RunOptions, run_payload
+    from sockdeploy.orchestrator import RunOptions
     from sockdeploy.progress import Progress
 
     try:
-        payload = payload_mod.resolve(target, payload_dir)
+        # Every target is checked before any runs: a typo in the last one should not wait for the others.
+        payloads = [payload_mod.resolve(target, payload_dir) for target in targets]
         cfg = None
-        if not (payload.local or local) or hosts_path:
+        if dry_run:
+            _dry_run(payloads, hosts_path, via, port, local)
+            return
+        if any(not (p.local or local) for p in payloads) or hosts_path:
             cfg = config_mod.load_config(hosts_path)
     except SockdeployError as err:
         raise _fail(err)
     progress = Progress(quiet=quiet, verbose=verbose)
     opts = RunOptions(out=Path(out), via=via, port=port, local=local, accept_new=accept_new, keep_remote=keep_remote,
                       confirm=_confirm_fn(), prompt=_prompt_fn())
-    result = run_payload(payload, cfg, opts, progress)
+    several = len(payloads) > 1
+
+    def on_result(outcome: "batch_mod.TargetOutcome") -> None:
+        if several and outcome.error is not None:
+            report_error(outcome.error)  # now, not after the rest have run
+
+    batch = batch_mod.run_targets(payloads, cfg, opts, progress, on_result=on_result)
+    records = batch_mod.records(batch)
     if as_json:
-        click.echo(json.dumps(result.record, indent=2))
-    if result.error is not None:
-        raise _fail(result.error)
-    if not as_json and not quiet:
-        click.echo(f"run folder: {result.folder.path}", err=True)
-        click.echo(f"transcript: {result.folder.path / 'transcript.md'}", err=True)
+        click.echo(json.dumps(records if several else records[0], indent=2))
+    if not several:
+        result = batch.outcomes[0].result
+        assert result is not None
+        if result.error is not None:
+            raise _fail(result.error)
+        if not as_json and not quiet:
+            click.echo(f"run folder: {result.folder.path}", err=True)
+            click.echo(f"transcript: {result.folder.path / 'transcript.md'}", err=True)
+        return
+    _batch_answers(batch, cfg, members, Path(out), quiet)
+    raise click.exceptions.Exit(batch.exit_code)
+
+
+def _dry_run(payloads: List[Any], hosts_path: Optional[str], via: Optional[str], port: Optional[int], local: bool) -> None:
+    """Print each target's manual steps; read hosts.yaml if there is one, contact nothing."""
+    from sockdeploy import config as config_mod
+    from sockdeploy import dryrun
+
+    cfg = None
+    try:
+        path = config_mod.find_hosts_file(hosts_path)
+    except SockdeployError:
+        if hosts_path:
+            raise
+        path = None  # no hosts.yaml yet: the steps show placeholders
+    if path is not None:
+        cfg = config_mod.parse_config(path)
+    for i, payload in enumerate(payloads):
+        if i:
+            click.echo("")
+        click.echo(dryrun.render_plan(dryrun.plan(payload, cfg, via=via, port=port, local=local), payload, cfg), nl=False)
+
+
+def _batch_answers(batch, cfg, members: Tuple[str, ...], out: Path, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+    """Print the batch's summary and write answers-<UTC>.md/.html for it into --out."""
+    from datetime import datetime, timezone
+
+    from sockdeploy import answers as answers_mod
+    from sockdeploy import batch as batch_mod
+
+    if not quiet:
+        click.echo("\nsummary:", err=True)
+        click.echo(_table(batch_mod.summary_rows(batch), ["target", "result", "run folder"]), err=True)
+    if cfg is None:
+        try:
+            cfg = answers_mod.load_group_config(None)
+        except SockdeployError as err:  # the runs needed no hosts.yaml; its group list is a nicety here
+            click.echo(f"note: group members from hosts.yaml not used: {err.headline()}", err=True)
+    names = answers_mod.group_members(members, cfg)
+    try:
+        runs = answers_mod.collect(batch.folders())
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        md, page = answers_mod.write_answers(runs, names, out.expanduser().resolve() / f"answers-{stamp}.md")
+    except SockdeployError as err:
+        report_error(err)
+        if not batch.exit_code:
+            raise click.exceptions.Exit(err.exit_code)
+        return
+    _note_no_members(names)
+    click.echo(f"answers: {md}", err=True)
+    click.echo(f"         {page}", err=True)
 
 
 @cli.command()
@@ -209,6 +303,84 @@ def payloads_cmd() -> None:
             click.echo(f"{name:<14} broken: {err.headline()}")
 
 
+def _answer_inputs(run_dirs: Tuple[str, ...], members: Tuple[str, ...], hosts_path: Optional[str]):  # type: ignore[no-untyped-def]
+    """Load the run folders (in the order they started) and the group members' names."""
+    from sockdeploy import answers as answers_mod
+
+    runs = answers_mod.collect(Path(d) for d in run_dirs)
+    return runs, answers_mod.group_members(members, answers_mod.load_group_config(hosts_path))
+
+
+def _note_no_members(names: List[str]) -> None:
+    if not names:
+        click.echo("note: answer 1 lists no group members; pass --member NAME or add group: to hosts.yaml", err=True)
+
+
+_MEMBER_HELP = "A group member, listed in answer 1 (repeat for each; adds to group: in hosts.yaml)."
+_HOSTS_HELP = "hosts.yaml whose group: list names the members (default ./hosts.yaml, then ~/.config/sockdeploy/, if any)."
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("-o", "--output", default="answers.md", show_default=True, metavar="PATH",
+              help="Where to write the markdown; the HTML goes beside it (.html).")
+@click.option("--member", "members", multiple=True, metavar="NAME", help=_MEMBER_HELP)
+@click.option("--hosts", "hosts_path", metavar="PATH", help=_HOSTS_HELP)
+@click.option("--title", default="Sockets studio: answers", show_default=True, help="The answers' title.")
+def report(run_dirs: Tuple[str, ...], output: str, members: Tuple[str, ...], hosts_path: Optional[str], title: str) -> None:
+    """Write the studio's answers from run folders: answers.md and a printable answers.html.
+
+    Answer 1 lists every group member; then one numbered answer per run folder,
+    in the order the runs started, with the commands, the host each ran on and
+    both terminals' output (server first, then each client run).
+
+    \b
+    Example:
+      sockdeploy report runs/*-ex5 runs/*-ex6 --member "Ada Lovelace" --member "Alan Turing"
+    """
+    from sockdeploy import answers as answers_mod
+
+    try:
+        runs, names = _answer_inputs(run_dirs, members, hosts_path)
+        md, page = answers_mod.write_answers(runs, names, Path(output), title)
+    except SockdeployError as err:
+        raise _fail(err)
+    _note_no_members(names)
+    click.echo(f"answers: {md}")
+    click.echo(f"         {page}")
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("-o", "--output", default="submission.zip", show_default=True, metavar="PATH", help="The zip to write.")
+@click.option("--member", "members", multiple=True, metavar="NAME", help=_MEMBER_HELP)
+@click.option("--hosts", "hosts_path", metavar="PATH", help=_HOSTS_HELP)
+@click.option("--title", default="Sockets studio: answers", show_default=True, help="The answers' title.")
+def bundle(run_dirs: Tuple[str, ...], output: str, members: Tuple[str, ...], hosts_path: Optional[str], title: str) -> None:
+    """Pack a submission: answers, run folders and the exact sources that ran, with MANIFEST.sha256.
+
+    Every source is checked against the sha256 its run.json recorded; a file
+    changed since the run is refused (exit 2). The zip is reproducible: sorted
+    entries, fixed timestamps.
+
+    \b
+    Example:
+      sockdeploy bundle runs/*-ex5 runs/*-ex6 --member "Ada Lovelace" -o submission.zip
+      unzip submission.zip && cd submission && sha256sum -c MANIFEST.sha256
+    """
+    from sockdeploy import bundle as bundle_mod
+
+    try:
+        runs, names = _answer_inputs(run_dirs, members, hosts_path)
+        result = bundle_mod.write_bundle(runs, names, Path(output), title)
+    except SockdeployError as err:
+        raise _fail(err)
+    _note_no_members(names)
+    top = result.entries[0].split("/", 1)[0]
+    click.echo(f"submission: {result.path} ({len(result.runs)} run(s), {len(result.entries)} files)")
+    click.echo(f"check it with: unzip {result.path.name} && cd {top} && sha256sum -c {bundle_mod.MANIFEST}")
+
+
 def _table(rows: List[List[str]], header: List[str]) -> str:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     fmt = "  ".join("{:<%d}" % w for w in widths)
@@ -237,6 +409,93 @@ def doctor(hosts_path: Optional[str], as_json: bool) -> None:
     click.echo(json.dumps(doctor_mod.to_json(checks), indent=2) if as_json else doctor_mod.render_table(checks))
     code = doctor_mod.exit_code(checks)
     if code:
+        raise click.exceptions.Exit(code)
+
+
+def _asker(interactive: bool, never: bool):  # type: ignore[no-untyped-def]
+    """Return how init asks: click's prompts on a terminal, one stdin line per question on a pipe, or defaults."""
+
+    def on_terminal(question: str, default: str, choices) -> str:  # type: ignore[no-untyped-def]
+        kind = click.Choice(list(choices)) if choices else click.STRING
+        return str(click.prompt(question, default=default, type=kind, show_choices=False, err=True))
+
+    def from_lines(question: str, default: str, choices) -> str:  # type: ignore[no-untyped-def]
+        # scripted answers: one line each, an empty line or end of input takes the default
+        click.echo(f"{question} [{default}]: ", err=True, nl=False)
+        line = sys.stdin.readline()
+        answer = line.rstrip("\n") or default
+        click.echo(answer if line else f"{default} (end of input: default)", err=True)
+        return answer
+
+    if never:
+        return lambda question, default, choices: default
+    return on_terminal if interactive else from_lines
+
+
+@cli.command()
+@click.option("--host", metavar="NAME", help="Login host [default: shell.cec.wustl.edu].")
+@click.option("--user", metavar="NAME", help="Your login name there [default: your local user name].")
+@click.option("--port", type=click.IntRange(1, 65535), help="SSH port [default: 22 or ~/.ssh/config's].")
+@click.option("--identity", metavar="PATH", help="Private key to log in with (with --create-key: where to create it).")
+@click.option("--create-key", is_flag=True, help="Create an ed25519 key (default ~/.ssh/id_ed25519; never overwrites).")
+@click.option("--install-key/--no-install-key", default=None, help="Install the key on the host with one password login (ssh-copy-id).")
+@click.option("--via", type=click.Choice(["auto", "direct", "vpn", "tunnel"]), help="How the client reaches the course ports [default: auto].")
+@click.option("--member", "members", multiple=True, metavar="NAME", help="A group member's name (repeat for each).")
+@click.option("--output", metavar="PATH", help="Where to write [default: ~/.config/sockdeploy/hosts.yaml].")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option("--no-doctor", is_flag=True, help="Do not run `sockdeploy doctor` afterwards.")
+@click.option("--accept-new", is_flag=True, help="Store the host's key if unknown (a changed key is still refused).")
+@click.option("-y", "--yes", "--non-interactive", "never_ask", is_flag=True, help="Ask nothing: unanswered questions take their defaults.")
+def init(host: Optional[str], user: Optional[str], port: Optional[int], identity: Optional[str], create_key: bool,
+         install_key: Optional[bool], via: Optional[str], members: tuple, output: Optional[str], force: bool,
+         no_doctor: bool, accept_new: bool, never_ask: bool) -> None:
+    """First-time setup: ask a few questions, write hosts.yaml, then run the doctor.
+
+    Each question not answered by a flag is asked on a terminal (default in
+    brackets); without a terminal one line of stdin answers each question in
+    turn (an empty line or end of input takes the default); --yes asks
+    nothing. Without a terminal the defaults never create a key or log in.
+
+    \b
+    Example:
+      sockdeploy init                                    # answer the questions
+      sockdeploy init --user jdoe --create-key --install-key --via auto \\
+          --member "Ada Lovelace" --member "Alan Turing"
+    """
+    from sockdeploy import setup
+
+    interactive = sys.stdin.isatty() and not never_ask
+    out = Path(output).expanduser() if output else setup.default_output()
+    given = setup.Answers(host=host, user=user, port=port, install_key=install_key, via=via,
+                          members=list(members) if members else None)
+    if create_key:
+        given.identity, given.new_key = setup.CREATE, identity
+    elif identity:
+        given.identity = identity
+    try:
+        setup.check_writable(out, force)  # before any question: a refusal should not waste the answers
+        answers = setup.ask_missing(given, _asker(interactive, never_ask), creating_allowed=interactive)
+        plan = setup.make_plan(answers)
+        setup.carry_out(plan, out, force, accept_new=accept_new, confirm=_confirm_fn(), prompt=_prompt_fn(),
+                        say=lambda text: click.echo(text, err=True))
+    except SockdeployError as err:
+        raise _fail(err)
+    click.echo(f"wrote {out}", err=True)
+    shadow = setup.shadowing_file(out)
+    if shadow is not None:
+        click.echo(f"note: {shadow} is used instead of {out} when you run sockdeploy from this folder", err=True)
+    if no_doctor:
+        return
+    from sockdeploy import doctor as doctor_mod
+
+    click.echo(f"checking it: sockdeploy doctor --hosts {out}", err=True)
+    checks = doctor_mod.run_doctor(str(out), prompt=_prompt_fn())
+    click.echo(doctor_mod.render_table(checks))
+    code = doctor_mod.exit_code(checks)
+    if code:
+        # the file is right even when the host is not reachable yet: keep it, say how to re-check
+        click.echo(f"sockdeploy: the doctor found a problem (exit {code}); {out} is kept. "
+                   f"After fixing it, check again with: sockdeploy doctor --hosts {out}", err=True)
         raise click.exceptions.Exit(code)
 
 
@@ -496,6 +755,23 @@ def lab_exec(command: tuple) -> None:
     if not shutil.which(argv[0]):
         raise _fail(LabError(f"command not found: {argv[0]}", "check the command"))
     os.execvp(argv[0], argv)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh"]))
+def completion(shell: str) -> None:
+    """Print the tab-completion script for SHELL (commands, options, payload names).
+
+    \b
+    Example:
+      sockdeploy completion bash >> ~/.bashrc        # or:
+      eval "$(sockdeploy completion zsh)"            # in ~/.zshrc
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # click ships both
+    click.echo(cls(cli, {}, "sockdeploy", "_SOCKDEPLOY_COMPLETE").source())
 
 
 def _quiet_libraries() -> None:

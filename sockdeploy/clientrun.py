@@ -6,10 +6,11 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 from sockdeploy.host import group_exists, kill_group
 
@@ -21,6 +22,7 @@ class ClientOutcome:
     timed_out: bool
     seconds: float
     stopped: bool = False  # stopped with SIGINT after its duration, as planned
+    times: List[float] = field(default_factory=list)  # this host's clock: when each output line began
 
 
 def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float,
@@ -40,8 +42,18 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
     with open(log_path, "w", encoding="utf-8") as fh:
         fh.write(header)
         fh.flush()
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        read_end, write_end = os.pipe()
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                    stdout=write_end, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        times: List[float] = []
+        pump = threading.Thread(target=_pump, args=(read_end, os.dup(fh.fileno()), times), name="sockdeploy-client-log", daemon=True)
+        pump.start()
         if stdin is not None:
             _feed(proc, stdin)
         timed_out = stopped = False
@@ -63,11 +75,43 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
         except BaseException:
             _stop(proc)
             raise
+        finally:
+            # a stray background process may hold the pipe open; its output so far is kept
+            pump.join(timeout=2)
     took = time.monotonic() - start
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out,
-                         seconds=took, stopped=stopped)
+                         seconds=took, stopped=stopped, times=list(times))
+
+
+def _pump(read_end: int, log_fd: int, times: List[float]) -> None:
+    """Copy the client's output to its log as it comes, noting when each line began; close both fds."""
+    began: Optional[float] = None
+    try:
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except InterruptedError:
+                continue
+            if not chunk:
+                break
+            now = time.time()
+            os.write(log_fd, chunk)
+            if began is None:
+                began = now
+            for _ in range(chunk.count(b"\n")):
+                times.append(began)
+                began = now
+            if chunk.endswith(b"\n"):
+                began = None
+    except OSError:
+        pass
+    finally:
+        if began is not None:
+            times.append(began)
+        os.close(read_end)
+        os.close(log_fd)
 
 
 def _feed(proc: "subprocess.Popen[bytes]", text: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from sockdeploy.errors import ConfigError
-from sockdeploy.yamlsrc import Section, load_located
+from sockdeploy.yamlsrc import Located, Section, _typename, load_located
 
 VIA_CHOICES = ("auto", "direct", "tunnel", "vpn")
 DEFAULT_PORTS = (30000, 40000)
@@ -46,6 +46,7 @@ class Config:
     client: ClientConfig = field(default_factory=ClientConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     path: Optional[Path] = None
+    group: Tuple[str, ...] = ()  # the group members' names, for the person's own records
 
 
 def user_config_dir() -> Path:
@@ -109,7 +110,7 @@ def parse_config(path: Path) -> Config:
     if doc.data is None:
         raise ConfigError("the file is empty", "add a 'server:' section with at least 'host:'", where=f"{path}:1")
     top = Section(doc, (), ConfigError)
-    top.only(["server", "client", "network"])
+    top.only(["server", "client", "network", "group"])
     if "server" not in top.value:
         raise ConfigError("missing 'server' section", "add 'server:' with '  host: shell.cec.wustl.edu'", where=f"{path}:1")
     base = path.parent
@@ -165,6 +166,8 @@ def parse_config(path: Path) -> Config:
     if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", gateway):
         raise v.fail("gateway", f"network.vpn.gateway {gateway!r} is not a host name", "write the VPN server's name, e.g. danforthvpn.wustl.edu")
 
+    group = _parse_group(doc)
+
     return Config(
         server=ServerConfig(
             host=host, user=user, port=port, identity=identity, known_hosts=known_hosts,
@@ -173,4 +176,26 @@ def parse_config(path: Path) -> Config:
         client=ClientConfig(host=chost),
         network=NetworkConfig(via=via, ports=ports, vpn_gateway=gateway),
         path=path,
+        group=group,
     )
+
+
+def _parse_group(doc: Located) -> Tuple[str, ...]:
+    """Validate the optional top-level `group: [names...]`: a list of one-line, non-empty names."""
+    raw = doc.data.get("group") if isinstance(doc.data, dict) else None
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"'group' must be a list of names, got {_typename(raw)} {raw!r}",
+                          "write one name per line below 'group:', e.g. '  - Ada Lovelace'", where=doc.where(("group",)))
+    names = []
+    for i, name in enumerate(raw):
+        where = doc.where(("group", i))
+        if not isinstance(name, str) or isinstance(name, bool):
+            raise ConfigError(f"group member {i + 1} must be a name (a string), got {name!r}",
+                              "quote it, e.g. '  - \"Ada Lovelace\"'", where=where)
+        if not name.strip() or any(c in name for c in "\n\r\0"):
+            raise ConfigError(f"group member {i + 1} is empty or spans lines: {name!r}",
+                              "write each member's name on one line", where=where)
+        names.append(name.strip())
+    return tuple(names)

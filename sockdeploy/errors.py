@@ -105,3 +105,9 @@ class Terminated(Interrupted):
 class LabError(SockdeployError):
     exit_code = 7
     kind = "lab"
+
+
+class SourceChanged(UsageError):
+    """A source that ran differs from the checksum its run.json recorded; it cannot be submitted as run."""
+
+    kind = "source-changed"

@@ -6,6 +6,10 @@ With `auth="password+totp"` (root only) the lab plays a login host with two fact
 PAM asks a dedicated user's password, then a TOTP code (pam_google_authenticator).
 sshd takes its PAM service name from its program name, so the lab runs sshd through
 a symlink named after a PAM file of its own; /etc/pam.d/sshd is never touched.
+
+With `auth="password"` (root only) the same dedicated user logs in with its password
+alone (sshd's password method through PAM) or with a key from its own
+~/.ssh/authorized_keys, which starts empty: the lab for installing a key like ssh-copy-id.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import List, Optional, Sequence
 from sockdeploy.errors import LabError
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
-AUTH_MODES = ("key", "password+totp")
+AUTH_MODES = ("key", "password+totp", "password")
 PAM_DIR = Path("/etc/pam.d")
 PAM_SERVICE_PREFIX = "sockdeploy-lab-"
 LAB_USER_GECOS = "sockdeploy lab user"  # marks accounts the lab may reuse and delete
@@ -95,7 +99,7 @@ class LoopbackLab:
         self.fixed_port = port
         self.prefix = list(prefix)
         self.forwarding = forwarding
-        self.user = auth_user if auth == "password+totp" else _current_user()
+        self.user = auth_user if auth != "key" else _current_user()
         self.port = 0
         self.proc: Optional[subprocess.Popen] = None
         self.hosts_file = self.dir / "hosts.yaml"
@@ -179,7 +183,7 @@ Port {self.port}
 ListenAddress {self.listen}
 HostKey {self.host_key}
 PidFile {self.dir}/sshd.pid
-AuthorizedKeysFile {self.dir}/authorized_keys
+AuthorizedKeysFile {self.dir / "authorized_keys" if self.auth != "password" else ".ssh/authorized_keys"}
 AllowUsers {self.user}
 StrictModes no
 {self._auth_config()}PermitRootLogin prohibit-password
@@ -196,6 +200,9 @@ Subsystem sftp internal-sftp
     def _auth_config(self) -> str:
         if self.auth == "key":
             return "UsePAM no\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        if self.auth == "password":
+            # the password through PAM, or a key the user installed in its own ~/.ssh
+            return ("UsePAM yes\nPubkeyAuthentication yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n")
         # only PAM's conversation (password, then TOTP) can log in, as on the university's login host
         return ("UsePAM yes\nPubkeyAuthentication no\nPasswordAuthentication no\nKbdInteractiveAuthentication yes\n"
                 "AuthenticationMethods keyboard-interactive\n")
@@ -281,12 +288,12 @@ network:
     # -- two-factor mode ------------------------------------------------------
 
     def _setup_two_factor(self) -> str:
-        """Create the lab user, its TOTP secret and a PAM service; return the sshd path to run."""
+        """Create the lab user, its password, its TOTP secret (password+totp) and a PAM service; return the sshd path to run."""
         if os.geteuid() != 0:
-            raise LabError("the password+TOTP lab needs root: it creates a user and a PAM service",
+            raise LabError(f"the {self.auth} lab needs root: it creates a user and a PAM service",
                            "run it as root (sudo), or use the key-only lab")
         sshd = find_sshd()
-        module = find_pam_totp_module()
+        module = find_pam_totp_module() if self.auth == "password+totp" else None
         for tool in ("useradd", "userdel", "chpasswd"):
             if not shutil.which(tool):
                 raise LabError(f"{tool} is not installed, so the two-factor lab cannot make its user",
@@ -296,6 +303,9 @@ network:
         self.password = secrets.token_urlsafe(18)
         # chpasswd reads stdin, so the password never shows in a process list
         _must(["chpasswd"], f"setting the password of the lab user {self.user}", input=f"{self.user}:{self.password}\n")
+        if module is None:  # password only
+            self._write_pam_service(None)
+            return self._pam_link(sshd)
         self.totp_secret = secrets.token_bytes(20)
         if self.totp_file.exists():
             self.totp_file.chmod(0o600)
@@ -303,7 +313,11 @@ network:
         self.totp_file.write_text(base64.b32encode(self.totp_secret).decode() + "\n\" TOTP_AUTH\n")
         self.totp_file.chmod(0o400)  # the module refuses a secret others can read
         self._write_pam_service(module)
+        return self._pam_link(sshd)
+
+    def _pam_link(self, sshd: str) -> str:
         # sshd names its PAM service after its own program name (OpenSSH's SSHD_PAM_SERVICE is __progname)
+        assert self.pam_service is not None
         link = self.dir / self.pam_service
         if link.is_symlink() or link.exists():
             link.unlink()
@@ -333,13 +347,14 @@ network:
         for path in (home, self.workdir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
-    def _write_pam_service(self, module: str) -> None:
+    def _write_pam_service(self, module: Optional[str]) -> None:
+        """Write the lab's PAM file: the password, then the TOTP `module` when one is given."""
         self.pam_service = f"{PAM_SERVICE_PREFIX}{secrets.token_hex(4)}"
         path = PAM_DIR / self.pam_service
         text = (f"# sockdeploy lab, owner pid {os.getpid()}, folder {self.dir}: removed when the lab stops\n"
                 # both 'required', so a wrong password still gets the code prompt and reveals nothing
                 "auth required pam_unix.so\n"
-                f"auth required {module} secret={self.totp_file} user=root noskewadj\n"
+                + (f"auth required {module} secret={self.totp_file} user=root noskewadj\n" if module else "") +
                 "account required pam_unix.so\n"
                 "session required pam_permit.so\n"
                 "password required pam_deny.so\n")

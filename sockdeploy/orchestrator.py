@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from sockdeploy import paths, process, vpn
+from sockdeploy import clock, paths, process, timeline, vpn
 from sockdeploy.clientrun import run_client
 from sockdeploy.config import Config
 from sockdeploy.errors import (ConnectError, ExpectationsFailed, Interrupted, NetworkPathError, ProgramError, SockdeployError,
@@ -37,6 +37,9 @@ class RunOptions:
     keep_remote: bool = False
     confirm: Optional[Callable[[str], bool]] = None
     prompt: Optional[Callable[[str, bool], str]] = None
+    # A connection shared by several runs (one login for `run ex5 ex6`): opened by the
+    # first run that needs it, reopened if it died, and closed by its owner, not by a run.
+    session: Optional[SshSession] = None
 
 
 @dataclass
@@ -108,12 +111,16 @@ class Run:
         self.local_mode = payload.local or opts.local
         self.client_host = LocalHost("client host")
         self.folder = RunFolder.create(opts.out, payload.name)
+        # Upload from a copy kept in the run folder, so the sources recorded are exactly those that ran.
+        self.payload = payload = _snapshot_sources(payload, self.folder.path / SOURCES_DIR, progress)
         self.server_log: Optional[ProgramLog] = None
         self.record: Dict[str, Any] = {
             "ok": False,
             "target": payload.name,
             "payload_dir": str(payload.source_dir),
+            "description": payload.description,
             "started": utc_iso(self.folder.started),
+            "started_exact": self.folder.started.isoformat(),  # orders runs begun within one second
             "finished": None,
             "via": "local" if self.local_mode else None,
             "via_reason": "both programs run on the client host" if self.local_mode else "",
@@ -124,6 +131,7 @@ class Run:
                        "stopped_by_sockdeploy": False, "remote_dir": None},
             "clients": [],
             "sources": payload.checksums(),
+            "sources_dir": SOURCES_DIR if payload.files and payload.files[0].parent == self.folder.path / SOURCES_DIR else None,
             "ssh": None,
             "error": None,
         }
@@ -154,10 +162,17 @@ class Run:
             self.record["error"] = error.to_dict() if error else None
             if error is not None:
                 self.record["error"]["exit_code"] = error.exit_code
+            with shielded():
+                try:
+                    self._write_timeline()
+                except (OSError, ValueError) as exc:  # the logs themselves are already safe
+                    self.progress.info(f"warning: no timeline ({exc})")
             self._save()
         return RunResult(ok=error is None, folder=self.folder, record=self.record, error=error)
 
     values: Dict[str, Any] = {}  # placeholders as the clients saw them
+    server_clock: Optional[clock.ClockOffset] = None  # server clock minus ours
+    _clock_thread: Optional[Any] = None
     server_values: Dict[str, Any] = {}  # as the server saw them (its own port)
 
     def _check_expectations(self) -> Optional[SockdeployError]:
@@ -208,14 +223,20 @@ class Run:
             raise UsageError("this payload needs a server host, but no hosts.yaml was loaded", "pass --hosts PATH or use --local")
         self.via = self.opts.via or self.cfg.network.via
         self.record["via"] = self.via
-        session = SshSession(self.cfg.server, accept_new=self.opts.accept_new, confirm=self.opts.confirm,
-                             prompt=self.opts.prompt)
+        shared = self.opts.session
+        session = shared or SshSession(self.cfg.server, accept_new=self.opts.accept_new, confirm=self.opts.confirm,
+                                       prompt=self.opts.prompt)
         self.session = session
         fault_point("connect")
-        with self.progress.step(f"connect to {self.cfg.server.host}"):
-            session.open()
-        stack.callback(session.close)
-        self.record["ssh"] = {"login": session.login, "strict_kex": session.strict_kex}
+        reused = session.alive
+        if reused:
+            self.progress.info(f"reusing the SSH connection to {session.name} (no new login)")
+        else:
+            with self.progress.step(f"connect to {self.cfg.server.host}"):
+                session.open()
+        if shared is None:
+            stack.callback(session.close)
+        self.record["ssh"] = {"login": session.login, "strict_kex": session.strict_kex, "reused_connection": reused}
         self.progress.detail(f"logged in as {session.login}; strict key exchange: {'yes' if session.strict_kex else 'no'}")
         ip = session.peer_ip or _resolve(session.hostname)
         self.record["server"].update(host=session.name, ip=ip)
@@ -230,6 +251,7 @@ class Run:
             ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
         stack.callback(self._finish, ws)
         self.lifeline = session.start_lifeline(process.lifeline_script(ws.path))
+        self._start_clock_probe(session)
         self.record["server"]["remote_dir"] = ws.path
         if ws.cleaned:
             self.progress.info(f"removed {len(ws.cleaned)} run folder(s) that crashed earlier runs left on {session.name}")
@@ -248,6 +270,35 @@ class Run:
         values = {"ip": ip, "host": session.hostname, "port": None, "socket": None}
         self._stack = stack
         self._serve_and_run_clients(ws, values, client_cwd=local_ws.path)
+
+    def _start_clock_probe(self, session: SshSession) -> None:
+        """Measure the server host's clock offset while the build runs (for the timeline)."""
+        import threading
+
+        def probe() -> None:
+            try:
+                self.server_clock = clock.measure(session)
+            except Exception:  # the timeline then says the clock could not be read
+                self.server_clock = None
+
+        self._clock_thread = threading.Thread(target=probe, name="sockdeploy-clock", daemon=True)
+        self._clock_thread.start()
+
+    def _write_timeline(self) -> None:
+        """Interleave every terminal's lines on one clock: timeline.txt and transcript.md."""
+        logs = [log for log in self.folder.logs if log.times]
+        if not logs:
+            return
+        if self._clock_thread is not None:
+            self._clock_thread.join(timeout=5)
+        remote = any(log.remote for log in logs)
+        offset = self.server_clock if remote else None
+        sources = [timeline.Source(_short_label(log.filename), log.output, log.times, log.remote) for log in logs]
+        entries = timeline.merge(sources, offset)
+        note = timeline.clock_note(offset, self.record["server"].get("host") if remote else None)
+        self.folder.write_timeline(timeline.render(entries, note))
+        self.record["timeline"] = {"file": "timeline.txt", "lines": len(entries),
+                                   "clock": offset.to_dict() if offset else None}
 
     def _require_vpn(self, ip: str) -> None:
         checks = vpn.vpn_checks(ip, self.cfg.network.vpn_gateway if self.cfg else vpn.DEFAULT_GATEWAY)
@@ -387,6 +438,7 @@ class Run:
                 self.folder.write_log(log)
                 raise
             log.output = outcome.output
+            log.times = outcome.times
             entry.update(exit_code=outcome.exit_code, timed_out=outcome.timed_out, seconds=round(outcome.seconds, 3),
                          stopped_after=run.duration if outcome.stopped else None)
             if outcome.timed_out:
@@ -531,6 +583,8 @@ class Run:
                     self.lifeline = None
             if self.server_log is not None and collected.log is not None:
                 self.server_log.output = collected.log + ("\n[log truncated]\n" if collected.truncated else "")
+                self.server_log.times = collected.times
+                self.server_log.remote = remote
                 if collected.stopped:
                     self.server_log.ending = "stopped by sockdeploy after the run"
                     self.record["server"]["stopped_by_sockdeploy"] = True
@@ -547,6 +601,36 @@ class Run:
                 process.finish(ws, pid=None, remove=True)
             except Exception:
                 pass
+
+
+SOURCES_DIR = "sources"
+
+
+def _snapshot_sources(payload: Payload, dest: Path, progress: Progress) -> Payload:
+    """Copy the payload's sources into the run folder and return the payload reading from the copies."""
+    import dataclasses
+    import os
+
+    if not payload.files:
+        return payload
+    try:
+        dest.mkdir()
+        copies = []
+        for f in payload.files:
+            data = f.read_bytes()
+            copy = dest / f.name
+            copy.write_bytes(data)
+            os.chmod(copy, 0o755 if f.stat().st_mode & 0o111 else 0o644)
+            copies.append(copy)
+    except OSError as exc:  # the run still works from the payload folder; only the snapshot is lost
+        progress.info(f"warning: could not keep a copy of the sources in the run folder ({exc})")
+        return payload
+    return dataclasses.replace(payload, files=tuple(copies))
+
+
+def _short_label(filename: str) -> str:
+    """server.log -> "server", client-2.log -> "client 2"."""
+    return filename.rsplit(".", 1)[0].replace("-", " ")
 
 
 def _held_signal_error(signum: int, folder: Path) -> SockdeployError:

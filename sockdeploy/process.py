@@ -23,6 +23,7 @@ READY_TIMEOUT = 10.0
 BUILD_TIMEOUT = 180.0
 SERVER_CAP = 600  # absolute lifetime of a started server, in seconds
 LOG_LIMIT = 4 * 1024 * 1024
+TIMES_LIMIT = 200_000  # lines of server.times fetched for the timeline
 MARK = "SD-"
 
 
@@ -58,6 +59,8 @@ pid_alive() {
 def _marks(result: CommandResult) -> dict:
     found = {}
     for line in result.stdout.splitlines():
+        if line == f"{MARK}LOG":
+            break  # the server's own output follows; it may print anything
         if line.startswith(MARK):
             key, _, value = line[len(MARK):].partition(" ")
             found[key] = value
@@ -229,6 +232,59 @@ class ServerExited(Exception):
         self.status, self.log = status, log
 
 
+# Starts the server (its argv) with output into a pipe, copies that output to
+# server.log unchanged and appends, for each line, the time its first byte
+# arrived to server.times. Starting the server itself means no line is written
+# before it listens. It ignores SIGTERM so that stopping the server's group
+# still lets it write the last lines; it ends at end of file, when every
+# process of the group has gone.
+STAMPER = r"""import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    os.close(r)
+    os.dup2(w, 1)
+    os.dup2(w, 2)
+    os.close(w)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+os.close(w)
+log = open("server.log", "ab", buffering=0)
+times = open("server.times", "a")
+began = None
+while True:
+    try:
+        chunk = os.read(r, 65536)
+    except InterruptedError:
+        continue
+    if not chunk:
+        break
+    now = time.time()
+    log.write(chunk)
+    if began is None:
+        began = now
+    for _ in range(chunk.count(b"\n")):
+        times.write("%.6f\n" % began)
+        began = now
+    if chunk.endswith(b"\n"):
+        began = None
+    times.flush()
+if began is not None:
+    times.write("%.6f\n" % began)
+times.close()
+log.close()
+open("log.closed", "w").close()
+try:
+    os.waitpid(child, 0)
+except OSError:
+    pass
+"""
+
+
 def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int], socket_path: Optional[str],
                  cap: int = SERVER_CAP, ready_timeout: float = READY_TIMEOUT) -> ServerProcess:
     """Start the server detached (own session, stdin /dev/null, line-buffered log) and wait until it listens.
@@ -239,20 +295,32 @@ def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int]
     steps = int(ready_timeout / 0.05)
     wrapper = ('/bin/sh -c "$1" & c=$!; (sleep "$2"; kill -KILL 0) & '
                'wait "$c"; s=$?; echo "$s" > server.status; kill -TERM 0')
+    # With python3 the output goes through a stamper in the same process group
+    # that notes when each line was produced, on this host's clock (the
+    # timeline); without it, straight to the log as before.
     script = f"""
 cd {q(ws.path)} || exit 93
 umask 077
-rm -f server.status server.log
+rm -f server.status server.log server.times log.closed
 command -v setsid >/dev/null 2>&1 || {{ echo "{MARK}ERR setsid is missing on this host"; exit 95; }}
 sb=; command -v stdbuf >/dev/null 2>&1 && sb="stdbuf -oL -eL"
-PYTHONUNBUFFERED=1 setsid $sb /bin/sh -c {q(wrapper)} sockdeploy-server {q(command)} {int(cap)} </dev/null >server.log 2>&1 &
+printf '%s\n' {q(wrapper)} > .sockdeploy-wrap
+if py=$(command -v python3 2>/dev/null); then
+  printf '%s' {q(STAMPER)} > .sockdeploy-stamp
+  : > server.log
+  PYTHONUNBUFFERED=1 setsid "$py" -S .sockdeploy-stamp $sb /bin/sh .sockdeploy-wrap {q(command)} {int(cap)} </dev/null >/dev/null 2>&1 &
+else
+  : > log.closed
+  PYTHONUNBUFFERED=1 setsid $sb /bin/sh .sockdeploy-wrap {q(command)} {int(cap)} </dev/null >server.log 2>&1 &
+fi
 pid=$!
 echo "$pid" > server.pid
 echo "{MARK}PID $pid"
 i=0
 while :; do
   if [ -f server.status ] || ! kill -0 "$pid" 2>/dev/null; then
-    sleep 0.05; echo "{MARK}EXITED $(cat server.status 2>/dev/null)"; echo "{MARK}LOG"; head -c 65536 server.log; break
+    j=0; while [ ! -f log.closed ] && [ "$j" -lt 40 ]; do sleep 0.025; j=$((j+1)); done
+    echo "{MARK}EXITED $(cat server.status 2>/dev/null)"; echo "{MARK}LOG"; head -c 65536 server.log; break
   fi
   if {_ready_check(ready, port, socket_path)}; then echo "{MARK}READY"; break; fi
   i=$((i+1))
@@ -348,6 +416,7 @@ class Collected:
     exit_code: Optional[int]
     stopped: bool
     truncated: bool
+    times: List[float] = field(default_factory=list)  # server host's clock: when each log line began
 
 
 def finish(ws: Workspace, *, pid: Optional[int], remove: bool, timeout: float = 30) -> Collected:
@@ -365,7 +434,9 @@ fi"""
     script = GROUP_ALIVE + f"""
 cd {q(ws.path)} 2>/dev/null || {{ echo "{MARK}GONE"; exit 0; }}
 {stop}
+[ -f server.pid ] && {{ j=0; while [ ! -f log.closed ] && [ "$j" -lt 40 ]; do sleep 0.025; j=$((j+1)); done; }}
 echo "{MARK}STATUS $(cat server.status 2>/dev/null)"
+echo "{MARK}TIMES $(head -n {TIMES_LIMIT} server.times 2>/dev/null | tr '\n' ' ')"
 size=$(wc -c < server.log 2>/dev/null || echo 0)
 echo "{MARK}SIZE $size"
 echo "{MARK}LOG"
@@ -381,8 +452,17 @@ if [ -f server.log ]; then head -c {LOG_LIMIT} server.log; fi
     status = marks.get("STATUS", "").strip()
     log = result.stdout.split(f"{MARK}LOG\n", 1)[1] if f"{MARK}LOG\n" in result.stdout else ""
     size = int(marks.get("SIZE", "0").strip() or 0)
+    times = [float(t) for t in marks.get("TIMES", "").split() if _is_number(t)]
     return Collected(log=log, exit_code=int(status) if status.lstrip("-").isdigit() else None,
-                     stopped="STOPPED" in marks, truncated=size > LOG_LIMIT)
+                     stopped="STOPPED" in marks, truncated=size > LOG_LIMIT, times=times)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def looks_like_port_in_use(log: str) -> bool:

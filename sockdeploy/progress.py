@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from contextlib import contextmanager
 from typing import Iterator, Optional, TextIO
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour only a terminal, and never when NO_COLOR is set or TERM is dumb."""
+    return (hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR")
+            and os.environ.get("TERM") != "dumb")
 
 
 class Progress:
@@ -16,9 +23,10 @@ class Progress:
         self.quiet = quiet
         self.verbose = verbose
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.color = use_color(self.stream)
 
     def _color(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.tty else text
+        return f"\033[{code}m{text}\033[0m" if self.color else text
 
     def info(self, message: str) -> None:
         if not self.quiet:

@@ -144,8 +144,12 @@ class SshSession:
                 pass
         return conn
 
-    def open(self) -> None:
-        """Connect and authenticate once; the host key is checked before any credential is sent."""
+    def open(self, login: bool = True) -> None:
+        """Connect and authenticate once; the host key is checked before any credential is sent.
+
+        `login=False` stops after the host key check (nothing is sent): `sockdeploy init` uses
+        it to learn and store the key before the doctor, which never stores one.
+        """
         import paramiko
 
         conn = self._make_connection()
@@ -161,7 +165,8 @@ class SshSession:
             transport = conn.client.get_transport()
             if transport is None or not transport.is_active():
                 raise ConnectError(f"the SSH connection to {target} closed during the handshake", "check the host and port")
-            self._authenticate(transport, conn.user, target)
+            if login:
+                self._authenticate(transport, conn.user, target)
         except HostKeyError:
             self.close()
             raise
@@ -462,6 +467,67 @@ class SshSession:
         finally:
             chan.close()
         return CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), status)
+
+    # -- first-time setup ------------------------------------------------------
+    def install_key(self, public_key: str) -> bool:
+        """Append `public_key` to ~/.ssh/authorized_keys on the host unless it is there; return whether it was added.
+
+        Like ssh-copy-id: ~/.ssh is created 0700 and authorized_keys 0600 (the
+        umask is 077) when missing; existing ones keep their modes. The key
+        travels on stdin, never on a command line.
+        """
+        line = public_key.strip()
+        if not line or "\n" in line or len(line.split()) < 2:
+            from sockdeploy.errors import UsageError
+
+            raise UsageError(f"not a public key line: {line[:40]!r}", "a public key is one line: TYPE BASE64 [COMMENT] (the .pub file)")
+        result = self.run(INSTALL_KEY_SCRIPT, stdin=(line + "\n").encode(), timeout=60)
+        status = result.stdout.strip().splitlines()[-1:] or [""]
+        if result.exit_status != 0 or status[0] not in ("added", "present"):
+            from sockdeploy.errors import RemoteError
+
+            raise RemoteError(f"installing the key on {self.cfg.host} failed (exit status {result.exit_status}): "
+                              f"{result.stderr.strip() or result.stdout.strip() or 'no output'}",
+                              "check that your home directory on the host is writable and not full, then run again")
+        return status[0] == "added"
+
+
+# Reads the key line from stdin; compares by key blob (the second field), so a copy with
+# another comment or options counts as present. Nothing is interpolated into it.
+INSTALL_KEY_SCRIPT = r"""
+set -f
+IFS= read -r key || [ -n "$key" ] || { echo "no key on stdin" >&2; exit 1; }
+set -- $key
+[ $# -ge 2 ] || { echo "not a public key line" >&2; exit 1; }
+cd || exit 1
+[ -d .ssh ] || mkdir -m 700 .ssh || exit 1
+f=.ssh/authorized_keys
+[ -e "$f" ] || : > "$f" || exit 1
+if SD_BLOB="$2" awk '{ for (i = 1; i <= NF; i++) if ($i == ENVIRON["SD_BLOB"]) found = 1 } END { exit !found }' "$f"; then
+  echo present
+  exit 0
+fi
+# a last line without its newline would be glued to the new key
+if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then printf '\n' >> "$f" || exit 1; fi
+printf '%s\n' "$key" >> "$f" || exit 1
+echo added
+"""
+
+
+def install_public_key(cfg: ServerConfig, public_key: str, *, accept_new: bool = False, confirm: Optional[Confirm] = None,
+                       prompt: Optional[Prompt] = None) -> bool:
+    """Log in once (password or keyboard-interactive answers relayed by `prompt`) and install the key; see install_key."""
+    with SshSession(cfg, accept_new=accept_new, confirm=confirm, prompt=prompt) as session:
+        return session.install_key(public_key)
+
+
+def trust_host_key(cfg: ServerConfig, *, accept_new: bool = False, confirm: Optional[Confirm] = None) -> None:
+    """Check the host key against known_hosts and store an unknown one if allowed; send no credential."""
+    session = SshSession(cfg, accept_new=accept_new, confirm=confirm, prompt=None)
+    try:
+        session.open(login=False)
+    finally:
+        session.close()
 
 
 class Lifeline:

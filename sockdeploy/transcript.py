@@ -22,6 +22,8 @@ class ProgramLog:
     output: str = ""
     ending: str = ""
     typed: str = ""  # what was fed to its stdin, shown as a person would have typed it
+    times: List[float] = field(default_factory=list)  # when each output line began, on its host's clock
+    remote: bool = False  # produced on the server host (its clock)
 
     def text(self) -> str:
         body = self.output if not self.output or self.output.endswith("\n") else self.output + "\n"
@@ -37,6 +39,7 @@ class RunFolder:
         self.path = path
         self.started = started
         self.logs: List[ProgramLog] = []
+        self.timeline: str = ""  # timeline.txt, once written
 
     @classmethod
     def create(cls, out: Path, target: str) -> "RunFolder":
@@ -64,8 +67,12 @@ class RunFolder:
     def write_json(self, record: Dict[str, Any]) -> None:
         _atomic_write(self.path / "run.json", json.dumps(record, indent=2) + "\n")
 
+    def write_timeline(self, text: str) -> None:
+        self.timeline = text
+        _atomic_write(self.path / "timeline.txt", text)
+
     def write_transcript(self, record: Dict[str, Any], description: str = "") -> None:
-        _atomic_write(self.path / "transcript.md", render_markdown(record, self.logs, description))
+        _atomic_write(self.path / "transcript.md", render_markdown(record, self.logs, description, self.timeline))
 
 
 def _log_order(log: ProgramLog) -> tuple:
@@ -85,7 +92,7 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def render_markdown(record: Dict[str, Any], logs: List[ProgramLog], description: str = "") -> str:
+def render_markdown(record: Dict[str, Any], logs: List[ProgramLog], description: str = "", timeline: str = "") -> str:
     target = record.get("target", "?")
     srv = record.get("server") or {}
     lines = [f"# {target}: sockdeploy transcript", ""]
@@ -118,6 +125,10 @@ def render_markdown(record: Dict[str, Any], logs: List[ProgramLog], description:
         lines += [f"## {log.title}", "", f"{fence}text", text.rstrip("\n"), fence, ""]
     if not logs:
         lines += ["No program ran.", ""]
+    if timeline:
+        fence = _fence(timeline)
+        lines += ["## Merged timeline", "", "Both terminals' lines in the order they were produced.", "",
+                  f"{fence}text", timeline.rstrip("\n"), fence, ""]
     return "\n".join(lines)
 
 

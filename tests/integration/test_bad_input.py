@@ -101,7 +101,7 @@ def test_full_remote_disk_is_a_clear_error_and_leaves_nothing(cli, clean_lab, tm
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["run"], "Missing argument 'TARGET'"),
+    (["run"], "Missing argument 'TARGET"),
     (["run", "ex5", "--via", "carrier-pigeon"], "Invalid value for '--via'"),
     (["run", "ex5", "--port", "80"], "1024<=x<=65535"),
     (["run", "ex5", "--port", "many"], "is not a valid integer"),

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+from sockdeploy.config import parse_config
+from sockdeploy.dryrun import plan, render_plan
+from sockdeploy.payload import resolve
+
+
+def _cfg(tmp_path: Path, via: str = "tunnel"):
+    p = tmp_path / "hosts.yaml"
+    p.write_text(f"server:\n  host: shell.example.edu\n  user: jdoe\n  port: 2222\nnetwork:\n  via: {via}\n  ports: 31000-31010\n")
+    return parse_config(p)
+
+
+def _text(name: str, cfg, **kw) -> str:
+    payload = resolve(name)
+    return render_plan(plan(payload, cfg, **kw), payload, cfg)
+
+
+def test_tunnel_plan_is_what_a_student_types(tmp_path):
+    text = _text("ex5", _cfg(tmp_path), port=31005)
+    assert "scp -P 2222 client.c server.c jdoe@shell.example.edu:~/.sockdeploy/manual-ex5/" in text
+    assert "ssh -t -p 2222 jdoe@shell.example.edu 'cd ~/.sockdeploy/manual-ex5 && ./server 31005'" in text
+    assert "ssh -f -N -p 2222 jdoe@shell.example.edu -L 31005:localhost:31005" in text
+    assert "  ./client 127.0.0.1 31005 quit" in text
+    assert "gcc -Wall" in text and "nothing was contacted" in text
+
+
+def test_direct_plan_looks_up_the_numeric_ip(tmp_path):
+    text = _text("ex5", _cfg(tmp_path, "direct"))
+    assert "getent hosts shell.example.edu" in text
+    assert '  ./client "$SERVER_IP" 310' in text and "-L " not in text
+    port = int(text.split("./server ")[1].split("'")[0])
+    assert 31000 <= port <= 31010  # from network.ports
+
+
+def test_stdin_and_duration_become_shell(tmp_path):
+    text = _text("py-udp", _cfg(tmp_path, "vpn"))
+    assert 'timeout -s INT 2.2 python3 client.py "$SERVER_IP"' in text
+    text = _text("c-tcp-fork", _cfg(tmp_path))
+    assert "printf '%s\\n' 'hello from client one' | ./client localhost " in text
+
+
+def test_local_payload_and_no_config():
+    text = _text("ex1", None)
+    assert "ssh" not in text.replace("sockdeploy", "") and './server "$HOME/sockdeploy-manual/sock"' in text
+    assert "YOU@" in _text("ex5", None)
