@@ -11,6 +11,7 @@ import random
 import re
 import shlex
 import tarfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
@@ -40,7 +41,8 @@ def shell_path(path: str) -> str:
 # init to reap them and must not count as a running server.
 GROUP_ALIVE = r"""group_alive() {
   if [ -r /proc/self/stat ]; then
-    awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g && $1 != "Z") f = 1 } END { exit !f }' /proc/[0-9]*/stat 2>/dev/null
+    # through cat: mawk gives up on a file that vanished after the glob, cat goes on
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g && $1 != "Z") f = 1 } END { exit !f }'
   else
     kill -0 -"$1" 2>/dev/null
   fi
@@ -115,6 +117,11 @@ for old in "$base"/run-*; do
   rm -rf -- "$old" && echo "{MARK}CLEANED $old"
 done
 """
+
+
+def sweep_script(base: str) -> str:
+    """Return a script that removes what crashed runs left under `base` (SD-CLEANED lines name them)."""
+    return f"base={shell_path(base)}\n[ -d \"$base\" ] || exit 0\n" + _stale_cleanup()
 
 
 def create_workspace(host: Host, base: str, files: Sequence[Path], *, prefix: str = "run-") -> Workspace:
@@ -198,6 +205,51 @@ def choose_port(busy: Set[int], port_range: Tuple[int, int], tried: Set[int], rn
         raise NetworkPathError(f"no free port in {lo}-{hi} on the server host ({len(busy & set(range(lo, hi + 1)))} busy)",
                                "widen network.ports in hosts.yaml or pass --port N")
     return rng.choice(free)
+
+
+class PortBook:
+    """The ports handed to parallel runs on one server host, so no two of them pick the same one.
+
+    The host's socket tables only show ports already bound; two runs choosing at
+    the same moment would both see a port as free (and one run's reachability
+    probe could land on the other's server).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._taken: Set[int] = set()
+
+    def lease(self) -> "PortLease":
+        """Return a new run's share of the book."""
+        return PortLease(self)
+
+    @property
+    def taken(self) -> Set[int]:
+        with self._lock:
+            return set(self._taken)
+
+
+class PortLease:
+    """One run's ports from a PortBook, given back together when the run is over."""
+
+    def __init__(self, book: PortBook) -> None:
+        self.book = book
+        self.ports: Set[int] = set()
+
+    def choose(self, busy: Set[int], port_range: Tuple[int, int], tried: Set[int],
+               rng: Optional[random.Random] = None) -> int:
+        """Pick a port as choose_port does, never one another lease of the book holds."""
+        with self.book._lock:
+            port = choose_port(busy | self.book._taken, port_range, tried, rng)
+            self.book._taken.add(port)
+            self.ports.add(port)
+        return port
+
+    def release(self) -> None:
+        """Give every port of this lease back."""
+        with self.book._lock:
+            self.book._taken -= self.ports
+        self.ports.clear()
 
 
 def _ready_check(kind: str, port: Optional[int], socket_path: Optional[str]) -> str:
