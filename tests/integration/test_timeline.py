@@ -36,9 +36,12 @@ def _paced_ex5(tmp_path: Path) -> Path:
     """ex5 whose first client announces itself before and after, with pauses, so the true order is known."""
     d = copy_payload("ex5", tmp_path / "paced")
     manifest = d / "payload.yaml"
-    manifest.write_text(manifest.read_text().replace(
+    text = manifest.read_text().replace(
         "    - ./client {ip} {port}\n",
-        "    - sh -c 'echo before-one; sleep 0.4; ./client \"$0\" \"$1\"; sleep 0.4; echo after-one' {ip} {port}\n", 1))
+        "    - sh -c 'echo before-one; sleep 0.4; ./client \"$0\" \"$1\"; sleep 0.4; echo after-one' {ip} {port}\n", 1)
+    text = text.replace("    - ./client {ip} {port} quit\n",
+                        "    - sh -c 'sleep 0.4; echo before-two; sleep 0.4; ./client \"$0\" \"$1\" quit' {ip} {port}\n", 1)
+    manifest.write_text(text)
     return d
 
 
@@ -62,9 +65,9 @@ def test_timeline_corrects_the_server_clock(cli, tmp_path, skewed_lab):
     timeline = (run_dir / "timeline.txt").read_text()
     assert f"clock is +{SKEW}." in timeline.splitlines()[0]
     pos = _positions(timeline)
+    # only events at least 0.4 s apart: lines printed within the same moment on two hosts have no true order
     order = [("client 1", "before-one"), ("server", "connection 1 accepted"), ("client 1", "after-one"),
-             ("client 2", f"connected to {record['server']['ip']}:{record['server']['port']}"),
-             ("server", "connection 2 accepted"), ("server", "quit code 418 received, shutting down")]
+             ("client 2", "before-two"), ("server", "connection 2 accepted")]
     missing = [o for o in order if o not in pos]
     assert not missing, (missing, timeline)
     assert [pos[o] for o in order] == sorted(pos[o] for o in order), timeline
