@@ -132,6 +132,8 @@ def run(targets: Tuple[str, ...], payload_dir: Optional[str], hosts_path: Option
             return
         if any(not (p.local or local) for p in payloads) or hosts_path:
             cfg = config_mod.load_config(hosts_path)
+        else:
+            cfg = _optional_config()  # its client.host may be a Pi over SSH, where local exercises then run
     except SockdeployError as err:
         raise _fail(err)
     progress = Progress(quiet=quiet, verbose=verbose)
@@ -158,6 +160,83 @@ def run(targets: Tuple[str, ...], payload_dir: Optional[str], hosts_path: Option
         return
     _batch_answers(batch, cfg, members, Path(out), quiet)
     raise click.exceptions.Exit(batch.exit_code)
+
+
+@cli.command("batch")
+@click.argument("dirs", nargs=-1, required=True, metavar="DIR...", type=click.Path(file_okay=False))
+@click.option("--exercise", metavar="TARGET", shell_complete=_complete_targets,
+              help="The plan to apply to every DIR (e.g. ex5), with its expectations; default: each DIR's own payload.yaml.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Submissions run at once.")
+@click.option("--connections", type=click.IntRange(1, 16), metavar="N",
+              help="Most SSH logins per server host [default: the smaller of --jobs and 4].")
+@click.option("--hosts", "hosts_path", metavar="PATH", help="hosts.yaml to use; its servers: list spreads the batch over several hosts.")
+@click.option("--via", type=click.Choice(["auto", "direct", "tunnel", "vpn"]), help="How the clients reach the servers (overrides network.via).")
+@click.option("--out", default="runs", show_default=True, metavar="DIR", help="Where the batch folder (batch-<UTC>/) is created.")
+@click.option("--accept-new", is_flag=True, help="Store an unknown host key (a changed key is still refused).")
+@click.option("--json", "as_json", is_flag=True, help="Print the batch summary (summary.json), and only that, on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print no progress and no table.")
+def batch_cmd(dirs: Tuple[str, ...], exercise: Optional[str], jobs: int, connections: Optional[int], hosts_path: Optional[str],
+              via: Optional[str], out: str, accept_new: bool, as_json: bool, quiet: bool) -> None:
+    """Grade many submissions at once: the same exercise for each DIR, in parallel.
+
+    Each DIR (one group's folder) gets its own run folder under
+    --out/batch-<UTC>/, its own port and its own private remote directory.
+    Runs share at most --connections SSH logins per server host; a failing
+    submission never stops or touches another. Then a table (passed,
+    expectations failed, build failed, timed out, ...) and summary.json.
+    Exit 0 if every submission passed, 6 if some failed, 3 or 5 if some
+    could not be graded (SSH or network), 130 if stopped with Ctrl-C.
+
+    \b
+    Example:
+      sockdeploy batch submissions/* --exercise ex5 -j 4
+      sockdeploy batch submissions/* --exercise ex5 --hosts lab-machines.yaml --connections 2 --json
+    """
+    from sockdeploy import config as config_mod
+    from sockdeploy import grading
+
+    try:
+        submissions = grading.plan_submissions(dirs, exercise)
+        cfg = None
+        if any(s.remote for s in submissions) or hosts_path:
+            cfg = config_mod.load_config(hosts_path)
+    except SockdeployError as err:
+        raise _fail(err)
+    opts = grading.GradingOptions(jobs=jobs, connections=connections, out=Path(out), via=via, accept_new=accept_new,
+                                  confirm=_confirm_fn(), prompt=_prompt_fn())
+    progress = grading.BatchProgress(len(submissions), quiet=quiet)
+    if not quiet:
+        plan = exercise or "their own payload.yaml"
+        if any(s.remote for s in submissions) and cfg is not None:
+            click.echo(f"grading {len(submissions)} submission(s) with {plan} on {', '.join(s.host for s in cfg.server_hosts)}: "
+                       f"{jobs} at once, at most {opts.connection_cap} SSH login(s) per server host", err=True)
+        else:
+            click.echo(f"grading {len(submissions)} submission(s) with {plan} on this machine: {jobs} at once", err=True)
+    try:
+        result = grading.Grader(submissions, cfg, opts, progress).grade()
+    except SockdeployError as err:
+        raise _fail(err)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    if not quiet:
+        click.echo("\nsummary:", err=True)
+        click.echo(grading.render_table(result.rows(), grading.SUMMARY_HEADER), err=True)
+        counts = ", ".join(f"{n} {v}" for v, n in result.counts().items())
+        click.echo(f"{counts}; {result.logins} SSH login(s); batch folder: {result.folder}", err=True)
+    if result.interrupted is not None:
+        report_error(result.interrupted)
+    raise click.exceptions.Exit(result.exit_code)
+
+
+def _optional_config() -> Optional[Any]:
+    """Load hosts.yaml if there is one (errors in it are still errors); None when there is none."""
+    from sockdeploy import config as config_mod
+
+    try:
+        path = config_mod.find_hosts_file(None)
+    except SockdeployError:
+        return None
+    return config_mod.parse_config(path)
 
 
 def _dry_run(payloads: List[Any], hosts_path: Optional[str], via: Optional[str], port: Optional[int], local: bool) -> None:
@@ -557,6 +636,10 @@ def _tunnel_port(cfg, port: Optional[int]) -> int:  # type: ignore[no-untyped-de
 def tunnel_open(port: Optional[int], hosts_path: Optional[str], local_port: Optional[int], accept_new: bool) -> None:
     """Open a tunnel that outlives this command: 127.0.0.1:PORT here reaches PORT on the login host.
 
+    With client.host set to a Pi over SSH, the tunnel listens on the Pi's
+    127.0.0.1:PORT instead (joined here to the login host's connection), for
+    typing the client command on the Pi by hand.
+
     \b
     Example:
       sockdeploy tunnel open --port 31522
@@ -572,7 +655,8 @@ def tunnel_open(port: Optional[int], hosts_path: Optional[str], local_port: Opti
     except SockdeployError as err:
         raise _fail(err)
     click.echo(f"tunnel open: {', '.join(st.data.get('listen', []))} -> 127.0.0.1:{port} on {st.data.get('host')} (pid {st.pid})")
-    click.echo(f"run your client against 127.0.0.1 {st.port}; close it with: sockdeploy tunnel close --port {st.port}")
+    where = f" on {st.data['client_host']}" if st.data.get("client_host") else ""
+    click.echo(f"run your client{where} against 127.0.0.1 {st.port}; close it with: sockdeploy tunnel close --port {st.port}")
 
 
 @tunnel.command("status")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from sockdeploy.yamlsrc import Located, Section, _typename, load_located
 VIA_CHOICES = ("auto", "direct", "tunnel", "vpn")
 DEFAULT_PORTS = (30000, 40000)
 DEFAULT_WORKDIR = "~/.sockdeploy"
+DEFAULT_CLIENT_WORKDIR = "~/.sockdeploy-client"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ class ServerConfig:
 @dataclass(frozen=True)
 class ClientConfig:
     host: str = "local"
+    ssh: Optional[ServerConfig] = None  # the client host over SSH (a headless Pi); None: this machine
+
+    @property
+    def remote(self) -> bool:
+        return self.ssh is not None
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,13 @@ class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     path: Optional[Path] = None
     group: Tuple[str, ...] = ()  # the group members' names, for the person's own records
+    # `servers:` (several server hosts, for `sockdeploy batch`); each item defaults to `server:`'s keys
+    servers: Tuple[ServerConfig, ...] = ()
+
+    @property
+    def server_hosts(self) -> Tuple[ServerConfig, ...]:
+        """Return the server hosts a batch spreads over: `servers:`, else just `server:`."""
+        return self.servers or (self.server,)
 
 
 def user_config_dir() -> Path:
@@ -110,44 +124,15 @@ def parse_config(path: Path) -> Config:
     if doc.data is None:
         raise ConfigError("the file is empty", "add a 'server:' section with at least 'host:'", where=f"{path}:1")
     top = Section(doc, (), ConfigError)
-    top.only(["server", "client", "network", "group"])
+    top.only(["server", "servers", "client", "network", "group"])
     if "server" not in top.value:
         raise ConfigError("missing 'server' section", "add 'server:' with '  host: shell.cec.wustl.edu'", where=f"{path}:1")
     base = path.parent
 
-    s = top.sub("server")
-    s.only(["host", "user", "port", "identity", "known_hosts", "workdir", "ssh_config", "agent"])
-    host = s.get("host", str, required=True, what="shell.cec.wustl.edu")
-    if not host.strip() or any(c.isspace() for c in host) or host.startswith("-"):
-        raise s.fail("host", f"server.host {host!r} is not a host name", "write a host name, an IP address or an ssh config alias")
-    user = s.get("user", str)
-    if user is not None and (not re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*", user)):
-        raise s.fail("user", f"server.user {user!r} is not a valid login name", "use your login name, e.g. jdoe")
-    port = s.get("port", int)
-    if port is not None and not 1 <= port <= 65535:
-        raise s.fail("port", f"server.port {port} is out of range", "use the SSH port, usually 22")
-    identity = _path_value(base, s.get("identity", str))
-    if identity is not None:
-        if not os.path.isfile(identity):
-            raise s.fail("identity", f"identity file not found: {identity}", "fix the path, or remove 'identity' to use the SSH agent and ~/.ssh")
-        if not os.access(identity, os.R_OK):
-            raise s.fail("identity", f"identity file is not readable: {identity}", "check its owner and permissions (chmod 600)")
-    known_hosts = _path_value(base, s.get("known_hosts", str))
-    workdir = s.get("workdir", str, DEFAULT_WORKDIR)
-    if not workdir.strip() or "\n" in workdir or "\0" in workdir:
-        raise s.fail("workdir", "server.workdir is empty or contains a newline", "use a path like ~/.sockdeploy")
-    ssh_config = s.get("ssh_config", str)
-    if ssh_config is not None and ssh_config != "none":
-        ssh_config = _path_value(base, ssh_config)
-        if not os.path.isfile(ssh_config):  # type: ignore[arg-type]
-            raise s.fail("ssh_config", f"ssh config file not found: {ssh_config}", "fix the path, or write 'none' to read no ssh config")
-    agent = s.get("agent", bool, True)
+    server = _parse_server(top.sub("server"), base)
+    servers = _parse_servers(doc, base, server)
 
-    c = top.sub("client")
-    c.only(["host"])
-    chost = c.get("host", str, "local")
-    if chost != "local":
-        raise c.fail("host", f"client.host {chost!r}: only 'local' (the machine sockdeploy runs on) is supported", "set client.host to local and run sockdeploy on the client machine")
+    client = _parse_client(top.sub("client"), base)
 
     n = top.sub("network")
     n.only(["via", "ports", "vpn"])
@@ -169,15 +154,27 @@ def parse_config(path: Path) -> Config:
     group = _parse_group(doc)
 
     return Config(
-        server=ServerConfig(
-            host=host, user=user, port=port, identity=identity, known_hosts=known_hosts,
-            workdir=workdir, ssh_config=ssh_config, agent=agent,
-        ),
-        client=ClientConfig(host=chost),
+        server=server,
+        servers=servers,
+        client=client,
         network=NetworkConfig(via=via, ports=ports, vpn_gateway=gateway),
         path=path,
         group=group,
     )
+
+
+def _parse_client(c: Section, base: Path) -> ClientConfig:
+    """`client.host: local` (this machine), or the Pi as an SSH target with the server's keys."""
+    if c.value.get("host", "local") == "local":
+        c.only(["host"])
+        return ClientConfig()
+    ssh = _parse_server(c, base, ServerConfig(host="", workdir=DEFAULT_CLIENT_WORKDIR))
+    if "@" in ssh.host:
+        user, _, host = ssh.host.rpartition("@")
+        if not user or not host or (ssh.user and ssh.user != user):
+            raise c.fail("host", f"client.host {ssh.host!r} is not user@host", "write pi@raspberrypi.local, or put the user in client.user")
+        ssh = dataclasses.replace(ssh, host=host, user=user)
+    return ClientConfig(host=ssh.host, ssh=ssh)
 
 
 def _parse_group(doc: Located) -> Tuple[str, ...]:
@@ -199,3 +196,67 @@ def _parse_group(doc: Located) -> Tuple[str, ...]:
                               "write each member's name on one line", where=where)
         names.append(name.strip())
     return tuple(names)
+
+
+
+_SERVER_KEYS = ["host", "user", "port", "identity", "known_hosts", "workdir", "ssh_config", "agent"]
+
+
+def _parse_server(s: Section, base: Path, defaults: Optional[ServerConfig] = None) -> ServerConfig:
+    """Validate one server mapping (`server:` or an item of `servers:`); keys it lacks come from `defaults`."""
+    d = defaults or ServerConfig(host="")
+    s.only(_SERVER_KEYS)
+    name = s.name
+    host = s.get("host", str, required=True, what="shell.cec.wustl.edu")
+    if not host.strip() or any(c.isspace() for c in host) or host.startswith("-"):
+        raise s.fail("host", f"{name}.host {host!r} is not a host name", "write a host name, an IP address or an ssh config alias")
+    user = s.get("user", str, d.user)
+    if user is not None and (not re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*", user)):
+        raise s.fail("user", f"{name}.user {user!r} is not a valid login name", "use your login name, e.g. jdoe")
+    port = s.get("port", int, d.port)
+    if port is not None and not 1 <= port <= 65535:
+        raise s.fail("port", f"{name}.port {port} is out of range", "use the SSH port, usually 22")
+    identity = _path_value(base, s.get("identity", str)) if "identity" in s.value else d.identity
+    if identity is not None and "identity" in s.value:
+        if not os.path.isfile(identity):
+            raise s.fail("identity", f"identity file not found: {identity}", "fix the path, or remove 'identity' to use the SSH agent and ~/.ssh")
+        if not os.access(identity, os.R_OK):
+            raise s.fail("identity", f"identity file is not readable: {identity}", "check its owner and permissions (chmod 600)")
+    known_hosts = _path_value(base, s.get("known_hosts", str)) if "known_hosts" in s.value else d.known_hosts
+    workdir = s.get("workdir", str, d.workdir)
+    if not workdir.strip() or "\n" in workdir or "\0" in workdir:
+        raise s.fail("workdir", f"{name}.workdir is empty or contains a newline", "use a path like ~/.sockdeploy")
+    ssh_config = s.get("ssh_config", str) if "ssh_config" in s.value else d.ssh_config
+    if ssh_config is not None and ssh_config != "none" and "ssh_config" in s.value:
+        ssh_config = _path_value(base, ssh_config)
+        if not os.path.isfile(ssh_config):  # type: ignore[arg-type]
+            raise s.fail("ssh_config", f"ssh config file not found: {ssh_config}", "fix the path, or write 'none' to read no ssh config")
+    agent = s.get("agent", bool, d.agent)
+    return ServerConfig(host=host, user=user, port=port, identity=identity, known_hosts=known_hosts,
+                        workdir=workdir, ssh_config=ssh_config, agent=agent)
+
+
+def _parse_servers(doc: Located, base: Path, server: ServerConfig) -> Tuple[ServerConfig, ...]:
+    """Validate the optional `servers:` list: server hosts for `sockdeploy batch`, each defaulting to `server:`'s keys."""
+    raw = doc.data.get("servers") if isinstance(doc.data, dict) else None
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"'servers' must be a non-empty list of server hosts, got {_typename(raw)} {raw!r}",
+                          "write one '- host: NAME' per server host below 'servers:' (other keys default to server:'s)",
+                          where=doc.where(("servers",)))
+    out = []
+    seen = {}
+    for i in range(len(raw)):
+        item = Section(doc, ("servers", i), ConfigError)
+        if not item.value:
+            raise ConfigError(f"servers[{i + 1}] is empty", "write '- host: NAME' (other keys default to server:'s)",
+                              where=doc.where(("servers", i)))
+        parsed = _parse_server(item, base, server)
+        key = (parsed.host, parsed.user, parsed.port)
+        if key in seen:
+            raise item.fail("host", f"servers[{i + 1}] repeats servers[{seen[key] + 1}] ({parsed.host})",
+                            "list each server host once")
+        seen[key] = i
+        out.append(parsed)
+    return tuple(out)

@@ -1,6 +1,6 @@
 """`sockdeploy doctor`: check, in order, everything a run needs, and say how to fix what fails.
 
-The ten checks, always reported in this order, each with a result of
+The eleven checks, always reported in this order, each with a result of
 "ok", "fail", "warn" (not an error for the configured network path, but
 worth knowing) or "skip" (an earlier failure makes it meaningless):
 
@@ -13,6 +13,7 @@ worth knowing) or "skip" (an earlier failure makes it meaningless):
     server tools     4  gcc (or cc), sh, tar, base64, setsid; python3 and stdbuf are optional
     free port        5  a port of network.ports is free on the server host
     forwarding       5  sshd allows local forwards (the tunnel)
+    client host      3  this machine, or (client.host over SSH) host key, login and gcc there
     vpn              5  openconnect up and routing to the server
     direct reach     5  a course port on the server answers from here
 
@@ -75,12 +76,13 @@ LOGIN = "login"
 TOOLS = "server tools"
 FREE_PORT = "free port"
 FORWARDING = "forwarding"
+CLIENT = "client host"
 VPN = "vpn"
 DIRECT = "direct reach"
-ORDER: Tuple[str, ...] = (CONFIG, RESOLVE, SSH_PORT, HOST_KEY, LOGIN, TOOLS, FREE_PORT, FORWARDING, VPN, DIRECT)
+ORDER: Tuple[str, ...] = (CONFIG, RESOLVE, SSH_PORT, HOST_KEY, LOGIN, TOOLS, FREE_PORT, FORWARDING, CLIENT, VPN, DIRECT)
 EXIT_CODES: Dict[str, int] = {
     CONFIG: 2, RESOLVE: 3, SSH_PORT: 3, HOST_KEY: 3, LOGIN: 3,
-    TOOLS: 4, FREE_PORT: 5, FORWARDING: 5, VPN: 5, DIRECT: 5,
+    TOOLS: 4, FREE_PORT: 5, FORWARDING: 5, CLIENT: 3, VPN: 5, DIRECT: 5,
 }
 
 SSH_PORT_TIMEOUT = 5.0
@@ -264,8 +266,45 @@ class _Doctor:
                 self.report.skip_until(FORWARDING, why)
         finally:
             session.close()
-        self._vpn()
-        self._direct()
+        self.client: Optional[SshSession] = None
+        try:
+            self._client_host()
+            self._vpn()
+            self._direct()
+        finally:
+            if self.client is not None:
+                self.client.close()
+
+    def _client_host(self) -> None:
+        """Log in to the client host when it is reached over SSH; the VPN and path checks then run there."""
+        ssh = self.cfg.client.ssh
+        if ssh is None:
+            self.report.add(CLIENT, OK, "this machine (client.host: local)")
+            return
+        pi = SshSession(ssh, accept_new=False, confirm=None, prompt=self.prompt)
+        pi.role = "client host"
+        try:
+            pi.open()
+            result = pi.run(TOOLS_SCRIPT, timeout=REMOTE_TIMEOUT)
+        except SockdeployError as err:
+            pi.close()
+            self.report.add(CLIENT, FAIL, f"{ssh.host}: {err.headline()}", err.hint or "")
+            return
+        except ScriptTimeout:
+            pi.close()
+            self.report.add(CLIENT, FAIL, f"{ssh.host} did not answer the check script within {REMOTE_TIMEOUT:g} s",
+                            "check that the Pi is up and not overloaded")
+            return
+        self.client = pi
+        tools, _ = parse_tools_output(result.stdout)
+        compiler = tools.get("gcc") or tools.get("cc")
+        missing = [t for t in ("sh", "setsid") if not tools.get(t)]
+        detail = f"{ssh.host}: logged in as {pi.login}; compiler: {tools.get('gcc_version') or compiler or 'none'}"
+        if missing or not compiler:
+            self.report.add(CLIENT, FAIL, detail + f"; missing: {', '.join((['gcc'] if not compiler else []) + missing)}",
+                            "on the Pi: sudo apt-get install build-essential util-linux")
+        else:
+            self.report.add(CLIENT, OK, detail + ("" if tools.get("python3") else "; no python3 (path probes need it)"))
 
     # 2 and 3 --------------------------------------------------------------------------
     def _network(self, route: Dict[str, Tuple[str, str]]) -> bool:
@@ -422,7 +461,8 @@ class _Doctor:
         if self.server_ip is None and self.via != "vpn":
             self.report.add(VPN, SKIP, "the server's address is unknown")
             return
-        checks = vpn.vpn_checks(self.server_ip, self.gateway)
+        facts = vpn.remote_facts(self.client, self.server_ip) if self.client is not None else None
+        checks = vpn.vpn_checks(self.server_ip, self.gateway, facts)
         failed = vpn.first_failure(checks)
         if failed is None:
             self.report.add(VPN, OK, "connected: " + "; ".join(f"{c.name}: {c.detail}" for c in checks))
@@ -443,7 +483,8 @@ class _Doctor:
             self.report.add(DIRECT, SKIP, "needs a free port on the server host" if self.server_ip
                             else "the server's address is unknown")
             return
-        found = paths.probe(self.server_ip, self.free_port)
+        found = (paths.probe_from(self.client, self.server_ip, self.free_port) if self.client is not None
+                 else paths.probe(self.server_ip, self.free_port))
         if found.reachable:
             self.report.add(DIRECT, OK, found.describe())
             return

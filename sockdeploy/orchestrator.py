@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from sockdeploy import clock, paths, process, timeline, vpn
+from sockdeploy.clienthost import run_remote_client
 from sockdeploy.clientrun import run_client
 from sockdeploy.config import Config
 from sockdeploy.errors import (ConnectError, ExpectationsFailed, Interrupted, NetworkPathError, ProgramError, SockdeployError,
@@ -21,7 +22,7 @@ from sockdeploy.payload import Payload, render
 from sockdeploy.progress import Progress
 from sockdeploy.session import SshSession
 from sockdeploy.transcript import ProgramLog, RunFolder, utc_iso
-from sockdeploy.tunnel import LocalForward
+from sockdeploy.tunnel import LocalForward, RemoteForward
 
 PORT_ATTEMPTS = 5
 SERVER_EXIT_WAIT = 10.0
@@ -40,6 +41,10 @@ class RunOptions:
     # A connection shared by several runs (one login for `run ex5 ex6`): opened by the
     # first run that needs it, reopened if it died, and closed by its owner, not by a run.
     session: Optional[SshSession] = None
+    # A batch's exact run folder (`sockdeploy batch`: <out>/<batch>/<submission>/) instead of <out>/<UTC>-<target>/.
+    folder: Optional[Path] = None
+    # Ports shared with parallel runs on the same server host, so no two pick the same port.
+    ports: Optional[process.PortLease] = None
 
 
 @dataclass
@@ -81,7 +86,9 @@ def shielded() -> Iterator[None]:
     def hold(signum: int, _frame: object) -> None:
         held_signals.append(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # Only the main thread receives signals (and may set handlers): elsewhere, e.g. the
+    # worker threads of `sockdeploy batch`, there is nothing to shield.
+    for sig in (signal.SIGINT, signal.SIGTERM) if _on_main_thread() else ():
         try:
             previous[sig] = signal.signal(sig, hold)
         except ValueError:  # not the main thread: nothing to shield
@@ -91,6 +98,12 @@ def shielded() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _on_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _whoami() -> str:
@@ -110,7 +123,7 @@ class Run:
         self.progress = progress
         self.local_mode = payload.local or opts.local
         self.client_host = LocalHost("client host")
-        self.folder = RunFolder.create(opts.out, payload.name)
+        self.folder = RunFolder.at(opts.folder) if opts.folder is not None else RunFolder.create(opts.out, payload.name)
         # Upload from a copy kept in the run folder, so the sources recorded are exactly those that ran.
         self.payload = payload = _snapshot_sources(payload, self.folder.path / SOURCES_DIR, progress)
         self.server_log: Optional[ProgramLog] = None
@@ -154,9 +167,10 @@ class Run:
             if error is None and self.cleanup_error is not None:
                 error = self.cleanup_error
             # A Ctrl-C during cleanup outranks a verdict on logs it may have cut short.
-            if held_signals and (error is None or isinstance(error, ExpectationsFailed)):
+            if held_signals and _on_main_thread() and (error is None or isinstance(error, ExpectationsFailed)):
                 error = _held_signal_error(held_signals[0], self.folder.path)
-            held_signals.clear()
+            if _on_main_thread():  # the signals were held for the main thread's run, not a worker's
+                held_signals.clear()
             self.record["finished"] = utc_iso()
             self.record["ok"] = error is None
             self.record["error"] = error.to_dict() if error else None
@@ -204,9 +218,14 @@ class Run:
 
     # -- the two shapes of a run ----------------------------------------------
     def _local(self, stack: ExitStack) -> None:
-        host = self.client_host
-        with self.progress.step("prepare a private build directory"):
-            ws = process.create_workspace(host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
+        if self.cfg is not None and self.cfg.client.remote:
+            # both programs on the client host, which is reached over SSH (a headless Pi)
+            ws = self._open_client_host(stack)
+            host = ws.host
+        else:
+            host = self.client_host
+            with self.progress.step("prepare a private build directory"):
+                ws = process.create_workspace(host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
         stack.callback(self._finish, ws)
         self.record["server"].update(host=host.name, ip="127.0.0.1")
         with self.progress.step("build the server and the client"):
@@ -240,6 +259,8 @@ class Run:
         self.progress.detail(f"logged in as {session.login}; strict key exchange: {'yes' if session.strict_kex else 'no'}")
         ip = session.peer_ip or _resolve(session.hostname)
         self.record["server"].update(host=session.name, ip=ip)
+        # the client host first: the VPN and path checks are made from it
+        pi_ws = self._open_client_host(stack) if self.cfg.client.remote else None
         if self.via == "vpn":
             with self.progress.step("check the VPN"):
                 self._require_vpn(ip)
@@ -263,10 +284,15 @@ class Run:
         fault_point("build", self.session)
         with self.progress.step(f"build the server on {session.name}"):
             self._build(ws, self.payload.server.build, "server", "server-build.log")
-        with self.progress.step("build the client here"):
-            local_ws = process.create_workspace(self.client_host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
-            stack.callback(self._remove_quietly, local_ws)
-            self._build(local_ws, self.payload.client.build, "client", "client-build.log")
+        if pi_ws is not None:
+            local_ws = pi_ws
+            with self.progress.step(f"build the client on {local_ws.host.name}"):
+                self._build(local_ws, self.payload.client.build, "client", "client-build.log")
+        else:
+            with self.progress.step("build the client here"):
+                local_ws = process.create_workspace(self.client_host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
+                stack.callback(self._remove_quietly, local_ws)
+                self._build(local_ws, self.payload.client.build, "client", "client-build.log")
         values = {"ip": ip, "host": session.hostname, "port": None, "socket": None}
         self._stack = stack
         self._serve_and_run_clients(ws, values, client_cwd=local_ws.path)
@@ -300,8 +326,39 @@ class Run:
         self.record["timeline"] = {"file": "timeline.txt", "lines": len(entries),
                                    "clock": offset.to_dict() if offset else None}
 
+    def _open_client_host(self, stack: ExitStack) -> process.Workspace:
+        """Log in to the client host (one login), with a private workspace and a lifeline of its own."""
+        assert self.cfg is not None and self.cfg.client.ssh is not None
+        pi = SshSession(self.cfg.client.ssh, accept_new=self.opts.accept_new, confirm=self.opts.confirm,
+                        prompt=self.opts.prompt)
+        pi.role = "client host"
+        with self.progress.step(f"connect to the client host {self.cfg.client.ssh.host}"):
+            pi.open()
+        stack.callback(pi.close)
+        self.pi = pi
+        self.client_host = pi  # type: ignore[assignment]
+        self.record["client_host"] = pi.name
+        self.record["client_ssh"] = {"login": pi.login, "strict_kex": pi.strict_kex}
+        with self.progress.step(f"upload the client sources to {pi.name}"):
+            ws = process.create_workspace(pi, self.cfg.client.ssh.workdir, self.payload.files)
+        lifeline = pi.start_lifeline(process.lifeline_script(ws.path))
+
+        def finish() -> None:
+            with shielded():
+                try:
+                    process.finish(ws, pid=None, remove=True)
+                except (SockdeployError, process.ScriptTimeout, OSError) as exc:
+                    self.progress.info(f"warning: cleanup on {pi.name} failed ({getattr(exc, 'message', exc)}); "
+                                       "its watchdog removes the folder when the connection ends")
+                finally:
+                    lifeline.close()
+
+        stack.callback(finish)
+        return ws
+
     def _require_vpn(self, ip: str) -> None:
-        checks = vpn.vpn_checks(ip, self.cfg.network.vpn_gateway if self.cfg else vpn.DEFAULT_GATEWAY)
+        facts = vpn.remote_facts(self.pi, ip) if self.pi is not None else None
+        checks = vpn.vpn_checks(ip, self.cfg.network.vpn_gateway if self.cfg else vpn.DEFAULT_GATEWAY, facts)
         self.record["vpn_checks"] = [c.__dict__ for c in checks]
         failed = vpn.first_failure(checks)
         if failed is not None:
@@ -315,7 +372,7 @@ class Run:
         chosen = self.via
         if self.via in ("direct", "vpn", "auto"):
             with self.progress.step(f"probe {values['ip']}:{port} from here"):
-                found = paths.probe(values["ip"], port)
+                found = paths.probe_from(self.pi, values["ip"], port) if self.pi is not None else paths.probe(values["ip"], port)
             self.progress.info(found.describe())
             self.record["probe"] = {"target": f"{values['ip']}:{port}", "outcome": found.outcome}
             if found.reachable:
@@ -332,6 +389,27 @@ class Run:
         self.record["via_reason"] = paths.describe_choice(self.via, chosen, found)
 
     def _open_tunnel(self, port: int, values: Dict[str, Any]) -> None:
+        if self.pi is not None:
+            return self._open_remote_tunnel(port, values)
+        self._open_local_tunnel(port, values)
+
+    def _open_remote_tunnel(self, port: int, values: Dict[str, Any]) -> None:
+        """Listen on the client host's loopback; carry each connection over the login host's connection."""
+        assert self.session is not None and self.pi is not None
+        session = self.session
+        fwd = RemoteForward(self.pi, lambda origin: session.open_forward("127.0.0.1", port, origin), port)
+        with self.progress.step(f"open the tunnel on {self.pi.name}"):
+            fwd.start()
+        self._stack.callback(self._close_tunnel, fwd)
+        self.tunnel = fwd  # type: ignore[assignment]
+        values.update(ip="127.0.0.1", host="localhost", client_port=fwd.port)
+        self.record["tunnel"] = {"listen": [f"127.0.0.1:{fwd.port} on {self.pi.name}"],
+                                 "remote": f"127.0.0.1:{port} on {session.name}",
+                                 "same_port": fwd.port == port, "connections": 0, "joined": True}
+        if fwd.port != port:
+            self.progress.info(f"port {port} is busy on {self.pi.name}; the tunnel listens on {fwd.port} there instead")
+
+    def _open_local_tunnel(self, port: int, values: Dict[str, Any]) -> None:
         """Listen on loopback for the client, after the server listens and before any client runs.
 
         Same port number as the server when it is free here; otherwise a free one
@@ -352,11 +430,15 @@ class Run:
 
     def _open_udp_relay(self, port: int, values: Dict[str, Any]) -> None:
         """UDP through the tunnel: datagrams framed over the run's SSH connection to a relay by the server."""
-        from sockdeploy.udprelay import UdpRelay, remote_script
+        from sockdeploy.udprelay import JoinedUdpRelay, UdpRelay, client_script, remote_script
 
         assert self.session is not None
         with self.progress.step("open the UDP relay"):
-            relay = UdpRelay(self.session.start_stream(remote_script(port)), port, self.session.name)
+            if self.pi is not None:
+                relay = JoinedUdpRelay(self.pi.start_stream(client_script(port)), self.session.start_stream(remote_script(port)),
+                                       self.pi.name, self.session.name)
+            else:
+                relay = UdpRelay(self.session.start_stream(remote_script(port)), port, self.session.name)
             relay.start()
         self._stack.callback(self._close_udp_relay, relay)
         values.update(ip="127.0.0.1", host="localhost", client_port=relay.port)
@@ -400,7 +482,8 @@ class Run:
         uses_host = any("{host}" in r.command for r in runs)
         self.record["connect_host"] = values["host"] if uses_host else values["ip"]
         self.values = values
-        prompt = f"{_whoami()}@{self.client_host.name}"
+        login = getattr(self.pi, "login", "") or ""
+        prompt = f"{login.split('@', 1)[0] if '@' in login else _whoami()}@{self.client_host.name}"
         if self.payload.concurrent:
             self._run_clients_at_once(values, client_cwd, prompt)
         for i, run in enumerate([] if self.payload.concurrent else runs, 1):
@@ -410,6 +493,7 @@ class Run:
         if self.payload.expect.server_exits or self.payload.server_exits:
             with self.progress.step("wait for the server to end"):
                 if not process.wait_exit(proc, SERVER_EXIT_WAIT):
+                    self.record["server"]["timed_out"] = True
                     raise ProgramError(f"the server was still running {SERVER_EXIT_WAIT:g} s after the last client run",
                                        "the plan expects it to end by itself (e.g. after the quit code); check that logic")
                 self.record["server"]["exit_code"] = proc.exit_code
@@ -430,8 +514,12 @@ class Run:
         self.record["clients"].append(entry)
         with self.progress.step(f"client run {i}/{len(runs)}: {shown}"):
             try:
-                outcome = run_client(command, client_cwd, self.folder.path / log.filename, log.text(), timeout,
-                                     stdin=run.stdin, duration=run.duration)
+                if self.pi is not None:
+                    outcome = run_remote_client(self.pi, client_cwd, command, self.folder.path / log.filename, log.text(),
+                                                timeout, stdin=run.stdin, duration=run.duration)
+                else:
+                    outcome = run_client(command, client_cwd, self.folder.path / log.filename, log.text(), timeout,
+                                         stdin=run.stdin, duration=run.duration)
             except BaseException:
                 log.output = _read_partial(self.folder.path / log.filename, log.text())
                 log.ending = "interrupted"
@@ -479,7 +567,8 @@ class Run:
                 if self.opts.port is not None:
                     port = self._check_pinned_port(ws)
                 else:
-                    port = process.choose_port(ws.used_ports, port_range, tried)
+                    choose = self.opts.ports.choose if self.opts.ports is not None else process.choose_port
+                    port = choose(ws.used_ports, port_range, tried)
                 tried.add(port)
             values["port"] = port
             if not self.local_mode and port is not None:
@@ -515,6 +604,7 @@ class Run:
                     raise ProgramError(f"the server listens on port {', '.join(map(str, other))}, not on port {port} it was given",
                                        "make the server use the port from its command line ({port} in payload.yaml)",
                                        command=command) from None
+                self.record["server"]["timed_out"] = True
                 raise ProgramError(f"the server did not start listening within {exc.waited:g} s",
                                    "check that it calls listen() early and prints nothing it waits on; its output is in server.log",
                                    command=command) from None
@@ -554,6 +644,7 @@ class Run:
                 self.session.transport  # raises ConnectError naming why
             time.sleep(0.1)
     session: Optional[SshSession] = None
+    pi: Optional[SshSession] = None  # the client host over SSH (client.host in hosts.yaml); None: this machine
     via = "local"
 
     def _finish(self, ws: process.Workspace) -> None:

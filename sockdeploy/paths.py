@@ -58,6 +58,35 @@ def probe(ip: str, port: int, timeout: float = PROBE_TIMEOUT) -> Probe:
         s.close()
 
 
+_REMOTE_PROBE = r"""
+import socket, sys
+ip, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(limit)
+try:
+    s.connect((ip, port))
+    print("connected")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+except OSError as exc:
+    print("unreachable", exc.strerror or exc)
+"""
+
+
+def probe_from(host: object, ip: str, port: int, timeout: float = PROBE_TIMEOUT) -> Probe:
+    """The same probe, made on another host (the client host over SSH): its routes, its VPN."""
+    import shlex
+
+    script = (f"command -v python3 >/dev/null 2>&1 || {{ echo 'unreachable no python3 on the client host to probe with'; exit 0; }}\n"
+              f"python3 -c {shlex.quote(_REMOTE_PROBE)} {shlex.quote(ip)} {int(port)} {float(timeout)}\n")
+    result = host.run(script, timeout=timeout + 20)  # type: ignore[attr-defined]
+    words = (result.stdout.strip() or "unreachable no answer from the probe").split(" ", 1)
+    outcome = words[0] if words[0] in ("connected", "refused", "timeout", "unreachable") else "unreachable"
+    return Probe(ip, port, outcome, words[1] if len(words) > 1 else "")
+
+
 def blocked_hint(gateway: str) -> str:
     return (f"off campus the course ports are firewalled: use --via tunnel (through SSH, nothing to install), "
             f"or bring up the VPN first: sudo openconnect {gateway}")

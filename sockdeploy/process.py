@@ -111,9 +111,11 @@ for old in "$base"/run-*; do
   elif [ -z "$(find "$old/{RUN_MARKER}" -mmin +{SERVER_CAP // 60} 2>/dev/null)" ]; then
     continue
   fi
-  if pg=$(cat "$old/server.pid" 2>/dev/null) && [ -n "$pg" ] && group_alive "$pg"; then
-    kill -KILL -"$pg" 2>/dev/null
-  fi
+  for f in server.pid client.pid; do
+    if pg=$(cat "$old/$f" 2>/dev/null) && [ -n "$pg" ] && group_alive "$pg"; then
+      kill -KILL -"$pg" 2>/dev/null
+    fi
+  done
   rm -rf -- "$old" && echo "{MARK}CLEANED $old"
 done
 """
@@ -437,6 +439,9 @@ done
 if [ -n "$pg" ] && group_alive "$pg"; then
   kill -TERM -"$pg" 2>/dev/null; sleep 1; kill -KILL -"$pg" 2>/dev/null
 fi
+# a client run on this host (the client host over SSH) goes too
+cg=$(cat client.pid 2>/dev/null)
+[ -n "$cg" ] && group_alive "$cg" && kill -KILL -"$cg" 2>/dev/null
 cd / && rm -rf -- {q(run_dir)}
 """
 

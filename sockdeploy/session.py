@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from sockdeploy.config import ServerConfig
 from sockdeploy.errors import AuthError, ConnectError, HostKeyError
@@ -204,6 +204,9 @@ class SshSession:
         transport = conn.client.get_transport()
         assert transport is not None
         self._transport = transport
+        # Fabric's own view (its connect() never returned, see above): without it Fabric would
+        # log in again for a ThreadingGroup, and conn.close() would leave the connection open.
+        conn.transport = transport
         self._start_keepalive(transport)
         self.strict_kex = bool(getattr(transport, "agreed_on_strict_kex", False))
         log.info("connected to %s; strict key exchange (Terrapin fix): %s", target, "yes" if self.strict_kex else "no")
@@ -409,6 +412,32 @@ class SshSession:
             return
         chan.close()
 
+    def listen_remote(self, port: int, handler: Callable[[Any, Tuple[str, int]], None]) -> int:
+        """Have the host listen on its loopback `port` (0: any) for us, like `ssh -R`; return the port.
+
+        `handler(channel, origin)` gets each connection, on paramiko's thread:
+        it must hand the work to a thread of its own.
+        """
+        import paramiko
+
+        def accepted(chan, origin, _server):  # type: ignore[no-untyped-def]
+            handler(chan, (str(origin[0]), int(origin[1])))
+
+        try:
+            # 127.0.0.1 exactly: with "localhost" sshd reports success when only one of
+            # 127.0.0.1 and ::1 could be bound, and the client might reach something else
+            return int(self.transport.request_port_forward("127.0.0.1", port, handler=accepted))
+        except paramiko.SSHException as exc:
+            raise ForwardingForbidden(f"{self.cfg.host} refused to listen on 127.0.0.1:{port} for the tunnel: {exc}",
+                                      "the port may be busy there, or its sshd forbids forwarding (AllowTcpForwarding)") from None
+
+    def stop_listening(self, port: int) -> None:
+        """Undo listen_remote; quietly, since the connection may be gone already."""
+        try:
+            self.transport.cancel_port_forward("127.0.0.1", port)
+        except Exception:
+            pass
+
     def start_stream(self, script: str):  # type: ignore[no-untyped-def]
         """Run `script` on its own channel and hand back the channel (stdin/stdout as a byte stream)."""
         import paramiko
@@ -528,6 +557,44 @@ def trust_host_key(cfg: ServerConfig, *, accept_new: bool = False, confirm: Opti
         session.open(login=False)
     finally:
         session.close()
+
+
+def run_on_hosts(sessions: Sequence[SshSession], script: str, *, timeout: float = 60) -> List[Union[CommandResult, ConnectError]]:
+    """Run one POSIX sh script on several open sessions at once (Fabric's ThreadingGroup); one result per session.
+
+    Each session must be open and reach a different host; a session that fails
+    gives a ConnectError in its place instead of stopping the others.
+    """
+    from fabric import ThreadingGroup
+    from fabric.exceptions import GroupException
+
+    conns = [s._conn for s in sessions]
+    if any(c is None or not s.alive for s, c in zip(sessions, conns)) or len(set(conns)) < len(conns):
+        # a closed session, or two on one host (Fabric keys its results by user@host:port): one at a time
+        return [_run_one(s, script, timeout) for s in sessions]
+    group = ThreadingGroup.from_connections(conns)
+    try:
+        results = group.run(wrap_script(script), hide=True, warn=True, in_stream=False, timeout=timeout)
+    except GroupException as exc:
+        results = exc.result
+    out: List[Union[CommandResult, ConnectError]] = []
+    for session, conn in zip(sessions, conns):
+        result = results.get(conn)
+        if result is None or isinstance(result, BaseException):
+            out.append(ConnectError(f"running a check on {session.name} failed: {result or 'no result'}",
+                                    "check your network and the host, then run again"))
+        else:
+            out.append(CommandResult(result.stdout, result.stderr, result.exited))
+    return out
+
+
+def _run_one(session: SshSession, script: str, timeout: float) -> Union[CommandResult, ConnectError]:
+    try:
+        return session.run(script, timeout=timeout)
+    except ConnectError as exc:
+        return exc
+    except ScriptTimeout:
+        return ConnectError(f"a check on {session.name} did not finish within {timeout:g} s", "check the host's load")
 
 
 class Lifeline:

@@ -57,6 +57,13 @@ class RunFolder:
                 continue
         raise OSError(f"cannot create a run folder in {out}")
 
+    @classmethod
+    def at(cls, path: Path) -> "RunFolder":
+        """Use exactly `path` (made if missing), e.g. a batch's `<batch>/<submission>/`."""
+        path = path.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path, datetime.now(timezone.utc))
+
     def write_log(self, log: ProgramLog) -> None:
         if log not in self.logs:
             self.logs.append(log)

@@ -207,3 +207,81 @@ def _close_quietly(thing: object) -> None:
         thing.close()  # type: ignore[attr-defined]
     except Exception:
         pass
+
+
+class RemoteForward:
+    """Listen on the client host's loopback over its own SSH connection and carry each
+    connection to the server over the login host's connection.
+
+    The two connections the run already has are joined on this machine, so the
+    client host needs no login (and no credentials) of its own to the login host.
+    """
+
+    def __init__(self, listener: object, opener: Opener, wanted_port: int, *, exact: bool = False) -> None:
+        self.listener = listener  # an SshSession to the client host
+        self.exact = exact
+        self.opener = opener
+        self.wanted_port = wanted_port
+        self.port = 0
+        self.connections = 0
+        self.errors: List[SockdeployError] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._open: Set[Tuple[object, object]] = set()
+        self._threads: Set[threading.Thread] = set()
+
+    def start(self) -> "RemoteForward":
+        """Listen on the server's port number there if free, else on any port."""
+        try:
+            self.port = self.listener.listen_remote(self.wanted_port, self._accepted)  # type: ignore[attr-defined]
+        except NetworkPathError:
+            raise
+        except SockdeployError:
+            if self.exact:
+                raise
+            self.port = self.listener.listen_remote(0, self._accepted)  # type: ignore[attr-defined]
+        return self
+
+    @property
+    def addresses(self) -> List[str]:
+        return [f"127.0.0.1:{self.port} on {getattr(self.listener, 'name', 'the client host')}"]
+
+    def _accepted(self, chan: object, origin: Tuple[str, int]) -> None:
+        t = threading.Thread(target=self._serve, args=(chan, origin), name="sockdeploy-rtunnel-conn", daemon=True)
+        with self._lock:
+            self._threads.add(t)
+        t.start()
+
+    def _serve(self, chan: object, origin: Tuple[str, int]) -> None:
+        try:
+            try:
+                far = self.opener(origin)
+            except SockdeployError as exc:
+                self.errors.append(exc)
+                _close_quietly(chan)
+                return
+            with self._lock:
+                self.connections += 1
+                self._open.add((chan, far))
+            try:
+                pump(chan, far, self._stop)  # type: ignore[arg-type]
+            finally:
+                with self._lock:
+                    self._open.discard((chan, far))
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def close(self) -> None:
+        """Stop listening there, then close every carried connection."""
+        self._stop.set()
+        if self.port:
+            self.listener.stop_listening(self.port)  # type: ignore[attr-defined]
+        with self._lock:
+            pairs = list(self._open)
+            threads = list(self._threads)
+        for a, b in pairs:
+            _close_quietly(a)
+            _close_quietly(b)
+        for t in threads:
+            t.join(timeout=2)

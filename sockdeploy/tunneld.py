@@ -169,7 +169,7 @@ def _daemon(hosts: str, port: int, state_path: Path, accept_new: bool, remote_po
 
     from sockdeploy.config import load_config
     from sockdeploy.session import SshSession
-    from sockdeploy.tunnel import LocalForward
+    from sockdeploy.tunnel import LocalForward, RemoteForward
 
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
     logging.getLogger("paramiko").propagate = False
@@ -186,13 +186,35 @@ def _daemon(hosts: str, port: int, state_path: Path, accept_new: bool, remote_po
         s.check_forwarding()
         holder["session"] = s
         state.update(host=s.name, login=s.login)
+        if cfg.client.ssh is not None:
+            # the tunnel listens on the Pi, joined here to the login host's connection
+            pi = SshSession(cfg.client.ssh, accept_new=accept_new)
+            pi.role = "client host"
+            pi.open()
+            holder["pi"] = pi
+            holder["fwd"] = RemoteForward(pi, opener, port, exact=True).start()
+            state.update(client_host=pi.name)
+
+    def opener(origin):  # type: ignore[no-untyped-def]
+        return holder["session"].open_forward("127.0.0.1", remote_port, origin)
+
+    def alive() -> bool:
+        return holder["session"].alive and ("pi" not in holder or holder["pi"].alive)
+
+    def disconnect() -> None:
+        if "pi" in holder:
+            holder["fwd"].close()
+            holder.pop("pi").close()
+        holder["session"].close()
 
     try:
         cfg = load_config(hosts)
         connect()
-        fwd = LocalForward(lambda origin: holder["session"].open_forward("127.0.0.1", remote_port, origin),
-                           ("127.0.0.1", remote_port), port, exact=True)
-        fwd.start()
+        if "pi" in holder:
+            fwd = holder["fwd"]
+        else:
+            fwd = LocalForward(opener, ("127.0.0.1", remote_port), port, exact=True)
+            fwd.start()
     except SockdeployError as exc:
         state.update(status="failed", error=exc.to_dict())
         _write(state_path, state)
@@ -202,16 +224,16 @@ def _daemon(hosts: str, port: int, state_path: Path, accept_new: bool, remote_po
     backoff = 1.0
     try:
         while not stopping:
-            s = holder["session"]
-            if s.alive:
+            if alive():
                 backoff = 1.0
                 state.update(status="ready", heartbeat=time.time())
             else:
                 state.update(status="reconnecting")
                 _write(state_path, state)
                 try:
-                    s.close()
+                    disconnect()
                     connect()
+                    fwd = holder.get("fwd", fwd)
                     state["reconnects"] += 1
                     continue
                 except SockdeployError as exc:
@@ -221,12 +243,12 @@ def _daemon(hosts: str, port: int, state_path: Path, accept_new: bool, remote_po
                     continue
             _write(state_path, state)
             for _ in range(int(HEARTBEAT * 10)):
-                if stopping or not holder["session"].alive:
+                if stopping or not alive():
                     break
                 time.sleep(0.1)
     finally:
         fwd.close()
-        holder["session"].close()
+        disconnect()
         state_path.unlink(missing_ok=True)
     return 0
 

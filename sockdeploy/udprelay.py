@@ -152,3 +152,103 @@ class UdpRelay:
         self.sock.close()
         for t in self._threads:
             t.join(timeout=2)
+
+
+# Runs on the client host (a Pi reached over SSH) with its python3: the client's UDP
+# endpoint there, speaking the same frames, so this machine only joins two channels.
+CLIENT_RELAY = r'''
+import os, select, socket, struct, sys
+H = struct.Struct("!HH")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+os.write(1, b"R" + struct.pack("!H", s.getsockname()[1]))
+ids, addrs, buf = {}, {}, b""
+while True:
+    r, _, _ = select.select([0, s], [], [])
+    if s in r:
+        d, a = s.recvfrom(65535)
+        cid = ids.get(a)
+        if cid is None:
+            cid = ids[a] = len(ids) + 1
+            addrs[cid] = a
+        frame = H.pack(cid, len(d)) + d
+        while frame:
+            frame = frame[os.write(1, frame):]
+    if 0 in r:
+        data = os.read(0, 65536)
+        if not data:
+            break
+        buf += data
+        while len(buf) >= H.size:
+            cid, n = H.unpack(buf[:H.size])
+            if len(buf) < H.size + n:
+                break
+            dgram, buf = buf[H.size:H.size + n], buf[H.size + n:]
+            if cid in addrs:
+                try:
+                    s.sendto(dgram, addrs[cid])
+                except OSError:
+                    pass
+'''
+
+
+def client_script(port: int) -> str:
+    """The sh script that starts the client host's UDP endpoint (or says python3 is missing)."""
+    code = base64.b64encode(CLIENT_RELAY.encode()).decode()
+    return (f'command -v python3 >/dev/null 2>&1 || {{ echo "NOPYTHON"; exit 97; }}\n'
+            f'exec python3 -u -c "$(printf %s {code} | base64 -d)" {int(port)}\n')
+
+
+class JoinedUdpRelay:
+    """UDP through the tunnel with the client on another host: its relay and the server's, joined here."""
+
+    def __init__(self, client_chan, server_chan, client_host: str, server_host: str) -> None:  # type: ignore[no-untyped-def]
+        self.client_chan, self.server_chan = client_chan, server_chan
+        self.client_host, self.server_host = client_host, server_host
+        self.port = 0
+        self.datagrams = 0  # not counted: the frames pass through unread
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "JoinedUdpRelay":
+        from sockdeploy.tunnel import pump
+
+        hello = _read_exactly(self.client_chan, 3)
+        if len(hello) != 3 or hello[:1] != b"R":
+            self.close()
+            where = self.client_host
+            raise NetworkPathError(f"UDP through the tunnel needs python3 on {where}" if b"NO" in hello
+                                   else f"the UDP endpoint on {where} did not start", "use the VPN instead (--via vpn)")
+        self.port = struct.unpack("!H", hello[1:])[0]
+        if self.server_chan.recv(16) != b"R":
+            self.close()
+            raise NetworkPathError(f"the UDP relay on {self.server_host} did not start (python3 missing?)",
+                                   "use the VPN instead (--via vpn)")
+        self._thread = threading.Thread(target=pump, args=(self.client_chan, self.server_chan, self._stop),
+                                        daemon=True, name="sockdeploy-udprelay-join")
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        for chan in (self.client_chan, self.server_chan):
+            try:
+                chan.shutdown_write()
+                chan.close()
+            except Exception:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+
+def _read_exactly(chan, n: int) -> bytes:  # type: ignore[no-untyped-def]
+    data = b""
+    while len(data) < n:
+        chunk = chan.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data

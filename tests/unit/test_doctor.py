@@ -88,14 +88,14 @@ class FakeSession:
         self.closed += 1
 
 
-def vpn_down(ip: Optional[str], gateway: str) -> List[VpnCheck]:
+def vpn_down(ip: Optional[str], gateway: str, facts: object = None) -> List[VpnCheck]:
     fix = f"start the VPN: sudo openconnect {gateway}"
     return [VpnCheck("openconnect running", False, "no openconnect process", fix),
             VpnCheck("VPN device up", False, "no tun device is up", fix),
             VpnCheck("route to the server via VPN", False, f"{ip} goes via eth0", fix)]
 
 
-def vpn_up(ip: Optional[str], gateway: str) -> List[VpnCheck]:
+def vpn_up(ip: Optional[str], gateway: str, facts: object = None) -> List[VpnCheck]:
     return [VpnCheck("openconnect running", True, "pid 42"), VpnCheck("VPN device up", True, "tun0"),
             VpnCheck("route to the server via VPN", True, f"{ip} goes via tun0")]
 
@@ -161,7 +161,7 @@ def test_vpn_up_is_ok(world, tmp_path):
     world["vpn"].side_effect = vpn_up
     checks = run_doctor(hosts(tmp_path, "vpn"))
     assert results(checks)["vpn"] == "ok" and exit_code(checks) == 0
-    world["vpn"].assert_called_once_with("192.0.2.10", GATEWAY)
+    world["vpn"].assert_called_once_with("192.0.2.10", GATEWAY, None)  # None: this machine's own facts
 
 
 def test_the_prompt_reaches_the_session(world, tmp_path):
@@ -197,7 +197,8 @@ def test_name_that_does_not_resolve(world, tmp_path):
     checks = run_doctor(hosts(tmp_path))
     r = results(checks)
     assert r["name resolution"] == "fail" and "Name or service not known" in checks[1].detail
-    assert all(r[n] == "skip" for n in ORDER[2:]), r
+    # the client host (this machine here) does not depend on the server's name
+    assert all(r[n] == "skip" for n in ORDER[2:] if n != "client host") and r["client host"] == "ok", r
     assert exit_code(checks) == 3
     assert FakeSession.instances[0].opened == 0, "no login attempt without a reachable SSH port"
 
@@ -428,7 +429,7 @@ def test_exit_code_is_the_first_failure():
     assert exit_code([Check("free port", "warn", ""), Check("forwarding", "fail", ""), Check("login", "fail", "")]) == 5
     assert {n: doctor.EXIT_CODES[n] for n in ORDER} == {
         "config": 2, "name resolution": 3, "ssh port": 3, "host key": 3, "login": 3,
-        "server tools": 4, "free port": 5, "forwarding": 5, "vpn": 5, "direct reach": 5}
+        "server tools": 4, "free port": 5, "forwarding": 5, "client host": 3, "vpn": 5, "direct reach": 5}
     assert exit_code([]) == 0
 
 
