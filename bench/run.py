@@ -59,6 +59,18 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def git_describe() -> str:
+    """The commit the working tree is at, and whether it has local changes to sockdeploy/."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "sockdeploy"],
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "version " + __import__("sockdeploy").__version__ + " (not a git checkout)"
+    return f"commit {head}" + (" with uncommitted changes to sockdeploy/" if dirty else "")
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -539,7 +551,7 @@ network:
             for rep in range(args.lan_reps):
                 for method in methods:
                     r = self.run_once(method, str(rep + 1), "lan")
-                    log(f"{method} LAN rep {rep + 1}: {r.wall:.2f} s ok={r.ok} logins={r.logins} {r.note}")
+                    log(f"{method} LAN rep {rep + 1}: {r.wall:.2f} s ok={r.ok} logins={r.logins} {r.note} {r.steps or ''}")
                     lan[method].append(r)
             self.netem(True)
         tunnel_rows = [] if args.skip_tunnel else self.tunnels()
@@ -591,6 +603,7 @@ network:
         add(f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')}")
         add(f"- machine: {os.cpu_count()} CPUs ({cpu or uname.machine}), Linux {uname.release}, "
             f"Python {platform.python_version()}, {subprocess.run(['ssh', '-V'], capture_output=True, text=True).stderr.strip()}")
+        add(f"- sockdeploy: {git_describe()}")
         add(f"- link Pi <-> login host: {2 * ONE_WAY_MS} ms round trip; {self.link_note}")
         add(f"- {args.reps} repetitions per method (after {args.warmup} warm-up round), methods interleaved; "
             "medians; every run checked (both client logs and the server's log)")
@@ -724,7 +737,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--skip-tunnel", action="store_true", help="leave out the tunnel throughput/latency part")
     p.add_argument("--ansible-venv", default=str(ANSIBLE_VENV), help=f"venv for ansible-core (default {ANSIBLE_VENV})")
     p.add_argument("--bulk-mb", type=float, default=50, help="bulk transfer size in MB (default 50)")
-    p.add_argument("--bulk-reps", type=int, default=3, help="bulk transfers per tunnel (default 3)")
+    p.add_argument("--bulk-reps", type=int, default=7, help="bulk transfers per tunnel (default 7)")
     p.add_argument("--pings", type=int, default=200, help="small request/response pairs (default 200)")
     p.add_argument("--output", default=str(BENCH / "results.md"), help="where to write the table")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, run folders)")

@@ -473,7 +473,7 @@ class BatchProgress:
 
     def _draw(self) -> None:
         if self.tty and not self.quiet:
-            self.stream.write(self.bar())
+            self.stream.write("\r\033[K" + self.bar())
             self.stream.flush()
 
 

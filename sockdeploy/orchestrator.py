@@ -158,7 +158,7 @@ class Run:
                     self._local(stack)
                 else:
                     self._split(stack)
-            error = self._check_expectations()
+            error = self._server_verdict() or self._check_expectations()
         except KeyboardInterrupt:
             error = Interrupted("interrupted (Ctrl-C)", f"partial transcripts are in {self.folder.path}; run again when ready")
         except SockdeployError as exc:
@@ -188,6 +188,19 @@ class Run:
     server_clock: Optional[clock.ClockOffset] = None  # server clock minus ours
     _clock_thread: Optional[Any] = None
     server_values: Dict[str, Any] = {}  # as the server saw them (its own port)
+
+    def _server_verdict(self) -> Optional[SockdeployError]:
+        """Whether a server that should end by itself did, and how (its wait ran with the cleanup)."""
+        proc, awaited = self._await_exit, self._awaited
+        if proc is None or awaited is None or self.cleanup_error is not None:
+            return None
+        if not awaited:
+            self.record["server"]["timed_out"] = True
+            return ProgramError(f"the server was still running {SERVER_EXIT_WAIT:g} s after the last client run",
+                                "the plan expects it to end by itself (e.g. after the quit code); check that logic")
+        if proc.exit_code != 0:
+            return process.program_failure("server", proc.command, proc.exit_code, "", "read server.log in the run folder")
+        return None
 
     def _check_expectations(self) -> Optional[SockdeployError]:
         """After the server log is in: compare the logs with payload.yaml's expect section."""
@@ -264,13 +277,25 @@ class Run:
         if self.via == "vpn":
             with self.progress.step("check the VPN"):
                 self._require_vpn(ip)
+        forwarding = None
         if self.via == "tunnel":
-            with self.progress.step("check that the server host allows forwarding"):
-                session.check_forwarding()
+            # asked alongside the upload: one round trip less on a slow link
+            from concurrent.futures import ThreadPoolExecutor
+
+            checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sockdeploy-check")
+            forwarding = checker.submit(session.check_forwarding)
+            checker.shutdown(wait=False)
         fault_point("upload", self.session)
-        with self.progress.step("upload the server sources"):
-            ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
+        try:
+            with self.progress.step("upload the server sources"):
+                ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
+        finally:
+            if forwarding is not None:
+                forwarding.exception()  # wait: no check outlives the step that started it
         stack.callback(self._finish, ws)
+        if forwarding is not None:
+            with self.progress.step("check that the server host allows forwarding"):
+                forwarding.result()
         self.lifeline = session.start_lifeline(process.lifeline_script(ws.path))
         self._start_clock_probe(session)
         self.record["server"]["remote_dir"] = ws.path
@@ -452,7 +477,8 @@ class Run:
 
     def _close_tunnel(self, fwd: LocalForward) -> None:
         with shielded():
-            fwd.close()
+            # a server that should end by itself may still be reading the last client's bytes
+            fwd.close(drain=2.0 if self._await_exit is not None else 0)
             if "tunnel" in self.record:
                 self.record["tunnel"]["connections"] = fwd.connections
 
@@ -491,15 +517,8 @@ class Run:
             if i == 1:
                 fault_point("client-runs", self.session)
         if self.payload.expect.server_exits or self.payload.server_exits:
-            with self.progress.step("wait for the server to end"):
-                if not process.wait_exit(proc, SERVER_EXIT_WAIT):
-                    self.record["server"]["timed_out"] = True
-                    raise ProgramError(f"the server was still running {SERVER_EXIT_WAIT:g} s after the last client run",
-                                       "the plan expects it to end by itself (e.g. after the quit code); check that logic")
-                self.record["server"]["exit_code"] = proc.exit_code
-                if proc.exit_code != 0:
-                    raise process.program_failure("server", proc.command, proc.exit_code, "",
-                                                  "read server.log in the run folder")
+            # awaited by the cleanup's own script, saving a round trip; judged in execute()
+            self._await_exit = proc
 
     def _run_one_client(self, i: int, run: Any, values: Dict[str, Any], client_cwd: str, prompt: str) -> None:
         """Run client run `i` here, its output streamed to client-i.log; raise on failure."""
@@ -629,6 +648,8 @@ class Run:
         return login.split("@", 1)[0] if login else _whoami()
 
     _current: Optional[process.ServerProcess] = None
+    _await_exit: Optional[process.ServerProcess] = None  # the plan expects this server to end by itself
+    _awaited: Optional[bool] = None  # and whether it did, within SERVER_EXIT_WAIT
     tunnel: Optional[LocalForward] = None
     lifeline: Optional[Any] = None
     cleanup_error: Optional[SockdeployError] = None
@@ -654,9 +675,12 @@ class Run:
         with shielded():
             pid = self._current.pid if self._current is not None and self._current.ws is ws else None
             fault_point("log-fetch", self.session)
+            awaiting = pid is not None and self._await_exit is not None and self._await_exit.ws is ws
+            label = ("wait for the server to end and collect its log" if awaiting
+                     else "stop the server and collect its log" if pid else "clean up")
             try:
-                with self.progress.step("stop the server and collect its log" if pid else "clean up"):
-                    collected = process.finish(ws, pid=pid, remove=remove)
+                with self.progress.step(label):
+                    collected = process.finish(ws, pid=pid, remove=remove, await_exit=SERVER_EXIT_WAIT if awaiting else 0)
             except (SockdeployError, process.ScriptTimeout, OSError) as exc:
                 self.progress.info(f"warning: cleanup on {ws.host.name} failed ({getattr(exc, 'message', exc)}); "
                                    f"the server host's watchdog stops the server within {process.LIFELINE_SILENCE} s, "
@@ -672,6 +696,11 @@ class Run:
                 if self.lifeline is not None and ws.host is self.session:
                     self.lifeline.close()
                     self.lifeline = None
+            if awaiting and collected.awaited is not None:
+                self._awaited = collected.awaited
+                if collected.awaited:
+                    self._await_exit.exit_code = collected.exit_code  # type: ignore[union-attr]
+                    self.record["server"]["exit_code"] = collected.exit_code
             if self.server_log is not None and collected.log is not None:
                 self.server_log.output = collected.log + ("\n[log truncated]\n" if collected.truncated else "")
                 self.server_log.times = collected.times

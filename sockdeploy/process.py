@@ -346,7 +346,7 @@ def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int]
     A watchdog in the server's own process group kills the group after `cap`
     seconds, so a server never outlives a run whose client vanished.
     """
-    steps = int(ready_timeout / 0.05)
+    steps = int(ready_timeout / 0.02)
     wrapper = ('/bin/sh -c "$1" & c=$!; (sleep "$2"; kill -KILL 0) & '
                'wait "$c"; s=$?; echo "$s" > server.status; kill -TERM 0')
     # With python3 the output goes through a stamper in the same process group
@@ -379,7 +379,7 @@ while :; do
   if {_ready_check(ready, port, socket_path)}; then echo "{MARK}READY"; break; fi
   i=$((i+1))
   if [ "$i" -ge {steps} ]; then echo "{MARK}TIMEOUT"; break; fi
-  sleep 0.05
+  sleep 0.02
 done
 """
     result = ws.host.run(script, timeout=ready_timeout + 30)
@@ -446,27 +446,6 @@ cd / && rm -rf -- {q(run_dir)}
 """
 
 
-def wait_exit(proc: ServerProcess, timeout: float) -> bool:
-    """Wait for the server to end by itself; return whether it did."""
-    steps = max(1, int(timeout / 0.05))
-    script = f"""
-cd {q(proc.ws.path)} || exit 93
-i=0
-while [ ! -f server.status ] && kill -0 {proc.pid} 2>/dev/null; do
-  i=$((i+1)); if [ "$i" -ge {steps} ]; then echo "{MARK}RUNNING"; exit 0; fi
-  sleep 0.05
-done
-sleep 0.05
-echo "{MARK}EXITED $(cat server.status 2>/dev/null)"
-"""
-    marks = _marks(proc.ws.host.run(script, timeout=timeout + 30))
-    if "EXITED" in marks:
-        status = marks["EXITED"].strip()
-        proc.exit_code = int(status) if status.lstrip("-").isdigit() else None
-        return True
-    return False
-
-
 @dataclass
 class Collected:
     log: Optional[str]
@@ -474,13 +453,32 @@ class Collected:
     stopped: bool
     truncated: bool
     times: List[float] = field(default_factory=list)  # server host's clock: when each log line began
+    awaited: Optional[bool] = None  # with await_exit: whether the server ended by itself in time
 
 
-def finish(ws: Workspace, *, pid: Optional[int], remove: bool, timeout: float = 30) -> Collected:
-    """Stop the server's process group (TERM, then KILL), read its log, and remove the workspace."""
+def finish(ws: Workspace, *, pid: Optional[int], remove: bool, timeout: float = 30, await_exit: float = 0) -> Collected:
+    """Stop the server's process group (TERM, then KILL), read its log, and remove the workspace.
+
+    With `await_exit`, first give the server that long to end by itself
+    (Collected.awaited says whether it did): one round trip instead of two.
+    """
     stop = ""
+    if pid is not None and await_exit > 0:
+        steps = max(1, int(await_exit / 0.01))
+        stop += f"""
+i=0
+while [ ! -f server.status ] && kill -0 {pid} 2>/dev/null; do
+  i=$((i+1)); if [ "$i" -ge {steps} ]; then echo "{MARK}RUNNING"; break; fi
+  sleep 0.01
+done
+if [ "$i" -lt {steps} ]; then
+  [ -f server.status ] || sleep 0.02  # the wrapper writes the status just after the server ends
+  echo "{MARK}AWAITED"
+  # the stamper still writes the last lines; it is not a server to stop
+  j=0; while [ -f server.pid ] && [ ! -f log.closed ] && [ "$j" -lt 40 ]; do sleep 0.025; j=$((j+1)); done
+fi"""
     if pid is not None:
-        stop = f"""
+        stop += f"""
 if group_alive {pid}; then
   kill -TERM -{pid} 2>/dev/null
   i=0; while group_alive {pid} && [ "$i" -lt 40 ]; do sleep 0.05; i=$((i+1)); done
@@ -511,7 +509,8 @@ if [ -f server.log ]; then head -c {LOG_LIMIT} server.log; fi
     size = int(marks.get("SIZE", "0").strip() or 0)
     times = [float(t) for t in marks.get("TIMES", "").split() if _is_number(t)]
     return Collected(log=log, exit_code=int(status) if status.lstrip("-").isdigit() else None,
-                     stopped="STOPPED" in marks, truncated=size > LOG_LIMIT, times=times)
+                     stopped="STOPPED" in marks, truncated=size > LOG_LIMIT, times=times,
+                     awaited=("AWAITED" in marks) if await_exit > 0 and pid is not None else None)
 
 
 def _is_number(text: str) -> bool:

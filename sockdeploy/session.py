@@ -204,6 +204,13 @@ class SshSession:
         transport = conn.client.get_transport()
         assert transport is not None
         self._transport = transport
+        if isinstance(transport.sock, socket.socket):
+            # As OpenSSH does: without it Nagle holds each small request (a channel open,
+            # a heartbeat) until the previous one is acknowledged, 40 ms at a time.
+            try:
+                transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
         # Fabric's own view (its connect() never returned, see above): without it Fabric would
         # log in again for a ThreadingGroup, and conn.close() would leave the connection open.
         conn.transport = transport

@@ -149,14 +149,15 @@ class LocalForward:
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def close(self) -> None:
-        """Stop listening, then close every carried connection."""
-        self._stop.set()
+    def close(self, drain: float = 0) -> None:
+        """Stop listening, give carried connections up to `drain` s to finish, then close them."""
         for s in self.listeners:
             try:
                 s.close()
             except OSError:
                 pass
+        _drain(self._lock, self._threads, drain)
+        self._stop.set()
         if self._accept_thread is not None:
             self._accept_thread.join(timeout=2)
         with self._lock:
@@ -167,6 +168,18 @@ class LocalForward:
             _close_quietly(chan)
         for t in threads:
             t.join(timeout=2)
+
+
+def _drain(lock: threading.Lock, threads: Set[threading.Thread], limit: float) -> None:
+    """Wait up to `limit` s for connections in flight to end by themselves (a client's last bytes)."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with lock:
+            if not threads:
+                return
+        time.sleep(0.01)
 
 
 def pump(sock: socket.socket, chan, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
@@ -272,11 +285,12 @@ class RemoteForward:
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def close(self) -> None:
-        """Stop listening there, then close every carried connection."""
-        self._stop.set()
+    def close(self, drain: float = 0) -> None:
+        """Stop listening there, give carried connections up to `drain` s to finish, then close them."""
         if self.port:
             self.listener.stop_listening(self.port)  # type: ignore[attr-defined]
+        _drain(self._lock, self._threads, drain)
+        self._stop.set()
         with self._lock:
             pairs = list(self._open)
             threads = list(self._threads)

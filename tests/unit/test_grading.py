@@ -426,13 +426,19 @@ def test_a_stopped_run_ends_at_its_next_step_but_still_cleans_up():
         pass
 
 
-def test_the_bar_on_a_terminal(mocker):
+def test_the_bar_on_a_terminal(mocker, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
     stream = io.StringIO()
     mocker.patch.object(stream, "isatty", return_value=True)
     bar = grading.BatchProgress(2, stream)
     bar.started("a")
+    bar.started("b")
+    assert stream.getvalue() == ("\r\033[K[........................] 0/2  passed 0  failed 0  running 1"
+                                 "\r\033[K[........................] 0/2  passed 0  failed 0  running 2")
     bar.finished(grading.Outcome(grading.Submission("a", Path(".")), grading.PASSED, 1.0))
-    assert "\r\033[K" in stream.getvalue() and "[############............] 1/2  passed 1  failed 0  running 0" in stream.getvalue()
+    # the bar is wiped, the result line printed, the bar redrawn below it
+    assert stream.getvalue().endswith("\r\033[K  [1/2] a: passed (1.0 s)\n"
+                                      "\r\033[K[############............] 1/2  passed 1  failed 0  running 1")
 
 
 # -- a worker thread never touches the signal handlers ------------------------------------------
