@@ -7,6 +7,7 @@ import logging
 import select
 import socket
 import threading
+import time
 from typing import Callable, List, Optional, Set, Tuple
 
 from sockdeploy.errors import NetworkPathError, SockdeployError
@@ -57,7 +58,74 @@ def _bind_listeners(port: int) -> List[socket.socket]:
     return made
 
 
-class LocalForward:
+class _Carrier:
+    """What both forwards share: carry each accepted connection to a channel from
+    `opener`, one thread per connection, and close them all on the way out."""
+
+    def __init__(self, opener: Opener) -> None:
+        self.opener = opener
+        self.port = 0
+        self.connections = 0
+        self.errors: List[SockdeployError] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: Set[threading.Thread] = set()
+        self._open_pairs: Set[Tuple[object, object]] = set()
+
+    def _carry(self, near: object, origin: Tuple[str, int], name: str) -> None:
+        t = threading.Thread(target=self._serve, args=(near, origin), name=name, daemon=True)
+        with self._lock:
+            self._threads.add(t)
+        t.start()
+
+    def _serve(self, near: object, origin: Tuple[str, int]) -> None:
+        try:
+            try:
+                far = self.opener(origin)
+            except SockdeployError as exc:
+                self.errors.append(exc)
+                log.info("tunnel: %s", exc.message)
+                _close_quietly(near)
+                return
+            with self._lock:
+                self.connections += 1
+                self._open_pairs.add((near, far))
+            try:
+                pump(near, far, self._stop)  # type: ignore[arg-type]
+            finally:
+                with self._lock:
+                    self._open_pairs.discard((near, far))
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _close_carried(self, drain: float) -> None:
+        """Give carried connections up to `drain` s to finish, then close them (listening has stopped).
+
+        The drain lets a client's last bytes reach a server that should end by itself.
+        """
+        deadline = time.monotonic() + drain
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._threads:
+                    break
+            time.sleep(0.01)
+        self._stop.set()
+        self._after_stop()
+        with self._lock:
+            pairs = list(self._open_pairs)
+            threads = list(self._threads)
+        for near, far in pairs:
+            _close_quietly(near)
+            _close_quietly(far)
+        for t in threads:
+            t.join(timeout=2)
+
+    def _after_stop(self) -> None:
+        """Hook: what must end once the stop is signalled (LocalForward's accept loop)."""
+
+
+class LocalForward(_Carrier):
     """Listen on loopback and carry each connection to dest over the SSH session.
 
     Carries many connections, one after another and at once; passes half-close
@@ -65,18 +133,11 @@ class LocalForward:
     """
 
     def __init__(self, opener: Opener, dest: Tuple[str, int], local_port: int, *, exact: bool = False) -> None:
-        self.opener = opener
+        super().__init__(opener)
         self.dest = dest
         self.wanted_port = local_port
         self.exact = exact
-        self.port = 0
         self.listeners: List[socket.socket] = []
-        self.connections = 0
-        self.errors: List[SockdeployError] = []
-        self._stop = threading.Event()
-        self._threads: Set[threading.Thread] = set()
-        self._open_pairs: Set[Tuple[socket.socket, object]] = set()
-        self._lock = threading.Lock()
         self._accept_thread: Optional[threading.Thread] = None
 
     @property
@@ -123,31 +184,7 @@ class LocalForward:
                 except (BlockingIOError, OSError):
                     continue
                 conn.setblocking(True)
-                t = threading.Thread(target=self._serve, args=(conn, peer), name="sockdeploy-tunnel-conn", daemon=True)
-                with self._lock:
-                    self._threads.add(t)
-                t.start()
-
-    def _serve(self, conn: socket.socket, peer: Tuple) -> None:
-        try:
-            try:
-                chan = self.opener((str(peer[0]), int(peer[1])))
-            except SockdeployError as exc:
-                self.errors.append(exc)
-                log.info("tunnel: %s", exc.message)
-                conn.close()
-                return
-            with self._lock:
-                self.connections += 1
-                self._open_pairs.add((conn, chan))
-            try:
-                pump(conn, chan, self._stop)
-            finally:
-                with self._lock:
-                    self._open_pairs.discard((conn, chan))
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+                self._carry(conn, (str(peer[0]), int(peer[1])), "sockdeploy-tunnel-conn")
 
     def close(self, drain: float = 0) -> None:
         """Stop listening, give carried connections up to `drain` s to finish, then close them."""
@@ -156,30 +193,11 @@ class LocalForward:
                 s.close()
             except OSError:
                 pass
-        _drain(self._lock, self._threads, drain)
-        self._stop.set()
+        self._close_carried(drain)
+
+    def _after_stop(self) -> None:
         if self._accept_thread is not None:
             self._accept_thread.join(timeout=2)
-        with self._lock:
-            pairs = list(self._open_pairs)
-            threads = list(self._threads)
-        for conn, chan in pairs:
-            _close_quietly(conn)
-            _close_quietly(chan)
-        for t in threads:
-            t.join(timeout=2)
-
-
-def _drain(lock: threading.Lock, threads: Set[threading.Thread], limit: float) -> None:
-    """Wait up to `limit` s for connections in flight to end by themselves (a client's last bytes)."""
-    import time
-
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        with lock:
-            if not threads:
-                return
-        time.sleep(0.01)
 
 
 def pump(sock: socket.socket, chan, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
@@ -222,7 +240,7 @@ def _close_quietly(thing: object) -> None:
         pass
 
 
-class RemoteForward:
+class RemoteForward(_Carrier):
     """Listen on the client host's loopback over its own SSH connection and carry each
     connection to the server over the login host's connection.
 
@@ -231,17 +249,10 @@ class RemoteForward:
     """
 
     def __init__(self, listener: object, opener: Opener, wanted_port: int, *, exact: bool = False) -> None:
+        super().__init__(opener)
         self.listener = listener  # an SshSession to the client host
         self.exact = exact
-        self.opener = opener
         self.wanted_port = wanted_port
-        self.port = 0
-        self.connections = 0
-        self.errors: List[SockdeployError] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._open: Set[Tuple[object, object]] = set()
-        self._threads: Set[threading.Thread] = set()
 
     def start(self) -> "RemoteForward":
         """Listen on the server's port number there if free, else on any port."""
@@ -260,42 +271,10 @@ class RemoteForward:
         return [f"127.0.0.1:{self.port} on {getattr(self.listener, 'name', 'the client host')}"]
 
     def _accepted(self, chan: object, origin: Tuple[str, int]) -> None:
-        t = threading.Thread(target=self._serve, args=(chan, origin), name="sockdeploy-rtunnel-conn", daemon=True)
-        with self._lock:
-            self._threads.add(t)
-        t.start()
-
-    def _serve(self, chan: object, origin: Tuple[str, int]) -> None:
-        try:
-            try:
-                far = self.opener(origin)
-            except SockdeployError as exc:
-                self.errors.append(exc)
-                _close_quietly(chan)
-                return
-            with self._lock:
-                self.connections += 1
-                self._open.add((chan, far))
-            try:
-                pump(chan, far, self._stop)  # type: ignore[arg-type]
-            finally:
-                with self._lock:
-                    self._open.discard((chan, far))
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+        self._carry(chan, origin, "sockdeploy-rtunnel-conn")
 
     def close(self, drain: float = 0) -> None:
         """Stop listening there, give carried connections up to `drain` s to finish, then close them."""
         if self.port:
             self.listener.stop_listening(self.port)  # type: ignore[attr-defined]
-        _drain(self._lock, self._threads, drain)
-        self._stop.set()
-        with self._lock:
-            pairs = list(self._open)
-            threads = list(self._threads)
-        for a, b in pairs:
-            _close_quietly(a)
-            _close_quietly(b)
-        for t in threads:
-            t.join(timeout=2)
+        self._close_carried(drain)
