@@ -5,9 +5,9 @@ from __future__ import annotations
 import select
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Optional
 
-from sockdeploy.clientrun import ClientOutcome
+from sockdeploy.clientrun import ClientOutcome, LineTimes
 from sockdeploy.errors import ConnectError
 from shlex import quote as q
 
@@ -47,11 +47,10 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
-    times: List[float] = []
+    times = LineTimes()
     pid: Optional[int] = None
     status: Optional[int] = None
     err = b""
-    began: Optional[float] = None
     stopped = timed_out = False
     stop_at = start + duration if duration is not None else None
     give_up = (stop_at or start) + timeout
@@ -64,16 +63,9 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
                 select.select([chan], [], [], 0.05)
                 while chan.recv_ready():
                     chunk = chan.recv(65536)
-                    now = time.time()
                     fh.write(chunk)
                     fh.flush()
-                    if began is None:
-                        began = now
-                    for _ in range(chunk.count(b"\n")):
-                        times.append(began)
-                        began = now
-                    if chunk.endswith(b"\n"):
-                        began = None
+                    times.feed(chunk, time.time())
                 while chan.recv_stderr_ready():
                     err += chan.recv_stderr(65536)
                     for line in err.decode(errors="replace").splitlines():
@@ -99,8 +91,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
                 _signal(session, pid, "KILL")
             raise
         finally:
-            if began is not None:
-                times.append(began)
+            times.end()
             chan.close()
     for line in err.decode(errors="replace").splitlines():
         if line.startswith(f"{MARK}EXIT "):
@@ -113,7 +104,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if timed_out else status, output=output, timed_out=timed_out,
-                         seconds=time.monotonic() - start, stopped=stopped and not timed_out, times=times)
+                         seconds=time.monotonic() - start, stopped=stopped and not timed_out, times=times.times)
 
 
 def _signal(session: Any, pid: int, sig: str) -> None:

@@ -25,6 +25,32 @@ class ClientOutcome:
     times: List[float] = field(default_factory=list)  # this host's clock: when each output line began
 
 
+class LineTimes:
+    """When each line of a stream began, noted as its chunks arrive (for the merged timeline)."""
+
+    def __init__(self) -> None:
+        self.times: List[float] = []
+        self._began: Optional[float] = None  # the unfinished line's first byte
+
+    def feed(self, chunk: bytes, now: float) -> None:
+        if not chunk:
+            return
+        if self._began is None:
+            self._began = now
+        for _ in range(chunk.count(b"\n")):
+            self.times.append(self._began)
+            self._began = now
+        if chunk.endswith(b"\n"):
+            self._began = None
+
+    def end(self) -> List[float]:
+        """Count a last line without a newline too; return every line's time."""
+        if self._began is not None:
+            self.times.append(self._began)
+            self._began = None
+        return self.times
+
+
 def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float,
                stdin: Optional[str] = None, duration: Optional[float] = None) -> ClientOutcome:
     """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`.
@@ -51,7 +77,7 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
             raise
         finally:
             os.close(write_end)
-        times: List[float] = []
+        times = LineTimes()
         pump = threading.Thread(target=_pump, args=(read_end, os.dup(fh.fileno()), times), name="sockdeploy-client-log", daemon=True)
         pump.start()
         if stdin is not None:
@@ -82,12 +108,11 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out,
-                         seconds=took, stopped=stopped, times=list(times))
+                         seconds=took, stopped=stopped, times=list(times.times))
 
 
-def _pump(read_end: int, log_fd: int, times: List[float]) -> None:
+def _pump(read_end: int, log_fd: int, times: LineTimes) -> None:
     """Copy the client's output to its log as it comes, noting when each line began; close both fds."""
-    began: Optional[float] = None
     try:
         while True:
             try:
@@ -96,20 +121,12 @@ def _pump(read_end: int, log_fd: int, times: List[float]) -> None:
                 continue
             if not chunk:
                 break
-            now = time.time()
             os.write(log_fd, chunk)
-            if began is None:
-                began = now
-            for _ in range(chunk.count(b"\n")):
-                times.append(began)
-                began = now
-            if chunk.endswith(b"\n"):
-                began = None
+            times.feed(chunk, time.time())
     except OSError:
         pass
     finally:
-        if began is not None:
-            times.append(began)
+        times.end()
         os.close(read_end)
         os.close(log_fd)
 

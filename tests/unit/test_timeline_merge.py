@@ -35,3 +35,13 @@ def test_render_says_which_clock():
     assert text.splitlines()[0] == "# merged timeline; shell's clock is -3.250 s from this one (± 0.4 ms), corrected"
     assert text.splitlines()[1].endswith("server | hi")
     assert "one clock" in clock_note(None, None) and "could not be read" in clock_note(None, "shell")
+
+
+def test_line_times_follow_the_first_byte_of_each_line():
+    from sockdeploy.clientrun import LineTimes
+
+    t = LineTimes()
+    t.feed(b"one\ntw", 1.0)  # "two" began in this chunk
+    t.feed(b"o\nthree\nfo", 2.0)
+    t.feed(b"ur", 3.0)
+    assert t.end() == [1.0, 1.0, 2.0, 2.0]  # one, two, three, and the unfinished "four"
