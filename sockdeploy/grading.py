@@ -34,6 +34,7 @@ from sockdeploy.orchestrator import RunOptions, RunResult, run_payload
 from sockdeploy.payload import Payload
 from sockdeploy.progress import Progress, use_color
 from sockdeploy.session import SshSession
+from sockdeploy.transcript import make_unique_dir
 
 CONNECTION_CAP = 4  # default most logins per server host
 SSHD_MAX_SESSIONS = 10  # OpenSSH's default MaxSessions: session channels per connection
@@ -516,16 +517,10 @@ class GradingOptions:
 def make_batch_dir(out: Path, now: Optional[datetime] = None) -> Path:
     """Create `<out>/batch-<UTC>/` (with -2, -3... if taken) and return it."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
-    out = out.expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        path = out / (f"batch-{stamp}" if n == 1 else f"batch-{stamp}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise UsageError(f"cannot create a batch folder in {out}", "check --out")
+    try:
+        return make_unique_dir(out, f"batch-{stamp}")
+    except OSError as exc:
+        raise UsageError(f"cannot create a batch folder in {out}: {exc}", "check --out") from None
 
 
 def assign_hosts(submissions: Sequence[Submission], hosts: int) -> List[Optional[int]]:

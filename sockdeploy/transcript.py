@@ -32,6 +32,20 @@ class ProgramLog:
         return f"[{self.prompt}]$ {self.command}\n{typed}{body}{end}"
 
 
+def make_unique_dir(out: Path, name: str) -> Path:
+    """Create `out/name`, or `name-2`, `name-3`... when taken (two runs in one second), and return it."""
+    out = out.expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = out / (name if n == 1 else f"{name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"cannot create a folder named {name} in {out}")
+
+
 class RunFolder:
     """`<out>/<UTC timestamp>-<target>/`, created at the start so nothing produced is lost."""
 
@@ -46,16 +60,7 @@ class RunFolder:
         started = datetime.now(timezone.utc)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(target).name or "run")[:60]
         stamp = started.strftime("%Y%m%dT%H%M%SZ")
-        out = out.expanduser().resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        for n in range(1, 1000):
-            path = out / (f"{stamp}-{safe}" if n == 1 else f"{stamp}-{safe}-{n}")
-            try:
-                path.mkdir()
-                return cls(path, started)
-            except FileExistsError:
-                continue
-        raise OSError(f"cannot create a run folder in {out}")
+        return cls(make_unique_dir(out, f"{stamp}-{safe}"), started)
 
     @classmethod
     def at(cls, path: Path) -> "RunFolder":
