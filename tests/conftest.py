@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import select
+import re
 import shutil
 import signal
 import subprocess
@@ -99,6 +100,24 @@ def only_run_dir(out: Path) -> Path:
     dirs = [p for p in out.iterdir() if p.is_dir()]
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+def code_blocks(md: str) -> List[str]:
+    """Contents of the fenced blocks, parsed as CommonMark does: a block ends at a fence at least as long."""
+    blocks, lines, i = [], md.split("\n"), 0
+    while i < len(lines):
+        m = re.match(r"^(`{3,})[^`]*$", lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, body = m.group(1), []
+        i += 1
+        while i < len(lines) and not re.fullmatch(re.escape(fence) + "`*", lines[i]):
+            body.append(lines[i])
+            i += 1
+        blocks.append("\n".join(body))
+        i += 1
+    return blocks
 
 
 def copy_payload(name: str, dest: Path) -> Path:

@@ -14,7 +14,7 @@ from typing import List
 
 import pytest
 
-from tests.conftest import copy_payload
+from tests.conftest import code_blocks, copy_payload
 
 pytestmark = pytest.mark.integration
 
@@ -22,22 +22,6 @@ pytestmark = pytest.mark.integration
 def run_dirs(out: Path) -> List[Path]:
     return sorted((p for p in out.iterdir() if p.is_dir()), key=lambda p: json.loads((p / "run.json").read_text())["started_exact"])
 
-
-def code_blocks(md: str) -> List[str]:
-    blocks, lines, i = [], md.split("\n"), 0
-    while i < len(lines):
-        m = re.match(r"^(`{3,})[^`]*$", lines[i])
-        if not m:
-            i += 1
-            continue
-        fence, body = m.group(1), []
-        i += 1
-        while i < len(lines) and not re.fullmatch(re.escape(fence) + "`*", lines[i]):
-            body.append(lines[i])
-            i += 1
-        blocks.append("\n".join(body))
-        i += 1
-    return blocks
 
 
 def answer(md: str, number: int) -> str:

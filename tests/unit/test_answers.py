@@ -18,6 +18,7 @@ from sockdeploy import answers, batch, bundle
 from sockdeploy.errors import Interrupted, ProgramError, SourceChanged, UsageError
 from sockdeploy.orchestrator import RunOptions, _snapshot_sources
 from sockdeploy.progress import Progress
+from tests.conftest import code_blocks
 
 SERVER_C = b"int main(void) { return 0; }\n"
 CLIENT_C = b"/* client */\nint main(void) { return 1; }\n"
@@ -63,24 +64,6 @@ def sections(md: str) -> List[str]:
     for block in code_blocks(md):
         md = md.replace(block, "", 1)
     return re.findall(r"^## (\d+\. .*)$", md, re.M)
-
-
-def code_blocks(md: str) -> List[str]:
-    """Contents of the fenced blocks, parsed as CommonMark does: a block ends at a fence at least as long."""
-    blocks, lines, i = [], md.split("\n"), 0
-    while i < len(lines):
-        m = re.match(r"^(`{3,})[^`]*$", lines[i])
-        if not m:
-            i += 1
-            continue
-        fence, body = m.group(1), []
-        i += 1
-        while i < len(lines) and not re.fullmatch(re.escape(fence) + "`*", lines[i]):
-            body.append(lines[i])
-            i += 1
-        blocks.append("\n".join(body))
-        i += 1
-    return blocks
 
 
 # -- answers.md ----------------------------------------------------------------
