@@ -244,15 +244,8 @@ def _dry_run(payloads: List[Any], hosts_path: Optional[str], via: Optional[str],
     from sockdeploy import config as config_mod
     from sockdeploy import dryrun
 
-    cfg = None
-    try:
-        path = config_mod.find_hosts_file(hosts_path)
-    except SockdeployError:
-        if hosts_path:
-            raise
-        path = None  # no hosts.yaml yet: the steps show placeholders
-    if path is not None:
-        cfg = config_mod.parse_config(path)
+    # without a hosts.yaml the steps show placeholders
+    cfg = config_mod.load_config(hosts_path) if hosts_path else _optional_config()
     for i, payload in enumerate(payloads):
         if i:
             click.echo("")

@@ -12,13 +12,12 @@ from sockdeploy.payload import Payload, render
 
 PI = "on the Pi (this machine)"
 _IP_MARK = "@@SERVER_IP@@"  # survives shell quoting, then becomes "$SERVER_IP"
-LOGIN = "on the login host"
 
 
 @dataclass(frozen=True)
 class Step:
     what: str  # why this step exists
-    where: str  # PI, LOGIN, or a terminal note
+    where: str  # PI, or PI and which terminal
     commands: List[str]
 
 
@@ -130,7 +129,7 @@ def render_plan(steps: List[Step], payload: Payload, cfg: Optional[Config]) -> s
         out.append(f"# {n}. {step.what}  [{step.where}]")
         out += [f"  {c}" for c in step.commands]
     out.append("")
-    if any(LOGIN in s.where or "ssh " in " ".join(s.commands) for s in steps):
+    if any(c.startswith(("ssh ", "scp ")) for s in steps for c in s.commands):
         out.append("# sockdeploy does all of this over one SSH connection (one login) and keeps both outputs.")
     else:
         out.append("# sockdeploy does all of this in one command and keeps both outputs.")

@@ -258,8 +258,6 @@ class RemoteForward(_Carrier):
         """Listen on the server's port number there if free, else on any port."""
         try:
             self.port = self.listener.listen_remote(self.wanted_port, self._accepted)  # type: ignore[attr-defined]
-        except NetworkPathError:
-            raise
         except SockdeployError:
             if self.exact:
                 raise
