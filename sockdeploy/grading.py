@@ -39,8 +39,8 @@ from sockdeploy.transcript import make_unique_dir
 CONNECTION_CAP = 4  # default most logins per server host
 SSHD_MAX_SESSIONS = 10  # OpenSSH's default MaxSessions: session channels per connection
 # Session channels one run holds at once at most: the lifeline, one script (build,
-# start, wait, fetch) and the clock probe or the UDP relay. Forwards (direct-tcpip)
-# do not count against MaxSessions.
+# start, wait, fetch: a remote agent, kept for the next run when idle) and the clock
+# probe or the UDP relay. Forwards (direct-tcpip) do not count against MaxSessions.
 CHANNELS_PER_RUN = 3
 
 # Verdicts, in the order the summary counts them.
@@ -610,7 +610,10 @@ class Grader:
         self._started: Dict[int, float] = {}  # submissions under way: when they began
 
     def _session(self, server: ServerConfig, gate: threading.Lock) -> PooledSession:
-        return PooledSession(server, gate, accept_new=self.opts.accept_new, confirm=self.opts.confirm, prompt=self.opts.prompt)
+        session = PooledSession(server, gate, accept_new=self.opts.accept_new, confirm=self.opts.confirm, prompt=self.opts.prompt)
+        # one agent per run the connection carries at once: idle ones count as that run's script channel
+        session.max_agents = runs_per_connection(self.opts.max_sessions)
+        return session
 
     # -- stopping ------------------------------------------------------------------
     def stop(self, why: Interrupted) -> None:

@@ -367,6 +367,7 @@ class Run:
         with self.progress.step(f"upload the client sources to {pi.name}"):
             ws = process.create_workspace(pi, self.cfg.client.ssh.workdir, self.payload.files)
         lifeline = pi.start_lifeline(process.lifeline_script(ws.path))
+        self.pi_lifeline = lifeline
 
         def finish() -> None:
             with shielded():
@@ -500,6 +501,8 @@ class Run:
 
     def _serve_and_run_clients(self, ws: process.Workspace, values: Dict[str, Any], client_cwd: str) -> None:
         proc = self._start_server(ws, values)
+        if self.pi_lifeline is not None:
+            self.pi_lifeline.ensure()  # no client runs on the client host unwatched
         fault_point("server-start", self.session)
         # Through a tunnel the client may use another local port than the server's.
         self.server_values = dict(values)
@@ -600,6 +603,8 @@ class Run:
             self.server_log = ProgramLog("server.log", f"Server terminal ({ws.host.name})",
                                          f"{self._server_user(ws)}@{ws.host.name}", command)
             label = f"start the server on port {port}" if port else "start the server"
+            if self.lifeline is not None and ws.host is self.session:
+                self.lifeline.ensure()  # no server starts unwatched
             try:
                 with self.progress.step(label):
                     proc = process.start_server(ws, command, ready=self.payload.ready, port=port,
@@ -652,6 +657,7 @@ class Run:
     _awaited: Optional[bool] = None  # and whether it did, within SERVER_EXIT_WAIT
     tunnel: Optional[LocalForward] = None
     lifeline: Optional[Any] = None
+    pi_lifeline: Optional[Any] = None
     cleanup_error: Optional[SockdeployError] = None
 
     def _blame_lost_connection(self) -> None:

@@ -14,6 +14,7 @@ import select
 import shlex
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
@@ -75,6 +76,12 @@ class SshSession:
         self.hostname = cfg.host
         self.login = cfg.host
         self.strict_kex: Optional[bool] = None
+        # remote agents (see agent.py): at most max_agents, each running one script at a time
+        self.max_agents = 1
+        self._agents: list = []  # idle ones
+        self._agent_count = 0
+        self._agent_off = False  # the host has no python3: every script on its own channel
+        self._agent_lock = threading.Lock()
 
     # -- lifetime -----------------------------------------------------------
     def __enter__(self) -> "SshSession":
@@ -323,6 +330,11 @@ class SshSession:
         return [self.prompt(text, bool(echo)) for text, echo in prompts]
 
     def close(self) -> None:
+        with self._agent_lock:
+            idle, self._agents = self._agents, []
+            self._agent_count -= len(idle)
+        for a in idle:
+            a.close()
         conn, self._conn, self._transport = self._conn, None, None
         if conn is not None:
             try:
@@ -457,20 +469,94 @@ class SshSession:
         return chan
 
     def start_lifeline(self, script: str, interval: float = 5.0) -> Lifeline:
-        """Run `script` on a channel kept open with heartbeats; closing or losing it ends the script."""
-        import paramiko
+        """Run `script` on a channel kept open with heartbeats; closing or losing it ends the script.
 
-        try:
-            chan = self.transport.open_session(timeout=CONNECT_TIMEOUT)
-            chan.exec_command(wrap_script(script))
-            chan.sendall(b".")
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise ConnectError(f"cannot open the watchdog channel to {self.cfg.host}: {exc}", "check your network and run again") from None
-        return Lifeline(chan, interval)
+        The channel opens in the background (two round trips off the critical path);
+        Lifeline.ensure() waits for it.
+        """
+        transport = self.transport
+        host = self.cfg.host
+
+        def opener():  # type: ignore[no-untyped-def]
+            import paramiko
+
+            try:
+                chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+                chan.exec_command(wrap_script(script))
+                chan.sendall(b".")
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                raise ConnectError(f"cannot open the watchdog channel to {host}: {exc}", "check your network and run again") from None
+            return chan
+
+        return Lifeline(opener, interval)
 
     # -- running things -------------------------------------------------------
     def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
-        """Run a POSIX sh script on the server host over this connection."""
+        """Run a POSIX sh script on the server host over this connection.
+
+        Through an idle remote agent when there is one (one round trip), else on a channel of its own.
+        """
+        from sockdeploy import agent as agent_mod
+
+        helper = self._borrow_agent()
+        if helper is not None:
+            try:
+                return helper.run("umask 077\n" + script, stdin, timeout)
+            except agent_mod.AgentUnavailable:
+                with self._agent_lock:
+                    self._agent_off = True  # nothing ran; this host gets channels from now on
+                log.info("no python3 on %s: each script runs on its own channel", self.name)
+            except agent_mod.AgentLost:
+                self.transport  # raises ConnectError naming why, if the connection died
+                raise agent_mod.lost_error(self.name) from None
+            except (OSError, EOFError) as exc:
+                self.transport
+                raise ConnectError(f"the SSH connection to {self.cfg.host} failed: {exc}", "check your network and run again") from None
+            finally:
+                self._return_agent(helper)
+        return self._run_on_channel(script, stdin=stdin, timeout=timeout)
+
+    def _borrow_agent(self):  # type: ignore[no-untyped-def]
+        """Return an idle agent, a newly started one, or None (agents off, or all busy)."""
+        import paramiko
+
+        from sockdeploy import agent as agent_mod
+
+        with self._agent_lock:
+            if self._agent_off or not agent_mod.enabled():
+                return None
+            if self._agents:
+                return self._agents.pop()
+            if self._agent_count >= self.max_agents:
+                return None
+            self._agent_count += 1
+        transport = self.transport
+        try:
+            chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+            helper = agent_mod.Agent(chan, transport.is_active)
+            helper.owner = transport
+            helper.nonce = helper.new_nonce()
+            chan.exec_command(wrap_script(agent_mod.launcher(helper.nonce)))
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            with self._agent_lock:
+                self._agent_count -= 1
+            raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}", "the SSH connection may have dropped; run again") from None
+        except BaseException:
+            with self._agent_lock:
+                self._agent_count -= 1
+            raise
+        return helper
+
+    def _return_agent(self, helper) -> None:  # type: ignore[no-untyped-def]
+        with self._agent_lock:
+            # not one from before a reconnect (PooledSession): its channel died with its connection
+            if not helper.broken and not self._agent_off and helper.owner is self._transport:
+                self._agents.append(helper)
+                return
+            self._agent_count -= 1
+        helper.close()
+
+    def _run_on_channel(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
         import paramiko
 
         transport = self.transport
@@ -607,15 +693,33 @@ def _run_one(session: SshSession, script: str, timeout: float) -> Union[CommandR
 class Lifeline:
     """A channel that sends a heartbeat byte every few seconds until closed."""
 
-    def __init__(self, chan, interval: float) -> None:  # type: ignore[no-untyped-def]
-        import threading
-
-        self._chan = chan
+    def __init__(self, opener: Callable[[], Any], interval: float) -> None:
+        """`opener` opens the channel (on the heartbeat thread) and raises ConnectError if it cannot."""
+        self._chan: Any = None
+        self._error: Optional[ConnectError] = None
+        self._ready = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(interval,), name="sockdeploy-lifeline", daemon=True)
+        self._thread = threading.Thread(target=self._beat, args=(opener, interval), name="sockdeploy-lifeline", daemon=True)
         self._thread.start()
 
-    def _beat(self, interval: float) -> None:
+    def ensure(self, timeout: float = CONNECT_TIMEOUT + 5) -> None:
+        """Wait until the remote side runs; raise the ConnectError that kept it from starting."""
+        if not self._ready.wait(timeout):
+            raise ConnectError("the watchdog channel did not open in time", "check your network and run again")
+        if self._error is not None:
+            raise self._error
+
+    def _beat(self, opener: Callable[[], Any], interval: float) -> None:
+        try:
+            self._chan = opener()
+        except ConnectError as exc:
+            self._error = exc
+            return
+        except Exception as exc:  # any other failure still counts as "no watchdog"
+            self._error = ConnectError(f"cannot open the watchdog channel: {exc}", "check your network and run again")
+            return
+        finally:
+            self._ready.set()
         while not self._stop.wait(interval):
             try:
                 self._chan.sendall(b".")
@@ -629,7 +733,10 @@ class Lifeline:
         running on the server host.
         """
         self._stop.set()
+        self._ready.wait(CONNECT_TIMEOUT)
         self._thread.join(timeout=1.0)
+        if self._chan is None:
+            return
         try:
             self._chan.sendall(b"q")
             self._chan.shutdown_write()

@@ -139,6 +139,7 @@ class LocalForward(_Carrier):
         self.exact = exact
         self.listeners: List[socket.socket] = []
         self._accept_thread: Optional[threading.Thread] = None
+        self._wake: Optional[Tuple[socket.socket, socket.socket]] = None  # ends the accept loop's wait at once
 
     @property
     def addresses(self) -> List[str]:
@@ -168,15 +169,20 @@ class LocalForward(_Carrier):
         for s in self.listeners:
             s.listen(64)
             s.setblocking(False)
+        self._wake = socket.socketpair()
         self._accept_thread = threading.Thread(target=self._accept_loop, name="sockdeploy-tunnel-accept", daemon=True)
         self._accept_thread.start()
         return self
 
     def _accept_loop(self) -> None:
+        assert self._wake is not None
+        waker = self._wake[0]
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select(self.listeners, [], [], 0.2)
+                ready, _, _ = select.select([*self.listeners, waker], [], [])
             except (OSError, ValueError):
+                return
+            if waker in ready:
                 return
             for listener in ready:
                 try:
@@ -188,6 +194,13 @@ class LocalForward(_Carrier):
 
     def close(self, drain: float = 0) -> None:
         """Stop listening, give carried connections up to `drain` s to finish, then close them."""
+        if self._wake is not None:
+            try:
+                self._wake[1].send(b"x")
+            except OSError:
+                pass
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout=2)
         for s in self.listeners:
             try:
                 s.close()
@@ -196,8 +209,10 @@ class LocalForward(_Carrier):
         self._close_carried(drain)
 
     def _after_stop(self) -> None:
-        if self._accept_thread is not None:
-            self._accept_thread.join(timeout=2)
+        if self._wake is not None:
+            for s in self._wake:
+                s.close()
+            self._wake = None
 
 
 def pump(sock: socket.socket, chan, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]

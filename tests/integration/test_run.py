@@ -287,3 +287,36 @@ def test_connection_killed_server_side_stops_the_server(tmp_path, fake_home):
         run_dir = only_run_dir(tmp_path / "runs")
         assert (run_dir / "client-1.log").read_text().count("sent: ") == 10
         assert json.loads((run_dir / "run.json").read_text())["ok"] is False
+
+
+def _sessions(lab) -> int:
+    return lab.log_file.read_text(errors="replace").count("Starting session:")
+
+
+def _agent_processes() -> list:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"# sockdeploy remote agent" in cmd:
+            found.append(pid)
+    return found
+
+
+@pytest.mark.parametrize("switch, sessions", [(None, range(1, 4)), ("0", range(5, 12))])
+def test_remote_steps_share_one_agent_unless_switched_off(cli, clean_lab, switch, sessions):
+    """With the agent, the run's scripts share one session (plus the watchdog and the clock probe)."""
+    before, logins = _sessions(clean_lab), clean_lab.login_count()
+    env = {"SOCKDEPLOY_REMOTE_AGENT": switch} if switch else {}
+    res = cli("run", "ex5", "--via", "tunnel", "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json", env=env)
+    assert res.code == 0, res.stderr
+    record = res.json()
+    assert record["expectations"] and all(c["ok"] for c in record["expectations"]), record["expectations"]
+    assert _sessions(clean_lab) - before in sessions
+    assert clean_lab.login_count() - logins == 1
+    deadline = time.monotonic() + 5
+    while _agent_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _agent_processes() == []
