@@ -522,6 +522,45 @@ network:
         self.netem(True)
         return results
 
+    # --- batch runs for graders -----------------------------------------------------
+
+    def batch_scaling(self) -> List[Dict[str, Any]]:
+        """`sockdeploy batch` over the WAN link: wall time for each number of submissions at each -j."""
+        sizes = [int(x) for x in self.args.batch_sizes.split(",") if x]
+        jobs = [int(x) for x in self.args.batch_jobs.split(",") if x]
+        root = self.tmp / "submissions"
+        for i in range(max(sizes, default=0)):
+            dest = root / f"group{i + 1:02d}"
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("server.c", "client.c"):
+                shutil.copy(self.src / name, dest / name)
+        root.chmod(0o755)
+        env = {"XDG_STATE_HOME": str(self.state_home), "HOME": str(self.tmp), "NO_COLOR": "1",
+               "PATH": os.environ.get("PATH", "")}
+        rows = []
+        for n in sizes:
+            for j in jobs:
+                if j > n and j != jobs[0]:
+                    continue  # more workers than submissions measures nothing new
+                dirs = [str(root / f"group{i + 1:02d}") for i in range(n)]
+                out = self.tmp / "batches" / f"n{n}-j{j}"
+                logins0, _, _ = self.counters()
+                wall, res = self.home([self.python, "-m", "sockdeploy", "batch", *dirs, "--exercise", "ex5", "-j", str(j),
+                                       "--via", "tunnel", "--hosts", str(self.hosts["wan"]), "--out", str(out), "--json"],
+                                      env=env, cwd=REPO, timeout=1800)
+                logins = self.counters()[0] - logins0
+                try:
+                    summary = json.loads(res.stdout)
+                    passed = summary["counts"].get("passed", 0)
+                    kept = sum(1 for s in summary["submissions"] if (Path(s["run_dir"]) / "transcript.md").is_file())
+                except (ValueError, KeyError, TypeError):
+                    passed = kept = 0
+                row = {"n": n, "j": j, "wall": wall, "passed": passed, "kept": kept, "logins": logins,
+                       "exit": res.returncode}
+                log(f"batch n={n} -j {j}: {wall:.1f} s, {passed}/{n} passed, {kept} transcripts, {logins} logins")
+                rows.append(row)
+        return rows
+
     # --- the whole thing ------------------------------------------------------------
 
     def run(self) -> str:
@@ -555,8 +594,9 @@ network:
                     lan[method].append(r)
             self.netem(True)
         tunnel_rows = [] if args.skip_tunnel else self.tunnels()
+        batch_rows = [] if args.skip_batch else self.batch_scaling()
         startup = self.startup()
-        return self.report(started, results, lan, startup, tunnel_rows)
+        return self.report(started, results, lan, startup, tunnel_rows, batch_rows)
 
     def stop(self) -> None:
         """Stop everything this benchmark started; never anything else."""
@@ -587,7 +627,8 @@ network:
     # --- the report -----------------------------------------------------------------
 
     def report(self, started: datetime.datetime, results: Dict[str, List[RunResult]], lan: Dict[str, List[RunResult]],
-               startup: List[Tuple[str, float]], tunnel_rows: List[Dict[str, Any]]) -> str:
+               startup: List[Tuple[str, float]], tunnel_rows: List[Dict[str, Any]],
+               batch_rows: List[Dict[str, Any]]) -> str:
         args = self.args
         lines: List[str] = []
         add = lines.append
@@ -699,6 +740,18 @@ network:
                     f"{s['p90_ms']:.2f} | {lr:.2f} |")
                 tun_targets.append((f"tunnel throughput >= 0.5x OpenSSH ({cond})", f"{tr:.2f}x", tr >= 0.5))
                 tun_targets.append((f"tunnel latency <= 1.5x OpenSSH ({cond})", f"{lr:.2f}x", lr <= 1.5))
+        if batch_rows:
+            add("")
+            add(f"## Batch runs: `sockdeploy batch` of exercise 5 over the {2 * ONE_WAY_MS} ms link")
+            add("")
+            add("Copies of the bundled ex5, one folder per group, `--via tunnel`; the default pool "
+                "(at most min(-j, 4) logins, at most 3 runs per connection for sshd's MaxSessions 10).")
+            add("")
+            add("| submissions | -j | wall (s) | s per submission | submissions per minute | passed | transcripts kept | SSH logins |")
+            add("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for r in batch_rows:
+                add(f"| {r['n']} | {r['j']} | {r['wall']:.1f} | {r['wall'] / r['n']:.2f} | {60 * r['n'] / r['wall']:.0f} | "
+                    f"{r['passed']}/{r['n']} | {r['kept']}/{r['n']} | {r['logins']} |")
         add("")
         add("## Targets")
         add("")
@@ -739,6 +792,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--bulk-mb", type=float, default=50, help="bulk transfer size in MB (default 50)")
     p.add_argument("--bulk-reps", type=int, default=7, help="bulk transfers per tunnel (default 7)")
     p.add_argument("--pings", type=int, default=200, help="small request/response pairs (default 200)")
+    p.add_argument("--skip-batch", action="store_true", help="leave out the batch throughput part")
+    p.add_argument("--batch-sizes", default="1,10,40", help="numbers of submissions for the batch part (default 1,10,40)")
+    p.add_argument("--batch-jobs", default="1,4,8,16", help="-j values for the batch part (default 1,4,8,16)")
     p.add_argument("--output", default=str(BENCH / "results.md"), help="where to write the table")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, run folders)")
     return p.parse_args(argv)

@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Text
 
 from sockdeploy import payload as payload_mod
 from sockdeploy import process
-from sockdeploy.config import Config, ServerConfig
+from sockdeploy.config import ClientConfig, Config, ServerConfig
 from sockdeploy.errors import (BuildError, ConfigError, ConnectError, ExpectationsFailed, Interrupted, NetworkPathError,
                                PayloadError, ProgramError, RemoteError, SockdeployError, Terminated, UsageError)
 from sockdeploy.orchestrator import RunOptions, RunResult, run_payload
@@ -218,6 +218,7 @@ class GradingResult:
     interrupted: Optional[Interrupted] = None
     started: str = ""
     seconds: float = 0.0
+    notes: List[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -235,7 +236,7 @@ class GradingResult:
     def to_dict(self) -> Dict[str, Any]:
         return {"ok": self.exit_code == 0, "exit_code": self.exit_code, "batch_dir": str(self.folder),
                 "started": self.started, "seconds": round(self.seconds, 2), "counts": self.counts(),
-                "logins": self.logins, "hosts": self.hosts,
+                "logins": self.logins, "hosts": self.hosts, "notes": self.notes,
                 "interrupted": self.interrupted.to_dict() if self.interrupted else None,
                 "submissions": [o.to_dict() for o in self.outcomes]}
 
@@ -601,6 +602,14 @@ class Grader:
         self._stop: Optional[SockdeployError] = None
         self._stop_lock = threading.Lock()
         self.pool: Optional[ConnectionPool] = None
+        self.client_note: Optional[str] = None
+        if cfg is not None and cfg.client.remote:
+            # One login to the client host per run would break the bounded pool; graders run the clients here.
+            assert cfg.client.ssh is not None
+            self.client_note = (f"the clients run on this machine: a batch ignores client.host ({cfg.client.ssh.host}) "
+                                "so that its logins stay bounded")
+            cfg = dataclasses.replace(cfg, client=ClientConfig())
+            self.cfg = cfg
         if any(s.remote for s in self.submissions):
             if cfg is None:
                 raise UsageError("these submissions need a server host, but no hosts.yaml was loaded", "pass --hosts PATH")
@@ -632,6 +641,9 @@ class Grader:
         batch_dir = folder or make_batch_dir(self.opts.out)
         result = GradingResult(folder=batch_dir, outcomes=[], started=datetime.now(timezone.utc).isoformat())
         hosts: List[Optional[int]] = [None] * len(self.submissions)
+        if self.client_note:
+            self.progress.info(self.client_note)
+            result.notes.append(self.client_note)
         try:
             if self.pool is not None:
                 result.hosts = self._preflight()

@@ -144,3 +144,38 @@ def test_servers_list_spreads_the_work_over_hosts(cli, tmp_path, clean_lab):
     assert [h["host"] for h in summary["hosts"]] == ["localhost", "127.0.0.1"] and all(h["ok"] for h in summary["hosts"])
     records = [json.loads((Path(s["run_dir"]) / "run.json").read_text()) for s in summary["submissions"]]
     assert [r["server"]["host"] for r in records] == ["localhost", "127.0.0.1", "localhost", "127.0.0.1"]
+
+
+def test_forty_submissions_with_every_transcript_kept(cli, tmp_path, clean_lab):
+    """A class-sized batch: 36 good submissions and one of each failure, -j 8 over the default pool."""
+    root = tmp_path / "class"
+    dirs = [_submission(root, f"group{i:02d}") for i in range(1, 37)]
+    dirs += [_submission(root, "compile-error", {"server.c": ("int main(", "int main(void) { return x; }\nint main2(")}),
+             _submission(root, "server-hangs", {"server.c": ("#define QUIT_CODE 418u", "#define QUIT_CODE 419u")}),
+             _submission(root, "wrong-output", {"client.c": ('say("done\\n");', 'say("finished\\n");')}),
+             _submission(root, "no-client")]
+    (dirs[-1] / "client.c").unlink()
+    before = clean_lab.login_count()
+    res = cli("batch", *map(str, dirs), "--exercise", "ex5", "-j", "8", "--hosts", str(clean_lab.hosts_file),
+              "--out", "runs", "--json", timeout=600)
+    assert res.code == 6, res.stderr
+    summary = res.json()
+    assert summary["counts"] == {"passed": 36, "expectations failed": 1, "build failed": 1, "timed out": 1,
+                                 "bad submission": 1}
+    assert summary["logins"] == clean_lab.login_count() - before <= 4
+    batch = Path(summary["batch_dir"])
+    assert sorted(p.name for p in batch.iterdir() if p.is_dir()) == sorted(d.name for d in dirs)
+    for s in summary["submissions"]:
+        run_dir = Path(s["run_dir"])
+        if s["submission"] == "no-client":
+            assert (run_dir / "error.txt").is_file()
+            continue
+        assert (run_dir / "transcript.md").is_file() and (run_dir / "run.json").is_file()
+        if s["result"] in ("passed", "expectations failed", "timed out"):
+            server = (run_dir / "server.log").read_text()
+            port = json.loads((run_dir / "run.json").read_text())["server"]["port"]
+            assert f"listening on port {port}" in server
+            # its own two client runs, nobody else's
+            assert len(re.findall(r"^connection \d+ accepted$", server, re.M)) == 2, (s["submission"], server)
+            assert (run_dir / "client-1.log").is_file() and (run_dir / "client-2.log").is_file()
+    assert "[40/40]" in res.stderr

@@ -233,3 +233,32 @@ def test_losing_the_pi_mid_run_stops_its_client(tmp_path, fake_home, two_hosts):
     while (pi.leftover_processes() or pi.leftover_dirs()) and time.monotonic() < deadline:
         time.sleep(0.2)
     _nothing_left(login, pi)
+
+
+def test_a_batch_runs_the_clients_here_even_with_a_client_host(cli, tmp_path, two_hosts):
+    """A grader's batch keeps its logins bounded: no login to the Pi per submission."""
+    import shutil
+
+    from tests.conftest import PAYLOADS
+
+    login, pi = two_hosts
+    hosts = _hosts(tmp_path / "hosts.yaml", login, pi, "tunnel")
+    dirs = []
+    for name in ("g1", "g2", "g3"):
+        dest = tmp_path / "subs" / name
+        dest.mkdir(parents=True)
+        for src in ("server.c", "client.c"):
+            shutil.copy(PAYLOADS / "ex5" / src, dest / src)
+        dirs.append(dest)
+    pi_before, login_before = pi.login_count(), login.login_count()
+    res = cli("batch", *map(str, dirs), "--exercise", "ex5", "-j", "3", "--hosts", str(hosts), "--out", "runs", "--json",
+              timeout=120)
+    assert res.code == 0, res.stderr
+    summary = res.json()
+    assert [s["result"] for s in summary["submissions"]] == ["passed"] * 3
+    assert pi.login_count() == pi_before and login.login_count() - login_before == summary["logins"] <= 3
+    assert any("client.host" in n for n in summary["notes"]) and "client.host" in res.stderr
+    for s in summary["submissions"]:
+        record = json.loads((Path(s["run_dir"]) / "run.json").read_text())
+        assert "client_host" not in record or record["client_host"] != pi.host_name
+    _nothing_left(login, pi)
