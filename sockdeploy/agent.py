@@ -222,7 +222,13 @@ class Agent:
         """Run `script` there; ScriptTimeout (with what it printed) after `timeout` s."""
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self._chan.sendall(request(script, stdin or b""))
+            try:
+                self._chan.sendall(request(script, stdin or b""))
+            except (OSError, EOFError):
+                # the launcher may have ended already (no python3) before the request went out
+                if not self._greeted and self._exit_status(wait=2.0) == NO_PYTHON:
+                    raise AgentUnavailable() from None
+                raise AgentLost() from None
             if not self._greeted:
                 self._greet(deadline)
             if not self._fill(12, deadline):

@@ -221,6 +221,7 @@ class SshSession:
         # Fabric's own view (its connect() never returned, see above): without it Fabric would
         # log in again for a ThreadingGroup, and conn.close() would leave the connection open.
         conn.transport = transport
+        _install_direct_delivery(transport)
         self._start_keepalive(transport)
         self.strict_kex = bool(getattr(transport, "agreed_on_strict_kex", False))
         log.info("connected to %s; strict key exchange (Terrapin fix): %s", target, "yes" if self.strict_kex else "no")
@@ -752,6 +753,151 @@ class Lifeline:
                 self._chan.close()
             except Exception:
                 pass
+
+
+# -- forwarded data straight to its local socket -------------------------------------
+#
+# Paramiko's transport thread puts each channel's data into a buffer that another
+# thread reads, a thread hand-off per message that costs about as much as the
+# loopback round trip itself. For a tunnel's connections, the transport thread
+# instead writes the data into the local socket itself when the socket takes it at
+# once; what it does not take waits for the connection's own thread, and so does the
+# channel window's acknowledgement, so a slow local reader still throttles the sender.
+
+def _install_direct_delivery(transport) -> None:  # type: ignore[no-untyped-def]
+    """Route channel data of channels with a sink to it, on this transport only."""
+    from paramiko.common import MSG_CHANNEL_CLOSE, MSG_CHANNEL_DATA, MSG_CHANNEL_EOF
+
+    base = getattr(type(transport), "_channel_handler_table", None)
+    if not isinstance(base, dict) or not {MSG_CHANNEL_DATA, MSG_CHANNEL_EOF, MSG_CHANNEL_CLOSE} <= set(base):
+        return  # a paramiko without this table: tunnels keep the buffered path
+    table = dict(base)
+    on_data, on_eof, on_close = base[MSG_CHANNEL_DATA], base[MSG_CHANNEL_EOF], base[MSG_CHANNEL_CLOSE]
+
+    def data(chan, m):  # type: ignore[no-untyped-def]
+        sink = getattr(chan, "_sd_sink", None)
+        if sink is None:
+            return on_data(chan, m)
+        sink.feed(m.get_binary())
+
+    def wake_after(handler):  # type: ignore[no-untyped-def]
+        def handle(chan, m):  # type: ignore[no-untyped-def]
+            handler(chan, m)
+            sink = getattr(chan, "_sd_sink", None)
+            if sink is not None:
+                sink.wake()
+        return handle
+
+    table[MSG_CHANNEL_DATA] = data
+    table[MSG_CHANNEL_EOF] = wake_after(on_eof)
+    table[MSG_CHANNEL_CLOSE] = wake_after(on_close)
+    transport._channel_handler_table = table  # an instance attribute: other transports are untouched
+    transport._sd_direct = True
+
+
+class DirectSink:
+    """A forwarded channel's data, delivered into a local socket (see _install_direct_delivery)."""
+
+    def __init__(self, chan, sock: socket.socket) -> None:  # type: ignore[no-untyped-def]
+        self.chan, self.sock = chan, sock
+        self._cv = threading.Condition()
+        self._backlog = bytearray()
+        self._busy = True  # the connection's thread delivers until it has emptied the channel's own buffer
+        self._acks = 0  # window to grant, left by the transport thread during a key exchange
+        self._failed = False
+        self.backlogged = 0  # bytes the socket did not take at once (they waited for run())
+
+    def feed(self, data: bytes) -> None:
+        """On the transport thread: send now if the socket takes it, else leave it for run()."""
+        sent = 0
+        with self._cv:
+            if self._busy or self._backlog or self._failed:
+                self._backlog += data
+                self.backlogged += len(data)
+                self._cv.notify()
+                return
+            try:
+                sent = self.sock.send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self._failed = True
+                self._cv.notify()
+                return
+            if sent < len(data):
+                self._backlog += data[sent:]
+                self.backlogged += len(data) - sent
+                self._cv.notify()
+        if sent:
+            self._grant(sent, on_transport_thread=True)
+
+    def wake(self) -> None:
+        with self._cv:
+            self._cv.notify()
+
+    def _grant(self, n: int, on_transport_thread: bool = False) -> None:
+        """Acknowledge `n` delivered bytes: widen the sender's window when paramiko says it is time."""
+        ack = self.chan._check_add_window(n)
+        if ack <= 0:
+            return
+        if on_transport_thread and not self.chan.transport.clear_to_send.is_set():
+            with self._cv:  # mid key exchange: the connection's thread may wait for it, this one may not
+                self._acks += ack
+                self._cv.notify()
+            return
+        self._send_ack(ack)
+
+    def run(self, stop: threading.Event, chunk: int) -> None:
+        """On the connection's thread: deliver what feed() could not, then pass end of file on."""
+        self.chan._sd_sink = self
+        try:
+            while self.chan.recv_ready():  # arrived before the sink was attached
+                data = self.chan.recv(chunk)
+                if not data:
+                    break
+                self.sock.sendall(data)
+            while True:
+                if stop.is_set():
+                    return
+                with self._cv:
+                    if not self._backlog and not self._acks and not self._failed:
+                        self._busy = False
+                        if self.chan.eof_received or self.chan.closed:
+                            break
+                        self._cv.wait(0.5)
+                        continue
+                    data, acks, failed = bytes(self._backlog), self._acks, self._failed
+                    self._backlog.clear()
+                    self._acks = 0
+                    self._busy = True
+                if failed:
+                    raise OSError("the local socket failed")
+                if acks:
+                    self._send_ack(acks)
+                if data:
+                    self.sock.sendall(data)
+                    self._grant(len(data))
+            self.sock.shutdown(socket.SHUT_WR)  # the peer sees end-of-file, as the studio's server expects
+        finally:
+            self.chan._sd_sink = None
+
+    def _send_ack(self, ack: int) -> None:
+        from paramiko.common import cMSG_CHANNEL_WINDOW_ADJUST
+        from paramiko.message import Message
+
+        m = Message()
+        m.add_byte(cMSG_CHANNEL_WINDOW_ADJUST)
+        m.add_int(self.chan.remote_chanid)
+        m.add_int(ack)
+        self.chan.transport._send_user_message(m)
+
+
+def direct_sink(chan, sock: object) -> Optional[DirectSink]:  # type: ignore[no-untyped-def]
+    """Return a DirectSink for a forwarded channel and a local socket, or None where it does not apply."""
+    transport = getattr(chan, "transport", None)
+    if not isinstance(sock, socket.socket) or not getattr(transport, "_sd_direct", False):
+        return None
+    return DirectSink(chan, sock)
 
 
 class ForwardingForbidden(ConnectError):

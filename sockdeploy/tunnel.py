@@ -221,10 +221,19 @@ def pump(sock: socket.socket, chan, stop: threading.Event) -> None:  # type: ign
     One thread per direction: a single loop blocked in sendall one way could
     starve the other way and deadlock when both peers write at once.
     """
+    from sockdeploy.session import direct_sink
+
     up = threading.Thread(target=_copy, args=(sock.recv, chan.sendall, chan.shutdown_write, stop), daemon=True,
                           name="sockdeploy-tunnel-up")
     up.start()
-    _copy(chan.recv, sock.sendall, lambda: sock.shutdown(socket.SHUT_WR), stop)
+    sink = direct_sink(chan, sock)
+    if sink is not None:  # the SSH transport writes into the socket itself (no thread hand-off per message)
+        try:
+            sink.run(stop, CHUNK)
+        except Exception as exc:  # OSError, EOFError, or paramiko's SSHException when the session drops
+            log.debug("tunnel direction ended: %s", exc)
+    else:
+        _copy(chan.recv, sock.sendall, lambda: sock.shutdown(socket.SHUT_WR), stop)
     up.join()
     _close_quietly(sock)
     _close_quietly(chan)

@@ -156,3 +156,59 @@ def test_forwarding_forbidden_is_reported(cli, tmp_path):
         with SshSession(cfg.server) as s:
             with pytest.raises(ForwardingForbidden):
                 s.check_forwarding()
+
+
+class _Source:
+    """Loopback server that sends `size` pseudo-random bytes on each connection, then closes."""
+
+    def __init__(self, size: int) -> None:
+        import random
+
+        self.data = random.Random(7).randbytes(size)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(self.data)
+
+
+def test_the_transport_delivers_into_the_socket_and_a_slow_reader_still_gets_every_byte(session):
+    """Forwarded data goes straight from the SSH transport into the local socket; when the local
+    reader stalls, the rest waits (throttling the sender by the channel window) and arrives intact."""
+    import hashlib
+    import time
+
+    from sockdeploy import session as session_mod
+
+    assert getattr(session.transport, "_sd_direct", False), "direct delivery is not installed on this connection"
+    used = []
+    real = session_mod.DirectSink.run
+
+    def spy(self, *a):  # type: ignore[no-untyped-def]
+        used.append(self)
+        return real(self, *a)
+
+    session_mod.DirectSink.run = spy
+    try:
+        source = _Source(24 * 1024 * 1024)  # six times the channel window
+        with LocalForward(lambda o: session.open_forward("127.0.0.1", source.port, o), ("127.0.0.1", source.port), 0) as fwd:
+            with socket.create_connection(("127.0.0.1", fwd.port), timeout=30) as c:
+                time.sleep(1.5)  # a stalled reader: the socket buffers fill, the rest must wait
+                digest, total = hashlib.sha256(), 0
+                while chunk := c.recv(1 << 20):
+                    digest.update(chunk)
+                    total += len(chunk)
+        assert total == len(source.data) and digest.digest() == hashlib.sha256(source.data).digest()
+        assert len(used) == 1
+        assert used[0].backlogged > 0  # the waiting path was taken, not only the direct one
+    finally:
+        session_mod.DirectSink.run = real

@@ -113,8 +113,11 @@ def test_what_the_login_shell_prints_first_is_skipped():
         a.close()
 
 
-def test_a_host_without_python3_makes_the_agent_unavailable_before_anything_ran(tmp_path):
+@pytest.mark.parametrize("already_ended", [False, True])
+def test_a_host_without_python3_makes_the_agent_unavailable_before_anything_ran(tmp_path, already_ended):
     chan = PipeChannel(f"exit {agent.NO_PYTHON}")
+    if already_ended:  # the request then meets a closed pipe
+        chan.proc.wait()
     a = Agent(chan, lambda: True)
     a.nonce = a.new_nonce()
     with pytest.raises(AgentUnavailable):
