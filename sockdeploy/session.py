@@ -777,7 +777,11 @@ def _install_direct_delivery(transport) -> None:  # type: ignore[no-untyped-def]
     def data(chan, m):  # type: ignore[no-untyped-def]
         sink = getattr(chan, "_sd_sink", None)
         if sink is None:
-            return on_data(chan, m)
+            on_data(chan, m)
+            sink = getattr(chan, "_sd_sink", None)
+            if sink is not None:  # attached meanwhile: it must deliver that buffer before anything newer
+                sink.reclaim()
+            return
         sink.feed(m.get_binary())
 
     def wake_after(handler):  # type: ignore[no-untyped-def]
@@ -851,35 +855,40 @@ class DirectSink:
         """On the connection's thread: deliver what feed() could not, then pass end of file on."""
         self.chan._sd_sink = self
         try:
-            while self.chan.recv_ready():  # arrived before the sink was attached
-                data = self.chan.recv(chunk)
-                if not data:
-                    break
-                self.sock.sendall(data)
-            while True:
-                if stop.is_set():
-                    return
+            while not stop.is_set():
                 with self._cv:
-                    if not self._backlog and not self._acks and not self._failed:
+                    # data the channel buffered itself (before the sink was attached) goes first
+                    buffered = self.chan.recv_ready()
+                    if not (buffered or self._backlog or self._acks or self._failed):
                         self._busy = False
                         if self.chan.eof_received or self.chan.closed:
-                            break
+                            self.sock.shutdown(socket.SHUT_WR)  # the peer sees end-of-file, as the studio's server expects
+                            return
                         self._cv.wait(0.5)
                         continue
-                    data, acks, failed = bytes(self._backlog), self._acks, self._failed
-                    self._backlog.clear()
-                    self._acks = 0
                     self._busy = True
+                    data, acks, failed = b"", self._acks, self._failed
+                    self._acks = 0
+                    if not buffered:
+                        data = bytes(self._backlog)
+                        self._backlog.clear()
                 if failed:
                     raise OSError("the local socket failed")
                 if acks:
                     self._send_ack(acks)
-                if data:
+                if buffered:
+                    self.sock.sendall(self.chan.recv(chunk))  # recv acknowledges the window itself
+                elif data:
                     self.sock.sendall(data)
                     self._grant(len(data))
-            self.sock.shutdown(socket.SHUT_WR)  # the peer sees end-of-file, as the studio's server expects
         finally:
             self.chan._sd_sink = None
+
+    def reclaim(self) -> None:
+        """On the transport thread: data went to the channel's own buffer just as the sink was attached."""
+        with self._cv:
+            self._busy = True  # so later data queues behind it instead of overtaking it
+            self._cv.notify()
 
     def _send_ack(self, ack: int) -> None:
         from paramiko.common import cMSG_CHANNEL_WINDOW_ADJUST
