@@ -552,11 +552,16 @@ network:
                 try:
                     summary = json.loads(res.stdout)
                     passed = summary["counts"].get("passed", 0)
+                    others = {k: v for k, v in summary["counts"].items() if k != "passed"}
+                    for sub in summary["submissions"]:
+                        if sub["result"] != "passed":
+                            log(f"  {sub['submission']}: {sub['result']}: {(sub.get('error') or {}).get('message', '')}")
                     kept = sum(1 for s in summary["submissions"] if (Path(s["run_dir"]) / "transcript.md").is_file())
                 except (ValueError, KeyError, TypeError):
                     passed = kept = 0
+                    others = {f"exit {res.returncode}": n}
                 row = {"n": n, "j": j, "wall": wall, "passed": passed, "kept": kept, "logins": logins,
-                       "exit": res.returncode}
+                       "exit": res.returncode, "others": others}
                 log(f"batch n={n} -j {j}: {wall:.1f} s, {passed}/{n} passed, {kept} transcripts, {logins} logins")
                 rows.append(row)
         return rows
@@ -747,11 +752,12 @@ network:
             add("Copies of the bundled ex5, one folder per group, `--via tunnel`; the default pool "
                 "(at most min(-j, 4) logins, at most 3 runs per connection for sshd's MaxSessions 10).")
             add("")
-            add("| submissions | -j | wall (s) | s per submission | submissions per minute | passed | transcripts kept | SSH logins |")
-            add("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            add("| submissions | -j | wall (s) | s per submission | submissions per minute | passed | other results | transcripts kept | SSH logins |")
+            add("|---:|---:|---:|---:|---:|---:|---|---:|---:|")
             for r in batch_rows:
+                others = ", ".join(f"{v} {k}" for k, v in r["others"].items()) or "-"
                 add(f"| {r['n']} | {r['j']} | {r['wall']:.1f} | {r['wall'] / r['n']:.2f} | {60 * r['n'] / r['wall']:.0f} | "
-                    f"{r['passed']}/{r['n']} | {r['kept']}/{r['n']} | {r['logins']} |")
+                    f"{r['passed']}/{r['n']} | {others} | {r['kept']}/{r['n']} | {r['logins']} |")
         add("")
         add("## Targets")
         add("")

@@ -158,7 +158,7 @@ class Run:
                     self._local(stack)
                 else:
                     self._split(stack)
-            error = self._server_verdict() or self._check_expectations()
+            error = self._server_verdict() or self._tunnel_verdict() or self._check_expectations()
         except KeyboardInterrupt:
             error = Interrupted("interrupted (Ctrl-C)", f"partial transcripts are in {self.folder.path}; run again when ready")
         except SockdeployError as exc:
@@ -201,6 +201,11 @@ class Run:
         if proc.exit_code != 0:
             return process.program_failure("server", proc.command, proc.exit_code, "", "read server.log in the run folder")
         return None
+
+    def _tunnel_verdict(self) -> Optional[SockdeployError]:
+        """A client connection the tunnel could not carry fails the run, even if the client did not notice
+        (it may only have written into a socket that was then closed)."""
+        return self.tunnel_errors[0] if self.tunnel_errors and self.cleanup_error is None else None
 
     def _check_expectations(self) -> Optional[SockdeployError]:
         """After the server log is in: compare the logs with payload.yaml's expect section."""
@@ -482,6 +487,9 @@ class Run:
             fwd.close(drain=2.0 if self._await_exit is not None else 0)
             if "tunnel" in self.record:
                 self.record["tunnel"]["connections"] = fwd.connections
+                if fwd.errors:
+                    self.tunnel_errors = list(fwd.errors)
+                    self.record["tunnel"]["errors"] = [e.message for e in fwd.errors]
 
     # -- steps -----------------------------------------------------------------
     def _build(self, ws: process.Workspace, command: Optional[str], what: str, logname: str) -> None:
@@ -656,6 +664,7 @@ class Run:
     _await_exit: Optional[process.ServerProcess] = None  # the plan expects this server to end by itself
     _awaited: Optional[bool] = None  # and whether it did, within SERVER_EXIT_WAIT
     tunnel: Optional[LocalForward] = None
+    tunnel_errors: List[SockdeployError] = []  # connections the tunnel could not carry
     lifeline: Optional[Any] = None
     pi_lifeline: Optional[Any] = None
     cleanup_error: Optional[SockdeployError] = None

@@ -55,6 +55,12 @@ pid_alive() {
     kill -0 "$1" 2>/dev/null
   fi
 }
+# The stamper (pid $1) may still be writing the server's last lines after the
+# server ended, later still on a busy host: wait while it runs, 10 s at most.
+await_log() {
+  j=0
+  while [ ! -f log.closed ] && [ "$j" -lt 400 ] && pid_alive "$1"; do sleep 0.025; j=$((j+1)); done
+}
 """
 
 
@@ -352,7 +358,7 @@ def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int]
     # With python3 the output goes through a stamper in the same process group
     # that notes when each line was produced, on this host's clock (the
     # timeline); without it, straight to the log as before.
-    script = f"""
+    script = GROUP_ALIVE + f"""
 cd {q(ws.path)} || exit 93
 umask 077
 rm -f server.status server.log server.times log.closed
@@ -373,7 +379,7 @@ echo "{MARK}PID $pid"
 i=0
 while :; do
   if [ -f server.status ] || ! kill -0 "$pid" 2>/dev/null; then
-    j=0; while [ ! -f log.closed ] && [ "$j" -lt 40 ]; do sleep 0.025; j=$((j+1)); done
+    await_log "$pid"
     echo "{MARK}EXITED $(cat server.status 2>/dev/null)"; echo "{MARK}LOG"; head -c 65536 server.log; break
   fi
   if {_ready_check(ready, port, socket_path)}; then echo "{MARK}READY"; break; fi
@@ -475,7 +481,7 @@ if [ "$i" -lt {steps} ]; then
   [ -f server.status ] || sleep 0.02  # the wrapper writes the status just after the server ends
   echo "{MARK}AWAITED"
   # the stamper still writes the last lines; it is not a server to stop
-  j=0; while [ -f server.pid ] && [ ! -f log.closed ] && [ "$j" -lt 40 ]; do sleep 0.025; j=$((j+1)); done
+  await_log {pid}
 fi"""
     if pid is not None:
         stop += f"""
@@ -489,7 +495,7 @@ fi"""
     script = GROUP_ALIVE + f"""
 cd {q(ws.path)} 2>/dev/null || {{ echo "{MARK}GONE"; exit 0; }}
 {stop}
-[ -f server.pid ] && {{ j=0; while [ ! -f log.closed ] && [ "$j" -lt 40 ]; do sleep 0.025; j=$((j+1)); done; }}
+[ -f server.pid ] && await_log "$(cat server.pid)"
 echo "{MARK}STATUS $(cat server.status 2>/dev/null)"
 echo "{MARK}TIMES $(head -n {TIMES_LIMIT} server.times 2>/dev/null | tr '\n' ' ')"
 size=$(wc -c < server.log 2>/dev/null || echo 0)

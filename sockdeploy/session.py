@@ -82,6 +82,7 @@ class SshSession:
         self._agent_count = 0
         self._agent_off = False  # the host has no python3: every script on its own channel
         self._agent_lock = threading.Lock()
+        self._open_lock = threading.Lock()  # see _open
 
     # -- lifetime -----------------------------------------------------------
     def __enter__(self) -> "SshSession":
@@ -419,6 +420,16 @@ class SshSession:
             fh.write(line)
         log.info("stored host key for %s in %s", name, path)
 
+    def _open(self, transport, kind: str = "session", *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+        """Open a channel, one at a time per connection.
+
+        Paramiko keeps a refused open's reason in one slot per connection; two
+        opens at once (parallel runs) could take each other's reason and report
+        "Unable to open channel." instead.
+        """
+        with self._open_lock:
+            return transport.open_channel(kind, *args, timeout=CONNECT_TIMEOUT, **kwargs)
+
     # -- forwarding -------------------------------------------------------------
     def open_forward(self, host: str, port: int, origin: Tuple[str, int] = ("127.0.0.1", 0)):  # type: ignore[no-untyped-def]
         """Open a direct-tcpip channel: the server host connects to host:port for us (ssh -L)."""
@@ -463,7 +474,7 @@ class SshSession:
         import paramiko
 
         try:
-            chan = self.transport.open_session(timeout=CONNECT_TIMEOUT)
+            chan = self._open(self.transport)
             chan.exec_command(wrap_script(script))
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}", "check your network and run again") from None
@@ -482,7 +493,7 @@ class SshSession:
             import paramiko
 
             try:
-                chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+                chan = self._open(transport)
                 chan.exec_command(wrap_script(script))
                 chan.sendall(b".")
             except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -533,7 +544,7 @@ class SshSession:
             self._agent_count += 1
         transport = self.transport
         try:
-            chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+            chan = self._open(transport)
             helper = agent_mod.Agent(chan, transport.is_active)
             helper.owner = transport
             helper.nonce = helper.new_nonce()
@@ -562,7 +573,7 @@ class SshSession:
 
         transport = self.transport
         try:
-            chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+            chan = self._open(transport)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}", "the SSH connection may have dropped; run again") from None
         out, err = bytearray(), bytearray()
@@ -925,8 +936,8 @@ def _open_forward(session: "SshSession", host: str, port: int, origin: Tuple[str
     transport = session.transport
     try:
         # A large window keeps bulk transfers from stalling on paramiko's small default.
-        return transport.open_channel("direct-tcpip", (host, port), origin, window_size=4 * 1024 * 1024,
-                                      max_packet_size=32768, timeout=CONNECT_TIMEOUT)
+        return session._open(transport, "direct-tcpip", (host, port), origin, window_size=4 * 1024 * 1024,
+                             max_packet_size=32768)
     except paramiko.ChannelException as exc:
         if exc.code == 1:  # SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
             raise ForwardingForbidden(

@@ -67,15 +67,14 @@ def session(clean_lab):
         yield s
 
 
-class _EchoAfterEof:
-    """Loopback server that reads until EOF, then replies with what it got, uppercased."""
+class _LoopbackServer:
+    """Accepts on 127.0.0.1 and serves each connection with _one() on a thread of its own."""
 
     def __init__(self) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
-        self.seen = 0
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _loop(self) -> None:
@@ -85,6 +84,15 @@ class _EchoAfterEof:
             except OSError:
                 return
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class _EchoAfterEof(_LoopbackServer):
+    """Reads until EOF, then replies with what it got, uppercased."""
+
+    seen = 0
 
     def _one(self, conn: socket.socket) -> None:
         data = b""
@@ -158,27 +166,18 @@ def test_forwarding_forbidden_is_reported(cli, tmp_path):
                 s.check_forwarding()
 
 
-class _Source:
-    """Loopback server that sends `size` pseudo-random bytes on each connection, then closes."""
+class _Source(_LoopbackServer):
+    """Sends `size` pseudo-random bytes on each connection, then closes."""
 
     def __init__(self, size: int) -> None:
         import random
 
         self.data = random.Random(7).randbytes(size)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._loop, daemon=True).start()
+        super().__init__()
 
-    def _loop(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(self.data)
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(self.data)
 
 
 def test_the_transport_delivers_into_the_socket_and_a_slow_reader_still_gets_every_byte(session):
@@ -212,3 +211,26 @@ def test_the_transport_delivers_into_the_socket_and_a_slow_reader_still_gets_eve
         assert used[0].backlogged > 0  # the waiting path was taken, not only the direct one
     finally:
         session_mod.DirectSink.run = real
+
+
+def test_a_connection_the_tunnel_could_not_carry_fails_the_run_even_if_the_client_did_not_notice(cli, tmp_path, clean_lab):
+    """The server stops listening after its first client; the second client only writes, so it cannot tell."""
+    d = tmp_path / "oneshot"
+    d.mkdir()
+    (d / "server.py").write_text(
+        "import socket, sys, time\ns = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen()\nc, _ = s.accept(); print('got', c.recv(100).decode(), flush=True)\n"
+        "c.close(); s.close(); time.sleep(3)\n")
+    (d / "client.py").write_text(
+        "import socket, sys, time\nc = socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
+        "c.sendall(sys.argv[3].encode()); time.sleep(0.5); print('wrote', sys.argv[3])\n")
+    (d / "payload.yaml").write_text(
+        "description: a server for one client\nserver:\n  run: python3 server.py {port}\n"
+        "client:\n  runs:\n    - python3 client.py {ip} {port} first\n    - python3 client.py {ip} {port} second\n"
+        "  timeout: 20\n")
+    res = cli("run", str(d), "--via", "tunnel", "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json")
+    assert res.code == 5, res.stderr
+    record = res.json()
+    assert "could not connect to 127.0.0.1:" in record["error"]["message"] and "for the tunnel" in record["error"]["message"]
+    assert record["clients"][1]["exit_code"] == 0  # the client itself saw nothing wrong
+    assert len(record["tunnel"]["errors"]) == 1

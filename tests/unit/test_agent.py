@@ -182,7 +182,7 @@ class FakeTransport:
     def is_active(self) -> bool:
         return True
 
-    def open_session(self, timeout=None):  # type: ignore[no-untyped-def]
+    def open_channel(self, kind, *args, timeout=None, **kwargs):  # type: ignore[no-untyped-def]
         self.opened += 1
         return self.chans.pop(0)
 
