@@ -301,7 +301,7 @@ class Run:
         if forwarding is not None:
             with self.progress.step("check that the server host allows forwarding"):
                 forwarding.result()
-        self.lifeline = session.start_lifeline(process.lifeline_script(ws.path))
+        self.lifeline = session.start_lifeline(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
         self._start_clock_probe(session)
         self.record["server"]["remote_dir"] = ws.path
         if ws.cleaned:
@@ -311,17 +311,19 @@ class Run:
         if self.via in ("tunnel", "auto"):
             # Prefer a port free here too, so the tunnel can keep the server's number.
             ws.used_ports |= paths.local_busy_ports()
+        if pi_ws is None:
+            # here, while the watchdog starts on the server host
+            with self.progress.step("build the client here"):
+                local_ws = process.create_workspace(self.client_host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
+                stack.callback(self._remove_quietly, local_ws)
+                self._build(local_ws, self.payload.client.build, "client", "client-build.log")
+        self.lifeline.ensure()  # from here on, a dropped connection gets the run folder removed there
         fault_point("build", self.session)
         with self.progress.step(f"build the server on {session.name}"):
             self._build(ws, self.payload.server.build, "server", "server-build.log")
         if pi_ws is not None:
             local_ws = pi_ws
             with self.progress.step(f"build the client on {local_ws.host.name}"):
-                self._build(local_ws, self.payload.client.build, "client", "client-build.log")
-        else:
-            with self.progress.step("build the client here"):
-                local_ws = process.create_workspace(self.client_host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
-                stack.callback(self._remove_quietly, local_ws)
                 self._build(local_ws, self.payload.client.build, "client", "client-build.log")
         values = {"ip": ip, "host": session.hostname, "port": None, "socket": None}
         self._stack = stack
@@ -371,11 +373,12 @@ class Run:
         self.record["client_ssh"] = {"login": pi.login, "strict_kex": pi.strict_kex}
         with self.progress.step(f"upload the client sources to {pi.name}"):
             ws = process.create_workspace(pi, self.cfg.client.ssh.workdir, self.payload.files)
-        lifeline = pi.start_lifeline(process.lifeline_script(ws.path))
+        lifeline = pi.start_lifeline(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
         self.pi_lifeline = lifeline
 
         def finish() -> None:
             with shielded():
+                _settle(lifeline)
                 try:
                     process.finish(ws, pid=None, remove=True)
                 except (SockdeployError, process.ScriptTimeout, OSError) as exc:
@@ -688,6 +691,8 @@ class Run:
         remote = ws.host is not self.client_host
         remove = not (remote and self.opts.keep_remote)
         with shielded():
+            if ws.host is self.session:
+                _settle(self.lifeline)
             pid = self._current.pid if self._current is not None and self._current.ws is ws else None
             fault_point("log-fetch", self.session)
             awaiting = pid is not None and self._await_exit is not None and self._await_exit.ws is ws
@@ -739,6 +744,13 @@ class Run:
 
 
 SOURCES_DIR = "sources"
+
+
+def _settle(lifeline: Optional[Any]) -> None:
+    """Let a watchdog that is still starting settle in first: started while the run folder is
+    being removed, it would write its pidfile into the folder and keep it from going."""
+    if lifeline is not None:
+        lifeline.settle()
 
 
 def _snapshot_sources(payload: Payload, dest: Path, progress: Progress) -> Payload:

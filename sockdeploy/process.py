@@ -410,6 +410,7 @@ class ServerNotListening(Exception):
 
 
 LIFELINE_SILENCE = 20  # seconds without a heartbeat before the server host stops the server
+LIFELINE_READY = f"{MARK}WATCHING".encode()  # the lifeline's pidfile is written: it guards the run
 
 
 def lifeline_script(run_dir: str) -> str:
@@ -424,6 +425,9 @@ def lifeline_script(run_dir: str) -> str:
     return GROUP_ALIVE + f"""
 cd {q(run_dir)} || exit 93
 echo $$ > lifeline.pid
+# the connection may be gone already: then this line must fail quietly, not end the watchdog
+trap '' PIPE
+echo {LIFELINE_READY.decode()} 2>/dev/null
 b=; pg=; quiet=0; parent=$PPID
 t=; command -v timeout >/dev/null 2>&1 && t="timeout 5"
 # Listen in 5 s slices: a byte, end of file, silence, or the sshd process

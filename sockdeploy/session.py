@@ -480,11 +480,11 @@ class SshSession:
             raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}", "check your network and run again") from None
         return chan
 
-    def start_lifeline(self, script: str, interval: float = 5.0) -> Lifeline:
+    def start_lifeline(self, script: str, interval: float = 5.0, ready: Optional[bytes] = None) -> Lifeline:
         """Run `script` on a channel kept open with heartbeats; closing or losing it ends the script.
 
-        The channel opens in the background (two round trips off the critical path);
-        Lifeline.ensure() waits for it.
+        The channel opens in the background (off the critical path); Lifeline.ensure()
+        waits for it and, with `ready`, until the script has printed that line.
         """
         transport = self.transport
         host = self.cfg.host
@@ -500,7 +500,7 @@ class SshSession:
                 raise ConnectError(f"cannot open the watchdog channel to {host}: {exc}", "check your network and run again") from None
             return chan
 
-        return Lifeline(opener, interval)
+        return Lifeline(opener, interval, ready)
 
     # -- running things -------------------------------------------------------
     def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
@@ -702,17 +702,42 @@ def _run_one(session: SshSession, script: str, timeout: float) -> Union[CommandR
         return ConnectError(f"a check on {session.name} did not finish within {timeout:g} s", "check the host's load")
 
 
+def _await_line(chan, line: bytes, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    """Read from `chan` until `line` arrives on a line of its own (after whatever the login shell printed)."""
+    seen = b"\n"
+    deadline = time.monotonic() + timeout
+    while b"\n" + line + b"\n" not in seen:
+        if chan.recv_ready():
+            data = chan.recv(4096)
+            if not data:
+                raise EOFError("the script ended before it was ready")
+            seen = seen[-4096:] + data
+        elif chan.exit_status_ready() or chan.closed:
+            raise EOFError(f"the script ended before it was ready (exit status {chan.recv_exit_status()})")
+        elif time.monotonic() > deadline:
+            raise EOFError("the script did not get ready in time")
+        else:
+            select.select([chan], [], [], 0.5)
+
+
 class Lifeline:
     """A channel that sends a heartbeat byte every few seconds until closed."""
 
-    def __init__(self, opener: Callable[[], Any], interval: float) -> None:
-        """`opener` opens the channel (on the heartbeat thread) and raises ConnectError if it cannot."""
+    def __init__(self, opener: Callable[[], Any], interval: float, ready_line: Optional[bytes] = None) -> None:
+        """`opener` opens the channel (on the heartbeat thread) and raises ConnectError if it cannot;
+        `ready_line` is what the script prints once it is in place (see settle())."""
         self._chan: Any = None
         self._error: Optional[ConnectError] = None
         self._ready = threading.Event()
+        self._settled = threading.Event()
+        self._ready_line = ready_line
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(opener, interval), name="sockdeploy-lifeline", daemon=True)
         self._thread.start()
+
+    def settle(self, timeout: float = CONNECT_TIMEOUT + 5) -> None:
+        """Wait until the script has printed its ready line (or ended, or failed to start)."""
+        self._settled.wait(timeout)
 
     def ensure(self, timeout: float = CONNECT_TIMEOUT + 5) -> None:
         """Wait until the remote side runs; raise the ConnectError that kept it from starting."""
@@ -723,15 +748,23 @@ class Lifeline:
 
     def _beat(self, opener: Callable[[], Any], interval: float) -> None:
         try:
-            self._chan = opener()
-        except ConnectError as exc:
-            self._error = exc
-            return
-        except Exception as exc:  # any other failure still counts as "no watchdog"
-            self._error = ConnectError(f"cannot open the watchdog channel: {exc}", "check your network and run again")
-            return
+            try:
+                self._chan = opener()
+            except ConnectError as exc:
+                self._error = exc
+                return
+            except Exception as exc:  # any other failure still counts as "no watchdog"
+                self._error = ConnectError(f"cannot open the watchdog channel: {exc}", "check your network and run again")
+                return
+            finally:
+                self._ready.set()
+            if self._ready_line is not None:
+                try:
+                    _await_line(self._chan, self._ready_line, CONNECT_TIMEOUT)
+                except Exception:  # it ended or the link went: nothing of it left to wait for
+                    pass
         finally:
-            self._ready.set()
+            self._settled.set()
         while not self._stop.wait(interval):
             try:
                 self._chan.sendall(b".")
