@@ -23,7 +23,7 @@ import select
 import shlex
 import struct
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 from sockdeploy.errors import ConnectError
 from sockdeploy.host import CommandResult, ScriptTimeout
@@ -153,19 +153,16 @@ class AgentLost(Exception):
 class Agent:
     """The local end of one agent channel; runs one script at a time."""
 
-    def __init__(self, chan: Any, alive: Callable[[], bool]) -> None:
-        """`chan` is an exec channel running launcher(nonce) (paramiko-like); `alive` tells whether its connection is up."""
+    def __init__(self, chan: Any, alive: Callable[[], bool], *, nonce: Optional[str] = None, owner: Any = None) -> None:
+        """`chan` is a channel that runs (or is about to run) launcher(self.nonce), paramiko-like;
+        `alive` tells whether its connection is up; `owner` is that connection."""
         self._chan = chan
         self._alive = alive
         self._buf = bytearray()
         self._greeted = False
-        self.nonce = ""
+        self.nonce = nonce or secrets.token_hex(8)
         self.broken = False
-        self.owner: Any = None  # the connection it belongs to
-
-    @classmethod
-    def new_nonce(cls) -> str:
-        return secrets.token_hex(8)
+        self.owner = owner
 
     # -- reading ---------------------------------------------------------------
     def _fill(self, n: int, deadline: Optional[float]) -> bool:
@@ -231,29 +228,34 @@ class Agent:
                 raise AgentLost() from None
             if not self._greeted:
                 self._greet(deadline)
-            if not self._fill(12, deadline):
-                return self._cancel(deadline)
-            status, nout, nerr = struct.unpack(">iII", self._take(12))
-            if not self._fill(nout + nerr, deadline):
-                return self._cancel(deadline)
+            result = self._response(deadline)
         except BaseException:
             self.broken = True
             raise
+        if result is None:
+            self._cancel()
+        return result
+
+    def _response(self, deadline: Optional[float]) -> Optional[CommandResult]:
+        """Return the answer once all of it is in; None at the deadline, with nothing consumed."""
+        if not self._fill(12, deadline):
+            return None
+        status, nout, nerr = struct.unpack(">iII", bytes(self._buf[:12]))
+        if not self._fill(12 + nout + nerr, deadline):
+            return None
+        self._take(12)
         out, err = self._take(nout), self._take(nerr)
         return CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), status)
 
-    def _cancel(self, deadline: Optional[float]) -> CommandResult:
+    def _cancel(self) -> NoReturn:
         """The script outlived its timeout: stop it, then raise ScriptTimeout with its output."""
         self.broken = True  # a late response could be mistaken for the next one's; start afresh
         partial = CommandResult("", "", -1)
         try:
             self._chan.sendall(b"c")
-            grace = time.monotonic() + CANCEL_GRACE
-            if self._fill(12, grace):
-                _, nout, nerr = struct.unpack(">iII", self._take(12))
-                if self._fill(nout + nerr, grace):
-                    out, err = self._take(nout), self._take(nerr)
-                    partial = CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), -1)
+            late = self._response(time.monotonic() + CANCEL_GRACE)
+            if late is not None:
+                partial = CommandResult(late.stdout, late.stderr, -1)
         except (AgentLost, OSError, EOFError):
             pass
         raise ScriptTimeout(partial)

@@ -545,9 +545,7 @@ class SshSession:
         transport = self.transport
         try:
             chan = self._open(transport)
-            helper = agent_mod.Agent(chan, transport.is_active)
-            helper.owner = transport
-            helper.nonce = helper.new_nonce()
+            helper = agent_mod.Agent(chan, transport.is_active, owner=transport)
             chan.exec_command(wrap_script(agent_mod.launcher(helper.nonce)))
         except (paramiko.SSHException, EOFError, OSError) as exc:
             with self._agent_lock:

@@ -59,11 +59,9 @@ class PipeChannel:
 
 
 def start(prefix: str = "") -> Agent:
-    nonce = Agent.new_nonce()
+    nonce = "0123abcd4567ef89"
     chan = PipeChannel(prefix + agent.launcher(nonce))
-    helper = Agent(chan, lambda: True)
-    helper.nonce = nonce
-    return helper
+    return Agent(chan, lambda: True, nonce=nonce)
 
 
 @pytest.fixture
@@ -119,7 +117,6 @@ def test_a_host_without_python3_makes_the_agent_unavailable_before_anything_ran(
     if already_ended:  # the request then meets a closed pipe
         chan.proc.wait()
     a = Agent(chan, lambda: True)
-    a.nonce = a.new_nonce()
     with pytest.raises(AgentUnavailable):
         a.run(f"touch {tmp_path}/ran", None, 10)
     assert a.broken and not (tmp_path / "ran").exists()
