@@ -20,25 +20,46 @@ from sockdeploy.errors import NetworkPathError
 log = logging.getLogger("sockdeploy.udprelay")
 HEADER = struct.Struct("!HH")
 
-# Runs on the server host with its python3 (standard library only).
-REMOTE_RELAY = r'''
+# What both remote ends (next to the server, and on a client host) share, in their python3:
+# reading frames from stdin and writing them to stdout.
+_FRAMES = r'''
 import os, select, socket, struct, sys
-port = int(sys.argv[1])
 H = struct.Struct("!HH")
-socks, owner, buf = {}, {}, b""
+pending = [b""]
+
+def frames():
+    # One read of stdin: the whole (id, datagram) frames it completes, or None at end of file.
+    data = os.read(0, 65536)
+    if not data:
+        return None
+    buf, done = pending[0] + data, []
+    while len(buf) >= H.size:
+        cid, n = H.unpack(buf[:H.size])
+        if len(buf) < H.size + n:
+            break
+        done.append((cid, buf[H.size:H.size + n]))
+        buf = buf[H.size + n:]
+    pending[0] = buf
+    return done
+
+def send_frame(cid, d):
+    frame = H.pack(cid, len(d)) + d
+    while frame:
+        frame = frame[os.write(1, frame):]
+'''
+
+# Runs on the server host with its python3 (standard library only).
+REMOTE_RELAY = _FRAMES + r'''
+port = int(sys.argv[1])
+socks, owner = {}, {}
 os.write(1, b"R")  # ready
 while True:
     r, _, _ = select.select([0] + list(socks.values()), [], [])
     if 0 in r:
-        data = os.read(0, 65536)
-        if not data:
+        got = frames()
+        if got is None:
             break
-        buf += data
-        while len(buf) >= H.size:
-            cid, n = H.unpack(buf[:H.size])
-            if len(buf) < H.size + n:
-                break
-            dgram, buf = buf[H.size:H.size + n], buf[H.size + n:]
+        for cid, dgram in got:
             s = socks.get(cid)
             if s is None:
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -55,17 +76,20 @@ while True:
             d = s.recv(65535)
         except OSError:
             continue
-        frame = H.pack(owner[s.fileno()], len(d)) + d
-        while frame:
-            frame = frame[os.write(1, frame):]
+        send_frame(owner[s.fileno()], d)
 '''
+
+
+def _launch(program: str, port: int) -> str:
+    """The sh script that runs a relay program with the host's python3 (or says it is missing)."""
+    code = base64.b64encode(program.encode()).decode()
+    return (f'command -v python3 >/dev/null 2>&1 || {{ echo "NOPYTHON"; exit 97; }}\n'
+            f'exec python3 -u -c "$(printf %s {code} | base64 -d)" {int(port)}\n')
 
 
 def remote_script(port: int) -> str:
     """The sh script that starts the relay next to the server (or says python3 is missing)."""
-    code = base64.b64encode(REMOTE_RELAY.encode()).decode()
-    return (f'command -v python3 >/dev/null 2>&1 || {{ echo "NOPYTHON"; exit 97; }}\n'
-            f'exec python3 -u -c "$(printf %s {code} | base64 -d)" {int(port)}\n')
+    return _launch(REMOTE_RELAY, port)
 
 
 class UdpRelay:
@@ -156,16 +180,14 @@ class UdpRelay:
 
 # Runs on the client host (a Pi reached over SSH) with its python3: the client's UDP
 # endpoint there, speaking the same frames, so this machine only joins two channels.
-CLIENT_RELAY = r'''
-import os, select, socket, struct, sys
-H = struct.Struct("!HH")
+CLIENT_RELAY = _FRAMES + r'''
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
     s.bind(("127.0.0.1", 0))
 os.write(1, b"R" + struct.pack("!H", s.getsockname()[1]))
-ids, addrs, buf = {}, {}, b""
+ids, addrs = {}, {}
 while True:
     r, _, _ = select.select([0, s], [], [])
     if s in r:
@@ -174,19 +196,12 @@ while True:
         if cid is None:
             cid = ids[a] = len(ids) + 1
             addrs[cid] = a
-        frame = H.pack(cid, len(d)) + d
-        while frame:
-            frame = frame[os.write(1, frame):]
+        send_frame(cid, d)
     if 0 in r:
-        data = os.read(0, 65536)
-        if not data:
+        got = frames()
+        if got is None:
             break
-        buf += data
-        while len(buf) >= H.size:
-            cid, n = H.unpack(buf[:H.size])
-            if len(buf) < H.size + n:
-                break
-            dgram, buf = buf[H.size:H.size + n], buf[H.size + n:]
+        for cid, dgram in got:
             if cid in addrs:
                 try:
                     s.sendto(dgram, addrs[cid])
@@ -197,9 +212,7 @@ while True:
 
 def client_script(port: int) -> str:
     """The sh script that starts the client host's UDP endpoint (or says python3 is missing)."""
-    code = base64.b64encode(CLIENT_RELAY.encode()).decode()
-    return (f'command -v python3 >/dev/null 2>&1 || {{ echo "NOPYTHON"; exit 97; }}\n'
-            f'exec python3 -u -c "$(printf %s {code} | base64 -d)" {int(port)}\n')
+    return _launch(CLIENT_RELAY, port)
 
 
 class JoinedUdpRelay:
