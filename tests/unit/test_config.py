@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from sockdeploy.config import find_hosts_file, parse_config, parse_port_range
+from sockdeploy.config import ServerConfig, find_hosts_file, parse_config, parse_port_range
 from sockdeploy.errors import ConfigError
 
 
@@ -44,6 +44,13 @@ def test_the_shipped_example_is_valid():
         ("server:\n  host: a\n  identity: /nonexistent/key\n", 3, "identity file not found"),
         ("server:\n  host: a\nextra: 1\n", 3, "unknown key 'extra'"),
         ("server:\n  host: a\n  host: b\n", 3, "duplicate key"),
+        ("server:\n  host: a\nservers: lab1\n", 3, "'servers' must be a non-empty list"),
+        ("server:\n  host: a\nservers: []\n", 3, "'servers' must be a non-empty list"),
+        ("server:\n  host: a\nservers:\n  - host: b\n  - hots: c\n", 5, "unknown key 'servers[2].hots'"),
+        ("server:\n  host: a\nservers:\n  - host: b\n    port: 99999\n", 5, "servers[1].port 99999 is out of range"),
+        ("server:\n  host: a\nservers:\n  - host: b\n  - host: b\n", 5, "servers[2] repeats servers[1]"),
+        ("server:\n  host: a\nservers:\n  - user: x\n", 4, "missing required key 'servers[1].host'"),
+        ("server:\n  host: a\nservers:\n  - lab1\n", 4, "'servers[1]' must be a mapping"),
     ],
 )
 def test_bad_config_names_file_line_and_hint(tmp_path, text, line, fragment):
@@ -55,6 +62,14 @@ def test_bad_config_names_file_line_and_hint(tmp_path, text, line, fragment):
     assert err.headline().startswith(f"{path}:{line}:"), err.headline()
     assert err.hint
     assert err.exit_code == 2
+
+
+def test_servers_inherit_from_server(tmp_path):
+    cfg = parse_config(write(tmp_path, "server:\n  host: lab0\n  user: ta\n  workdir: ~/grading\n"
+                                       "servers:\n  - host: lab1\n  - host: lab2\n    user: other\n    port: 2222\n"))
+    assert [(s.host, s.user, s.port, s.workdir) for s in cfg.server_hosts] == [
+        ("lab1", "ta", None, "~/grading"), ("lab2", "other", 2222, "~/grading")]
+    assert parse_config(write(tmp_path, "server:\n  host: a\n")).server_hosts == (ServerConfig(host="a"),)
 
 
 def test_unknown_key_suggests_the_closest(tmp_path):

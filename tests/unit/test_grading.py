@@ -13,8 +13,8 @@ from typing import Any, List
 import pytest
 
 from sockdeploy import grading, orchestrator, process
-from sockdeploy.config import Config, ServerConfig, parse_config
-from sockdeploy.errors import (AuthError, BuildError, ConfigError, ConnectError, ExpectationsFailed, Interrupted,
+from sockdeploy.config import Config, ServerConfig
+from sockdeploy.errors import (AuthError, BuildError, ConnectError, ExpectationsFailed, Interrupted,
                                NetworkPathError, PayloadError, ProgramError, RemoteError, UsageError)
 from sockdeploy.host import CommandResult
 from sockdeploy.orchestrator import RunResult
@@ -460,39 +460,6 @@ def test_shielded_is_a_no_op_off_the_main_thread(mocker):
     assert errors == [] and spy.call_count == 0
 
 
-# -- servers: in hosts.yaml -----------------------------------------------------------------------
-
-def _hosts(tmp_path: Path, text: str) -> Path:
-    p = tmp_path / "hosts.yaml"
-    p.write_text(text)
-    return p
-
-
-def test_servers_inherit_from_server(tmp_path):
-    cfg = parse_config(_hosts(tmp_path, "server:\n  host: lab0\n  user: ta\n  workdir: ~/grading\n"
-                                        "servers:\n  - host: lab1\n  - host: lab2\n    user: other\n    port: 2222\n"))
-    assert [(s.host, s.user, s.port, s.workdir) for s in cfg.server_hosts] == [
-        ("lab1", "ta", None, "~/grading"), ("lab2", "other", 2222, "~/grading")]
-    assert parse_config(_hosts(tmp_path, "server:\n  host: a\n")).server_hosts == (ServerConfig(host="a"),)
-
-
-@pytest.mark.parametrize("text, line, fragment", [
-    ("server:\n  host: a\nservers: lab1\n", 3, "'servers' must be a non-empty list"),
-    ("server:\n  host: a\nservers: []\n", 3, "'servers' must be a non-empty list"),
-    ("server:\n  host: a\nservers:\n  - host: b\n  - hots: c\n", 5, "unknown key 'servers[2].hots'"),
-    ("server:\n  host: a\nservers:\n  - host: b\n    port: 99999\n", 5, "servers[1].port 99999 is out of range"),
-    ("server:\n  host: a\nservers:\n  - host: b\n  - host: b\n", 5, "servers[2] repeats servers[1]"),
-    ("server:\n  host: a\nservers:\n  - user: x\n", 4, "missing required key 'servers[1].host'"),
-    ("server:\n  host: a\nservers:\n  - lab1\n", 4, "'servers[1]' must be a mapping"),
-])
-def test_bad_servers_name_file_line(tmp_path, text, line, fragment):
-    path = _hosts(tmp_path, text)
-    with pytest.raises(ConfigError) as info:
-        parse_config(path)
-    assert fragment in info.value.message
-    assert info.value.where == f"{path}:{line}" and info.value.hint
-
-
 # -- Fabric's ThreadingGroup runs the per-host checks --------------------------------------------
 
 def test_checks_run_on_every_host_at_once_with_fabric(mocker):
@@ -525,7 +492,8 @@ def test_cli_prints_the_table_and_maps_the_exit_code(tmp_path, mocker):
     from sockdeploy.cli import cli
 
     (d,) = _submissions(tmp_path, "g1")
-    hosts = _hosts(tmp_path, "server:\n  host: lab0\n")
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text("server:\n  host: lab0\n")
     outcome = grading.Outcome(grading.Submission("g1", d), grading.TIMED_OUT, 12.5, tmp_path / "b" / "g1", "lab0",
                               ProgramError("still running"))
     fake = grading.GradingResult(folder=tmp_path / "b", outcomes=[outcome], logins=1)
