@@ -614,8 +614,6 @@ class Run:
             self.server_log = ProgramLog("server.log", f"Server terminal ({ws.host.name})",
                                          f"{self._server_user(ws)}@{ws.host.name}", command)
             label = f"start the server on port {port}" if port else "start the server"
-            if self.lifeline is not None and ws.host is self.session:
-                self.lifeline.ensure()  # no server starts unwatched
             try:
                 with self.progress.step(label):
                     proc = process.start_server(ws, command, ready=self.payload.ready, port=port,

@@ -547,13 +547,12 @@ class SshSession:
             chan = self._open(transport)
             helper = agent_mod.Agent(chan, transport.is_active, owner=transport)
             chan.exec_command(wrap_script(agent_mod.launcher(helper.nonce)))
-        except (paramiko.SSHException, EOFError, OSError) as exc:
+        except BaseException as exc:
             with self._agent_lock:
                 self._agent_count -= 1
-            raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}", "the SSH connection may have dropped; run again") from None
-        except BaseException:
-            with self._agent_lock:
-                self._agent_count -= 1
+            if isinstance(exc, (paramiko.SSHException, EOFError, OSError)):
+                raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}",
+                                   "the SSH connection may have dropped; run again") from None
             raise
         return helper
 
