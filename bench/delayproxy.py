@@ -59,9 +59,9 @@ class DelayProxy:
         self.next_id = 0
 
     async def pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stats: ConnStats,
-                   client_side: bool, abort: "asyncio.Event") -> None:
+                   client_side: bool, abort: asyncio.Event) -> None:
         """Copy reader to writer, each chunk delivered `delay` after it was read."""
-        queue: "asyncio.Queue[Tuple[float, bytes]]" = asyncio.Queue()
+        queue: asyncio.Queue[Tuple[float, bytes]] = asyncio.Queue()
         in_flight = [0]
         room = asyncio.Event()
         room.set()

@@ -20,7 +20,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,15 +27,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sockdeploy.campus import LINK_DEVICE, SERVER_IP, CampusLab  # noqa: E402
-from sockdeploy.payload import bundled_dir  # noqa: E402
+from sockdeploy.lab.campus import LINK_DEVICE, SERVER_IP, CampusLab  # noqa: E402
+from sockdeploy.spec.payload import bundled_dir  # noqa: E402
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 ONE_WAY_MS = 20
@@ -303,7 +302,7 @@ network:
         if self.link_mode != "proxy":
             return
         openssh, paramiko_turns = [], []
-        snippet = ("import sys,time; from sockdeploy.config import load_config; from sockdeploy.session import SshSession;"
+        snippet = ("import sys,time; from sockdeploy.spec.hosts import load_config; from sockdeploy.ssh.session import SshSession;"
                    "s=SshSession(load_config(sys.argv[1]).server); s.open(); time.sleep(1.0); s.close()")
         for _ in range(3):
             _, _, off = self.counters()

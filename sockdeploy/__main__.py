@@ -1,3 +1,3 @@
-from sockdeploy.cli import main
+from sockdeploy.cli.app import main
 
 main()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # only for annotations: errors.py imports nothing of sockdeploy at run time
+    from sockdeploy.remote.host import CommandResult
+    from sockdeploy.run.server import ServerProcess
 
 
 class SockdeployError(Exception):
@@ -111,3 +115,52 @@ class SourceChanged(UsageError):
     """A source that ran differs from the checksum its run.json recorded; it cannot be submitted as run."""
 
     kind = "source-changed"
+
+
+class ForwardingForbidden(ConnectError):
+    """The SSH server refuses port forwarding (AllowTcpForwarding no)."""
+
+    kind = "forwarding-forbidden"
+    exit_code = 5
+
+
+class ForwardConnectFailed(ConnectError):
+    """The login host could not connect to the forward's destination."""
+
+    kind = "forward-connect"
+    exit_code = 5
+
+
+# Internal signals between library layers. Their catchers turn them into the
+# domain errors above; none reaches the CLI.
+
+class ScriptTimeout(Exception):
+    """A script ran longer than its timeout (the caller maps it to a domain error)."""
+
+    def __init__(self, partial: CommandResult) -> None:
+        super().__init__("timed out")
+        self.partial = partial
+
+
+class AgentUnavailable(Exception):
+    """The remote helper could not start (no python3); nothing was run."""
+
+
+class AgentLost(Exception):
+    """The remote helper's channel ended while a script ran; whether it finished is unknown."""
+
+
+class ServerExited(Exception):
+    """The server ended before it listened."""
+
+    def __init__(self, status: Optional[int], log: str) -> None:
+        super().__init__(f"server exited with status {status}")
+        self.status, self.log = status, log
+
+
+class ServerNotListening(Exception):
+    """The server did not listen within the wait."""
+
+    def __init__(self, proc: ServerProcess, waited: float) -> None:
+        super().__init__("server not listening")
+        self.proc, self.waited = proc, waited

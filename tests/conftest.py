@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -27,8 +27,8 @@ PAYLOADS = REPO / "payloads"
 
 
 def _sshd_available() -> bool:
-    from sockdeploy.lab import find_sshd
     from sockdeploy.errors import LabError
+    from sockdeploy.lab.loopback import find_sshd
 
     try:
         find_sshd()
@@ -82,7 +82,7 @@ def cli(tmp_path: Path, fake_home: Path):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):
-    from sockdeploy.lab import LoopbackLab
+    from sockdeploy.lab.loopback import LoopbackLab
 
     with LoopbackLab(tmp_path_factory.mktemp("lab")) as running:
         yield running
@@ -163,7 +163,7 @@ def kill_ssh_connections(lab) -> int:
 
 @pytest.fixture(scope="session")
 def campus(tmp_path_factory):
-    from sockdeploy.campus import CampusLab, campus_available
+    from sockdeploy.lab.campus import CampusLab, campus_available
 
     ok, reason = campus_available()
     if not ok:

@@ -143,7 +143,7 @@ def test_a_failing_target_does_not_stop_the_next(cli, tmp_path):
 
 
 def test_group_members_from_hosts_yaml(cli, tmp_path):
-    from sockdeploy.config import Config
+    from sockdeploy.spec.hosts import Config
 
     if "group" not in getattr(Config, "__dataclass_fields__", {}):
         pytest.skip("hosts.yaml has no group: list in this version of config.py")

@@ -15,9 +15,9 @@ from typing import Iterator, Tuple
 
 import pytest
 
-from sockdeploy.campus import CampusLab, campus_available
-from sockdeploy.config import parse_config
 from sockdeploy.errors import LabError
+from sockdeploy.lab.campus import CampusLab, campus_available
+from sockdeploy.spec.hosts import parse_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.campus]
 

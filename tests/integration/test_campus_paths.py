@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.campus]
 

@@ -4,11 +4,10 @@ and proves it worked with its own expectations, through the tunnel and directly 
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from sockdeploy.payload import bundled_names, resolve
+from sockdeploy.spec.payload import bundled_names, resolve
 
 pytestmark = [pytest.mark.integration, pytest.mark.campus]
 

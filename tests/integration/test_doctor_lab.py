@@ -14,8 +14,15 @@ from typing import Dict, List
 
 import pytest
 
-from sockdeploy import doctor
-from sockdeploy.doctor import ORDER, Check, exit_code, render_table, run_doctor, to_json
+from sockdeploy.doctor import checks as doctor
+from sockdeploy.doctor.checks import (
+    ORDER,
+    Check,
+    exit_code,
+    render_table,
+    run_doctor,
+    to_json,
+)
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -128,7 +135,7 @@ def test_ssh_config_alias(clean_lab, home, tmp_path):
 
 
 def test_forbidden_forwarding(home, tmp_path):
-    from sockdeploy.lab import LoopbackLab
+    from sockdeploy.lab.loopback import LoopbackLab
 
     with LoopbackLab(tmp_path / "nofwd", forwarding=False) as lab:
         checks = run_doctor(str(lab.write_hosts_file(via="tunnel", path=tmp_path / "tunnel.yaml")))
@@ -198,7 +205,7 @@ def test_banner_not_ssh():
 
 
 DOCTOR_SNIPPET = ("import json, sys\n"
-                  "from sockdeploy.doctor import run_doctor, to_json\n"
+                  "from sockdeploy.doctor.checks import run_doctor, to_json\n"
                   "print(json.dumps(to_json(run_doctor(sys.argv[1]))))\n")
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sockdeploy.lab import LoopbackLab
-from sockdeploy.paths import probe
+from sockdeploy.lab.loopback import LoopbackLab
+from sockdeploy.run.netpath import probe
 from tests.conftest import REPO, copy_payload, kill_ssh_connections
 
 pytestmark = pytest.mark.integration

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from sockdeploy.lab import LoopbackLab
+from sockdeploy.lab.loopback import LoopbackLab
 from tests.conftest import PAYLOADS
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ from typing import Dict, Iterator
 
 import pytest
 
-from sockdeploy.config import parse_config
-from tests.conftest import REPO, CliResult, drive_pty, unavailable
+from sockdeploy.spec.hosts import parse_config
+from tests.conftest import REPO, drive_pty, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_scripted_answers_on_stdin(clean_lab, fake_home, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "sockdeploy", "init", "--port", str(clean_lab.port), "--output", str(out)],
                           input=answers, env=_env(fake_home), cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
-    for question in ("Login host [shell.cec.wustl.edu]: localhost", f"User name on localhost [", "Key to log in with:",
+    for question in ("Login host [shell.cec.wustl.edu]: localhost", "User name on localhost [", "Key to log in with:",
                      "Install the key on localhost now", "(auto, direct, vpn, tunnel)? [auto]: direct", "Group members"):
         assert question in proc.stderr, proc.stderr
     cfg = parse_config(out)
@@ -118,7 +118,7 @@ def test_refuses_to_overwrite_without_force(cli, tmp_path):
 
 
 def test_doctor_failure_keeps_the_file(cli, fake_home, tmp_path):
-    from sockdeploy.lab import free_loopback_port
+    from sockdeploy.lab.loopback import free_loopback_port
 
     out = tmp_path / "hosts.yaml"
     res = cli("init", "--host", "127.0.0.1", "--port", str(free_loopback_port()), "--user", "jdoe", "--via", "direct",
@@ -145,8 +145,8 @@ def test_accept_new_stores_the_host_key_before_the_doctor(cli, clean_lab, fake_h
 
 
 @pytest.fixture(scope="module")
-def labpw(tmp_path_factory: pytest.TempPathFactory) -> Iterator["LoopbackLab"]:
-    from sockdeploy.lab import LoopbackLab
+def labpw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackLab]:
+    from sockdeploy.lab.loopback import LoopbackLab
 
     if os.geteuid() != 0:
         unavailable("the password lab needs root")

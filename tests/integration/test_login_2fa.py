@@ -8,16 +8,13 @@ the person verbatim, send the answers once, and never keep them anywhere.
 from __future__ import annotations
 
 import os
-import pty
 import re
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -29,9 +26,9 @@ PASSWORD_PROMPT = "Password: "  # pam_unix
 TOTP_PROMPT = "Verification code: "  # pam_google_authenticator
 
 @pytest.fixture(scope="module")
-def lab2fa(tmp_path_factory: pytest.TempPathFactory) -> Iterator["LoopbackLab"]:
+def lab2fa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackLab]:
     from sockdeploy.errors import LabError
-    from sockdeploy.lab import LoopbackLab, find_pam_totp_module
+    from sockdeploy.lab.loopback import LoopbackLab, find_pam_totp_module
 
     if os.geteuid() != 0:
         unavailable("the password+TOTP lab needs root")
@@ -65,7 +62,7 @@ def _wrong_code(lab) -> str:
 
 
 def lab_code(lab, at: float) -> str:
-    from sockdeploy.lab import totp
+    from sockdeploy.lab.loopback import totp
 
     return totp(lab.totp_secret, at)
 
@@ -157,7 +154,7 @@ def test_stop_leaves_the_system_as_it_was(tmp_path):
     """A second lab (own user name) starts and stops: no user, home, PAM file or sshd is left."""
     import pwd
 
-    from sockdeploy.lab import PAM_DIR, LoopbackLab
+    from sockdeploy.lab.loopback import PAM_DIR, LoopbackLab
 
     if os.geteuid() != 0:
         unavailable("the password+TOTP lab needs root")
@@ -188,7 +185,7 @@ def test_failed_start_undoes_everything(tmp_path):
     import pwd
 
     from sockdeploy.errors import LabError
-    from sockdeploy.lab import PAM_DIR, LoopbackLab
+    from sockdeploy.lab.loopback import PAM_DIR, LoopbackLab
 
     if os.geteuid() != 0:
         unavailable("the password+TOTP lab needs root")
@@ -205,7 +202,7 @@ def test_an_account_not_made_by_the_lab_is_never_taken(tmp_path):
     import pwd
 
     from sockdeploy.errors import LabError
-    from sockdeploy.lab import PAM_DIR, LoopbackLab
+    from sockdeploy.lab.loopback import PAM_DIR, LoopbackLab
 
     if os.geteuid() != 0:
         unavailable("the password+TOTP lab needs root")
@@ -218,7 +215,7 @@ def test_an_account_not_made_by_the_lab_is_never_taken(tmp_path):
 
 
 def test_totp_matches_rfc6238_vectors():
-    from sockdeploy.lab import totp
+    from sockdeploy.lab.loopback import totp
 
     secret = b"12345678901234567890"  # RFC 6238 appendix B, SHA1; the RFC lists 8 digits, the lab uses 6
     for at, code in ((59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"), (20000000000, "65353130")):
@@ -231,7 +228,7 @@ def test_non_root_gets_a_clear_lab_error(tmp_path):
     if os.geteuid() != 0 or not setpriv:
         pytest.skip("needs root and setpriv to drop to nobody")
     tmp_path.chmod(0o777)
-    script = ("from sockdeploy.errors import LabError\nfrom sockdeploy.lab import LoopbackLab\n"
+    script = ("from sockdeploy.errors import LabError\nfrom sockdeploy.lab.loopback import LoopbackLab\n"
               "try:\n    LoopbackLab(auth='password+totp').start()\nexcept LabError as e:\n    print(e.message, '|', e.hint)\n")
     res = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", script],
                          capture_output=True, text=True, cwd=tmp_path, timeout=60,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -11,7 +10,7 @@ import time
 
 import pytest
 
-from sockdeploy.lab import free_loopback_port
+from sockdeploy.lab.loopback import free_loopback_port
 from tests.conftest import process_tree
 
 pytestmark = pytest.mark.integration

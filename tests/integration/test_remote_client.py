@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def two_hosts(tmp_path_factory):
-    from sockdeploy.lab import LoopbackLab
+    from sockdeploy.lab.loopback import LoopbackLab
 
     with LoopbackLab(tmp_path_factory.mktemp("login")) as login, \
             LoopbackLab(tmp_path_factory.mktemp("pi"), host_name="127.0.0.1") as pi:
@@ -115,8 +115,8 @@ def test_a_client_that_hangs_on_the_pi_is_stopped(cli, tmp_path, two_hosts):
 @pytest.fixture(scope="module")
 def pi_sshd(campus, tmp_path_factory):
     """An sshd on the Pi (pi.home.lab, 10.77.1.2:22 in the home namespace), for a laptop to drive it."""
-    from sockdeploy.campus import HOME_NAME
-    from sockdeploy.lab import LoopbackLab
+    from sockdeploy.lab.campus import HOME_NAME
+    from sockdeploy.lab.loopback import LoopbackLab
 
     with LoopbackLab(tmp_path_factory.mktemp("pi-sshd"), listen=campus.home_ip, host_name=HOME_NAME, port=22,
                      prefix=["ip", "netns", "exec", campus.home_ns]) as pi:
@@ -168,7 +168,7 @@ def test_tunnel_open_listens_on_the_pi(cli, tmp_path, two_hosts):
     import socket
     import threading
 
-    from sockdeploy.lab import free_loopback_port
+    from sockdeploy.lab.loopback import free_loopback_port
 
     login, pi = two_hosts
     hosts = _hosts(tmp_path / "hosts.yaml", login, pi, "tunnel")

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PAYLOADS, REPO, copy_payload, kill_ssh_connections, only_run_dir
+from tests.conftest import (
+    PAYLOADS,
+    REPO,
+    copy_payload,
+    kill_ssh_connections,
+    only_run_dir,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -258,7 +264,7 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, fake_home, clean_lab, s
 
 def test_connection_killed_server_side_stops_the_server(tmp_path, fake_home):
     """The SSH connection dies mid-run: the server host's watchdog stops the server on its own."""
-    from sockdeploy.lab import LoopbackLab
+    from sockdeploy.lab.loopback import LoopbackLab
 
     d = _hanging_payload(tmp_path)
     (d / "payload.yaml").write_text((d / "payload.yaml").read_text().replace("expect:", "  timeout: 45\nexpect:"))

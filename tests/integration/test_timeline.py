@@ -25,7 +25,7 @@ def _libfaketime() -> str:
 @pytest.fixture(scope="module")
 def skewed_lab(tmp_path_factory):
     """A loopback sshd whose sessions see a clock SKEW seconds ahead (libfaketime), like a badly set host."""
-    from sockdeploy.lab import LoopbackLab
+    from sockdeploy.lab.loopback import LoopbackLab
 
     env = f"SetEnv LD_PRELOAD={_libfaketime()} FAKETIME=+{SKEW} DONT_FAKE_MONOTONIC=1\n"
     with LoopbackLab(tmp_path_factory.mktemp("skewed"), extra_sshd_config=env) as lab:

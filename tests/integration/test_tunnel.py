@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from pathlib import Path
 
 import pytest
 
-from sockdeploy.config import parse_config
-from sockdeploy.errors import NetworkPathError
-from sockdeploy.lab import LoopbackLab
-from sockdeploy.paths import probe
-from sockdeploy.session import ForwardingForbidden, SshSession
-from sockdeploy.tunnel import LocalForward
+from sockdeploy.errors import ForwardingForbidden, NetworkPathError
+from sockdeploy.lab.loopback import LoopbackLab
+from sockdeploy.net.forward import LocalForward
+from sockdeploy.run.netpath import probe
+from sockdeploy.spec.hosts import parse_config
+from sockdeploy.ssh.session import SshSession
 
 pytestmark = pytest.mark.integration
 
@@ -186,7 +185,7 @@ def test_the_transport_delivers_into_the_socket_and_a_slow_reader_still_gets_eve
     import hashlib
     import time
 
-    from sockdeploy import session as session_mod
+    from sockdeploy.ssh import session as session_mod
 
     assert getattr(session.transport, "_sd_direct", False), "direct delivery is not installed on this connection"
     used = []

@@ -11,9 +11,9 @@ from typing import List, Optional
 
 import pytest
 
-from sockdeploy import agent
-from sockdeploy.agent import Agent, AgentLost, AgentUnavailable
-from sockdeploy.host import ScriptTimeout
+from sockdeploy.errors import AgentLost, AgentUnavailable, ScriptTimeout
+from sockdeploy.ssh import helper as agent
+from sockdeploy.ssh.helper import Agent
 
 
 class PipeChannel:
@@ -185,8 +185,8 @@ class FakeTransport:
 
 
 def session_with(chans: list, mocker):  # type: ignore[no-untyped-def]
-    from sockdeploy.config import ServerConfig
-    from sockdeploy.session import SshSession
+    from sockdeploy.spec.hosts import ServerConfig
+    from sockdeploy.ssh.session import SshSession
 
     s = SshSession(ServerConfig(host="login.example"))
     s._transport = FakeTransport(chans)

@@ -14,10 +14,11 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from sockdeploy import answers, batch, bundle
 from sockdeploy.errors import Interrupted, ProgramError, SourceChanged, UsageError
-from sockdeploy.orchestrator import RunOptions, _snapshot_sources
-from sockdeploy.progress import Progress
+from sockdeploy.output import answers, bundle
+from sockdeploy.output.progress import Progress
+from sockdeploy.run import targets as batch
+from sockdeploy.run.runner import RunOptions, _snapshot_sources
 from tests.conftest import code_blocks
 
 SERVER_C = b"int main(void) { return 0; }\n"
@@ -276,7 +277,7 @@ def test_manifest_lines_use_sha256sum_escapes():
 # -- the sources snapshot taken at run time ---------------------------------------------
 
 def test_snapshot_copies_the_sources_and_the_run_reads_the_copies(tmp_path):
-    from sockdeploy import payload as payload_mod
+    from sockdeploy.spec import payload as payload_mod
 
     p = payload_mod.resolve("ex5")
     snap = _snapshot_sources(p, tmp_path / "sources", Progress(quiet=True))
@@ -347,7 +348,7 @@ def test_one_remote_target_keeps_its_own_connection(monkeypatch, tmp_path):
     assert seen == [None, None]
 
 
-def NetworkPathError_(message: str):  # noqa: N802 - reads like the class it builds
+def NetworkPathError_(message: str):
     from sockdeploy.errors import NetworkPathError
 
     return NetworkPathError(message)

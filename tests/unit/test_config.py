@@ -2,8 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from sockdeploy.config import ServerConfig, find_hosts_file, parse_config, parse_port_range
 from sockdeploy.errors import ConfigError
+from sockdeploy.spec.hosts import (
+    ServerConfig,
+    find_hosts_file,
+    parse_config,
+    parse_port_range,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -8,7 +8,7 @@ from typing import Iterator, List, Tuple
 import click
 import pytest
 
-from sockdeploy.cli import cli
+from sockdeploy.cli.app import cli
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 

@@ -9,13 +9,19 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from sockdeploy import doctor
-from sockdeploy.doctor import ORDER, Check, exit_code, render_table, run_doctor, to_json
-from sockdeploy.errors import AuthError, ConnectError, HostKeyError
-from sockdeploy.host import CommandResult
-from sockdeploy.paths import Probe
-from sockdeploy.session import ForwardingForbidden
-from sockdeploy.vpn import Check as VpnCheck
+from sockdeploy.doctor import checks as doctor
+from sockdeploy.doctor.checks import (
+    ORDER,
+    Check,
+    exit_code,
+    render_table,
+    run_doctor,
+    to_json,
+)
+from sockdeploy.errors import AuthError, ConnectError, ForwardingForbidden, HostKeyError
+from sockdeploy.net.vpn import Check as VpnCheck
+from sockdeploy.remote.host import CommandResult
+from sockdeploy.run.netpath import Probe
 
 GATEWAY = "vpn.example.edu"
 ALL_TOOLS = {t: f"/usr/bin/{t}" for t in doctor.TOOLS_WANTED}
@@ -49,7 +55,7 @@ class FakeTransport:
 class FakeSession:
     """Stands in for SshSession; records what doctor asked of it."""
 
-    instances: List["FakeSession"] = []
+    instances: List[FakeSession] = []
     open_error: Optional[Exception] = None
     forwarding_error: Optional[Exception] = None
     output = tools_output(ALL_TOOLS)

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from sockdeploy.config import parse_config
-from sockdeploy.dryrun import plan, render_plan
-from sockdeploy.payload import resolve
+from sockdeploy.run.dryrun import plan, render_plan
+from sockdeploy.spec.hosts import parse_config
+from sockdeploy.spec.payload import resolve
 
 
 def _cfg(tmp_path: Path, via: str = "tunnel"):

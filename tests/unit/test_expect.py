@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from sockdeploy.errors import PayloadError
-from sockdeploy.expect import evaluate
-from sockdeploy.payload import Expectations, load_manifest
+from sockdeploy.run.expectations import evaluate
+from sockdeploy.spec.payload import Expectations, load_manifest
 
 
 def test_placeholders_in_expectations_are_literal():

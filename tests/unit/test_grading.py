@@ -12,13 +12,25 @@ from typing import Any, List
 
 import pytest
 
-from sockdeploy import grading, orchestrator, process
-from sockdeploy.config import Config, ServerConfig
-from sockdeploy.errors import (AuthError, BuildError, ConnectError, ExpectationsFailed, Interrupted,
-                               NetworkPathError, PayloadError, ProgramError, RemoteError, UsageError)
-from sockdeploy.host import CommandResult
-from sockdeploy.orchestrator import RunResult
-from sockdeploy.transcript import RunFolder
+from sockdeploy.errors import (
+    AuthError,
+    BuildError,
+    ConnectError,
+    ExpectationsFailed,
+    Interrupted,
+    NetworkPathError,
+    PayloadError,
+    ProgramError,
+    RemoteError,
+    UsageError,
+)
+from sockdeploy.grading import grader as grading
+from sockdeploy.output.runfolder import RunFolder
+from sockdeploy.remote.host import CommandResult
+from sockdeploy.run import runner as orchestrator
+from sockdeploy.run import server as process
+from sockdeploy.run.runner import RunResult
+from sockdeploy.spec.hosts import Config, ServerConfig
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "payloads"
 
@@ -465,7 +477,7 @@ def test_shielded_is_a_no_op_off_the_main_thread(mocker):
 def test_checks_run_on_every_host_at_once_with_fabric(mocker):
     from fabric.exceptions import GroupException
 
-    from sockdeploy import session as session_mod
+    from sockdeploy.ssh import session as session_mod
 
     sessions = []
     for host in ("lab1", "lab2"):
@@ -489,7 +501,7 @@ def test_checks_run_on_every_host_at_once_with_fabric(mocker):
 def test_cli_prints_the_table_and_maps_the_exit_code(tmp_path, mocker):
     from click.testing import CliRunner
 
-    from sockdeploy.cli import cli
+    from sockdeploy.cli.app import cli
 
     (d,) = _submissions(tmp_path, "g1")
     hosts = tmp_path / "hosts.yaml"
@@ -508,7 +520,7 @@ def test_cli_prints_the_table_and_maps_the_exit_code(tmp_path, mocker):
 def test_cli_refuses_a_missing_folder_before_anything(tmp_path, mocker):
     from click.testing import CliRunner
 
-    from sockdeploy.cli import cli
+    from sockdeploy.cli.app import cli
 
     grade = mocker.patch.object(grading.Grader, "grade")
     res = CliRunner().invoke(cli, ["batch", str(tmp_path / "nope"), "--exercise", "ex5"])

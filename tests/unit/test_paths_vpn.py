@@ -1,7 +1,6 @@
-import pytest
 
-from sockdeploy import vpn
-from sockdeploy.paths import Probe, describe_choice
+from sockdeploy.net import vpn
+from sockdeploy.run.netpath import Probe, describe_choice
 
 
 def test_probe_meaning():

@@ -1,11 +1,17 @@
-import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from sockdeploy.errors import PayloadError, UsageError
-from sockdeploy.payload import bundled_names, list_sources, load_manifest, placeholders_in, render, resolve
+from sockdeploy.spec.payload import (
+    bundled_names,
+    list_sources,
+    load_manifest,
+    placeholders_in,
+    render,
+    resolve,
+)
 
 GOOD = """\
 description: test

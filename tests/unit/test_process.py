@@ -6,9 +6,15 @@ import tarfile
 import pytest
 
 from sockdeploy.errors import NetworkPathError
-from sockdeploy.host import CommandResult
-from sockdeploy.process import choose_port, create_workspace, parse_busy_ports, shell_path, tar_sources
-from sockdeploy.session import wrap_script
+from sockdeploy.remote.host import CommandResult
+from sockdeploy.run.server import (
+    choose_port,
+    create_workspace,
+    parse_busy_ports,
+    shell_path,
+    tar_sources,
+)
+from sockdeploy.ssh.session import wrap_script
 
 PROC_NET_TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

@@ -11,10 +11,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import pytest
 
-from sockdeploy import setup
-from sockdeploy.config import parse_config
 from sockdeploy.errors import ConfigError, UsageError
-from sockdeploy.session import INSTALL_KEY_SCRIPT, wrap_script
+from sockdeploy.init import wizard as setup
+from sockdeploy.spec.hosts import parse_config
+from sockdeploy.ssh.session import INSTALL_KEY_SCRIPT, wrap_script
 
 
 @pytest.fixture

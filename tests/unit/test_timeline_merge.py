@@ -1,5 +1,5 @@
-from sockdeploy.clock import ClockOffset, estimate
-from sockdeploy.timeline import Source, clock_note, merge, render
+from sockdeploy.output.clock import ClockOffset, estimate
+from sockdeploy.output.timeline import Source, clock_note, merge, render
 
 
 def test_estimate_trusts_the_shortest_round_trip():
@@ -38,7 +38,7 @@ def test_render_says_which_clock():
 
 
 def test_line_times_follow_the_first_byte_of_each_line():
-    from sockdeploy.clientrun import LineTimes
+    from sockdeploy.run.clients import LineTimes
 
     t = LineTimes()
     t.feed(b"one\ntw", 1.0)  # "two" began in this chunk

@@ -1,0 +1,1 @@
+"""Background processes that outlive one command: persistent tunnels and the lab keeper."""

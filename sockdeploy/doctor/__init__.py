@@ -1,0 +1,1 @@
+"""`sockdeploy doctor`: every check a run needs, with fixes."""

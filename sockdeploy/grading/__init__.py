@@ -1,0 +1,1 @@
+"""Grading many submissions of one exercise."""

@@ -1,0 +1,1 @@
+"""`sockdeploy init`: first-time setup."""

@@ -1,0 +1,1 @@
+"""The built-in labs: a loopback sshd, and the campus in network namespaces."""

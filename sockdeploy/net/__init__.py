@@ -1,0 +1,1 @@
+"""Network paths: forwards over SSH, the UDP relay, VPN checks."""

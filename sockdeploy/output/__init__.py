@@ -1,0 +1,1 @@
+"""What a run leaves: the run folder, transcript, timeline, answers, bundle, progress lines."""

@@ -1,0 +1,148 @@
+"""The run folder: per-program logs, transcript.md and run.json, written as the run goes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+
+@dataclass
+class ProgramLog:
+    """One terminal's worth of output: what ran, where, what it printed, how it ended."""
+
+    filename: str
+    title: str
+    prompt: str  # e.g. "jdoe@shell.cec.wustl.edu"
+    command: str
+    output: str = ""
+    ending: str = ""
+    typed: str = ""  # what was fed to its stdin, shown as a person would have typed it
+    times: List[float] = field(default_factory=list)  # when each output line began, on its host's clock
+    remote: bool = False  # produced on the server host (its clock)
+
+    def text(self) -> str:
+        body = self.output if not self.output or self.output.endswith("\n") else self.output + "\n"
+        end = f"[{self.ending}]\n" if self.ending else ""
+        typed = "".join(f"[typed] {line}\n" for line in self.typed.splitlines())
+        return f"[{self.prompt}]$ {self.command}\n{typed}{body}{end}"
+
+
+def make_unique_dir(out: Path, name: str) -> Path:
+    """Create `out/name`, or `name-2`, `name-3`... when taken (two runs in one second), and return it."""
+    out = out.expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = out / (name if n == 1 else f"{name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"cannot create a folder named {name} in {out}")
+
+
+class RunFolder:
+    """`<out>/<UTC timestamp>-<target>/`, created at the start so nothing produced is lost."""
+
+    def __init__(self, path: Path, started: datetime) -> None:
+        self.path = path
+        self.started = started
+        self.logs: List[ProgramLog] = []
+        self.timeline: str = ""  # timeline.txt, once written
+
+    @classmethod
+    def create(cls, out: Path, target: str) -> RunFolder:
+        started = datetime.now(timezone.utc)
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(target).name or "run")[:60]
+        stamp = started.strftime("%Y%m%dT%H%M%SZ")
+        return cls(make_unique_dir(out, f"{stamp}-{safe}"), started)
+
+    @classmethod
+    def at(cls, path: Path) -> RunFolder:
+        """Use exactly `path` (made if missing), e.g. a batch's `<batch>/<submission>/`."""
+        path = path.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path, datetime.now(timezone.utc))
+
+    def write_log(self, log: ProgramLog) -> None:
+        if log not in self.logs:
+            self.logs.append(log)
+            # The server started first, so its terminal leads the transcript.
+            self.logs.sort(key=_log_order)
+        _atomic_write(self.path / log.filename, log.text())
+
+    def write_json(self, record: Dict[str, Any]) -> None:
+        _atomic_write(self.path / "run.json", json.dumps(record, indent=2) + "\n")
+
+    def write_timeline(self, text: str) -> None:
+        self.timeline = text
+        _atomic_write(self.path / "timeline.txt", text)
+
+    def write_transcript(self, record: Dict[str, Any], description: str = "") -> None:
+        _atomic_write(self.path / "transcript.md", render_markdown(record, self.logs, description, self.timeline))
+
+
+def _log_order(log: ProgramLog) -> tuple:
+    number = re.search(r"(\d+)", log.filename)
+    return (log.filename != "server.log", int(number.group(1)) if number else 0)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fence(text: str) -> str:
+    # A fence longer than any backtick run inside keeps pasted output intact.
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def render_markdown(record: Dict[str, Any], logs: List[ProgramLog], description: str = "", timeline: str = "") -> str:
+    target = record.get("target", "?")
+    srv = record.get("server") or {}
+    lines = [f"# {target}: sockdeploy transcript", ""]
+    if description:
+        lines += [description, ""]
+    status = "ok" if record.get("ok") else "FAILED"
+    err = record.get("error")
+    rows = [
+        ("result", status + (f": {err['message']}" if err else "")),
+        ("started", record.get("started", "")),
+        ("server host", f"{srv.get('host')} ({srv.get('ip')})" if srv.get("ip") else str(srv.get("host"))),
+        ("port", str(srv.get("port")) if srv.get("port") else "n/a"),
+        ("client host", str(record.get("client_host", ""))),
+        ("network path", f"{record.get('via')}: {record.get('via_reason', '')}".rstrip(": ")),
+        ("client connected to", str(record.get("connect_host") or "n/a")),
+    ]
+    if err and err.get("hint"):
+        rows.append(("how to fix", err["hint"]))
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {v.replace('|', '/')} |" for k, v in rows] + [""]
+    checks = record.get("expectations") or []
+    if checks:
+        lines += ["## Checks", "", "| check | result | detail |", "|---|---|---|"]
+        lines += [f"| {c['check'].replace('|', '/')} | {'ok' if c['ok'] else 'FAILED'} | {c['detail'].replace('|', '/')} |" for c in checks]
+        lines.append("")
+    if record.get("expectations_note"):
+        lines += [f"Note: {record['expectations_note']}.", ""]
+    for log in logs:
+        text = log.text()
+        fence = _fence(text)
+        lines += [f"## {log.title}", "", f"{fence}text", text.rstrip("\n"), fence, ""]
+    if not logs:
+        lines += ["No program ran.", ""]
+    if timeline:
+        fence = _fence(timeline)
+        lines += ["## Merged timeline", "", "Both terminals' lines in the order they were produced.", "",
+                  f"{fence}text", timeline.rstrip("\n"), fence, ""]
+    return "\n".join(lines)
+
+
+def utc_iso(dt: Optional[datetime] = None) -> str:
+    return (dt or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")

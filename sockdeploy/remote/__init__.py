@@ -1,0 +1,1 @@
+"""Hosts that run shell scripts, and the programs sockdeploy runs on them."""

@@ -1,0 +1,1 @@
+"""One run, step by step: workspace, build, server, network path, clients, verdicts."""

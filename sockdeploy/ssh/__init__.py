@@ -1,0 +1,1 @@
+"""The SSH connection and everything carried over it."""
