@@ -88,6 +88,16 @@ class LoopbackLab:
         return self.server.proc
 
     @property
+    def host_name(self) -> str:
+        """The name hosts.yaml and known_hosts give the server."""
+        return self.server.host_name
+
+    @property
+    def listen(self) -> str:
+        """The address sshd listens on."""
+        return self.server.listen
+
+    @property
     def password(self) -> str:
         """The lab user's password in the password modes ("" otherwise and after stop())."""
         return self._lab_user.password if self._lab_user else ""
@@ -138,7 +148,7 @@ class LoopbackLab:
     def write_hosts_file(self, via: str = "direct", path: Optional[Path] = None, vpn_gateway: Optional[str] = None) -> Path:
         """Write hosts.yaml for this lab (default: the lab's own hosts_file) and return its path."""
         # the password labs have no key: sockdeploy must fall back to asking the person
-        hosts = HostsFile(host=self.server.host_name, port=self.port, user=self.user, known_hosts=self.known_hosts,
+        hosts = HostsFile(host=self.host_name, port=self.port, user=self.user, known_hosts=self.known_hosts,
                           workdir=self.workdir, identity=self.identity if self.auth == "key" else None)
         return hosts.write(path or self.hosts_file, via, vpn_gateway)
 
