@@ -204,20 +204,17 @@ def test_banner_not_ssh():
 # -- the campus lab: off campus, no VPN, via auto -------------------------------------------
 
 
-DOCTOR_SNIPPET = ("import json, sys\n"
-                  "from sockdeploy.doctor.checks import run_doctor, to_json\n"
-                  "print(json.dumps(to_json(run_doctor(sys.argv[1]))))\n")
-
-
 @pytest.mark.campus
 def test_off_campus_without_vpn_auto_takes_the_tunnel(campus, fake_home, tmp_path):
+    from tests.integration.labprograms import program
+
     if campus.vpn_is_up():
         campus.vpn_down()
     hosts = campus.write_hosts("auto", path=tmp_path / "hosts.yaml")
     env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
     before = campus.login_count()
     start = time.monotonic()
-    proc = campus.home([sys.executable, "-c", DOCTOR_SNIPPET, str(hosts)], env=env, cwd=tmp_path, timeout=120)
+    proc = campus.home([sys.executable, program("doctor_json.py"), str(hosts)], env=env, cwd=tmp_path, timeout=120)
     took = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
     checks = [Check(**d) for d in json.loads(proc.stdout)]
