@@ -9,6 +9,7 @@ from sockdeploy.discover.facts import ADDRESS, PORT, QUIT, SOCKET
 
 _USAGE = re.compile(r"usage\s*:?\s*(.*)", re.I)
 _WORD = re.compile(r"[<\[]?\s*([A-Za-z_][\w\- ]*?)\s*[>\]]?$")
+_TOKEN = re.compile(r"<[^>]*>|\[[^\]]*\]|\S+")  # "<server ip>" is one placeholder
 
 
 def meaning_of(word: str) -> Optional[str]:
@@ -30,7 +31,7 @@ def parse_usage(text: str) -> Dict[int, str]:
     m = _USAGE.search(text)
     if not m:
         return {}
-    words = m.group(1).replace("\\n", " ").split()
+    words = _TOKEN.findall(m.group(1).replace("\\n", " "))
     # Leading words name the program: "%s", "./client", "python3 client.py", "client".
     while words and (words[0] in ("%s", "python", "python3") or words[0].startswith("./") or words[0].endswith(".py")):
         words = words[1:]

@@ -16,6 +16,7 @@ from sockdeploy.discover.usage import parse_usage
     ("usage: python3 client.py HOST PORT", {1: "address", 2: "port"}),
     ("usage: client hostname port", {1: "address", 2: "port"}),
     ("usage: ./server SOCKETPATH", {1: "socket"}),
+    ("Usage: %s <server ip> <port> [quit]\n", {1: "address", 2: "port", 3: "quit"}),
     ("no usage here", {}),
 ])
 def test_usage_placeholders(text: str, expected: dict) -> None:
