@@ -20,14 +20,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from sockdeploy.errors import ConnectError, Interrupted, PayloadError, SockdeployError, Terminated, UsageError
 from sockdeploy.grading.options import GradingOptions
 from sockdeploy.grading.outcome import Outcome, write_error
-from sockdeploy.grading.preflight import cleaned, preflight_error, preflight_script
+from sockdeploy.grading.preflight import HostChecks
 from sockdeploy.grading.progress import BatchProgress, RunProgress
 from sockdeploy.grading.result import GradingResult, make_batch_dir
 from sockdeploy.grading.submission import Submission, assign_hosts, plan_submissions, server_tools
 from sockdeploy.grading.verdict import BAD_SUBMISSION, INTERNAL_ERROR, INTERRUPTED, NOT_RUN, classify
 from sockdeploy.grading.workers import Workers
 from sockdeploy.output.progress import Progress
-from sockdeploy.run import server as process
 from sockdeploy.run.runner import RunOptions, RunResult, run_payload
 from sockdeploy.spec.hosts import ClientConfig, Config, ServerConfig
 from sockdeploy.spec.payload import Payload
@@ -51,10 +50,10 @@ class Grader:
         self.opts = opts
         self.progress = progress or BatchProgress(len(self.submissions), quiet=True)
         self.runner = runner
-        self._run_on_hosts = run_on_hosts
-        self._stop: Optional[SockdeployError] = None
+        self._stop: Optional[Interrupted] = None
         self._stop_lock = threading.Lock()
         self.pool: Optional[ConnectionPool] = None
+        self.host_checks: Optional[HostChecks] = None
         self.client_note: Optional[str] = None
         if cfg is not None and cfg.client.remote:
             # One login to the client host per run would break the bounded pool; graders run the clients here.
@@ -68,6 +67,7 @@ class Grader:
                 raise UsageError("these submissions need a server host, but no hosts.yaml was loaded", "pass --hosts PATH")
             self.pool = ConnectionPool(cfg.server_hosts, opts.connection_cap, runs_per_connection(opts.max_sessions),
                                        factory or self._session)
+            self.host_checks = HostChecks(self.pool, self.progress.info, run_on_hosts)
         self.outcomes: List[Optional[Outcome]] = [None] * len(self.submissions)
         self._started: Dict[int, float] = {}  # submissions under way: when they began
         self._hosts: List[Optional[int]] = [None] * len(self.submissions)  # each submission's server host
@@ -88,6 +88,7 @@ class Grader:
                 self._stop = why
 
     def stopped(self) -> Optional[SockdeployError]:
+        """Return why the batch was stopped, or None while it goes on."""
         return self._stop
 
     # -- the whole batch ---------------------------------------------------------------
@@ -100,8 +101,8 @@ class Grader:
             self.progress.info(self.client_note)
             result.notes.append(self.client_note)
         try:
-            if self.pool is not None:
-                result.hosts = self._preflight()
+            if self.pool is not None and self.host_checks is not None:
+                result.hosts = self.host_checks.preflight(server_tools(self.submissions), self.stopped)
                 healthy = [h.index for h in self.pool.healthy()]
                 self._hosts = [healthy[i] if i is not None else None
                                for i in assign_hosts(self.submissions, len(healthy))]
@@ -122,13 +123,13 @@ class Grader:
 
         # Housekeeping is short: a Ctrl-C now waits until the summary is written.
         with orchestrator.shielded():
-            if isinstance(self._stop, Interrupted) and result.interrupted is None:
+            if self._stop is not None and result.interrupted is None:
                 result.interrupted = self._stop
             self.progress.close()
             result.outcomes = [o or self._not_run(i) for i, o in enumerate(self.outcomes)]
-            if self.pool is not None:
+            if self.pool is not None and self.host_checks is not None:
                 if result.interrupted is None:
-                    self._sweep(result.hosts)
+                    self.host_checks.sweep(result.hosts)
                 self.pool.close()
                 result.logins = self.pool.logins
             result.seconds = time.monotonic() - started
@@ -138,63 +139,6 @@ class Grader:
                                   if orchestrator.held_signals[0] == signal.SIGTERM else
                                   Interrupted("interrupted (Ctrl-C)", "the summary was written first"))
         orchestrator.held_signals.clear()
-
-    def _preflight(self) -> List[Dict[str, Any]]:
-        """Log in to each server host (one at a time) and check them all at once; take failing hosts out."""
-        assert self.pool is not None
-        reports: List[Dict[str, Any]] = []
-        for slot in self.pool.hosts:
-            reports.append({"host": slot.label, "ok": True, "error": None, "cleaned": []})
-            self.progress.info(f"connecting to {slot.label}")
-            try:
-                self.pool.release(self.pool.acquire(slot, self.stopped))
-            except Interrupted:
-                raise
-            except SockdeployError as exc:
-                self.pool.fail_host(slot, exc)
-        live = self.pool.first_sessions()
-        # Two names for one machine (an alias and its address) share one port book.
-        books: Dict[str, process.PortBook] = {}
-        for slot, session in live:
-            slot.ports = books.setdefault(getattr(session, "peer_ip", None) or slot.label, slot.ports)
-        if live:
-            tools = server_tools(self.submissions)
-            # one script per host: workdirs may differ
-            results = self._on_hosts([s for _, s in live], [preflight_script(h.cfg.workdir, tools) for h, _ in live])
-            for (slot, _), res in zip(live, results):
-                reports[slot.index]["cleaned"] = cleaned(res)
-                err = preflight_error(slot.label, res)
-                if err is not None:
-                    self.pool.fail_host(slot, err)
-        for slot in self.pool.hosts:
-            if slot.failure is not None:
-                reports[slot.index].update(ok=False, error=slot.failure.to_dict())
-                self.progress.info(f"{slot.label}: not used: {slot.failure.headline()}")
-        return reports
-
-    def _on_hosts(self, sessions: List[Any], scripts: List[str]) -> List[Any]:
-        """Run each host's script on all hosts at once (Fabric's ThreadingGroup when they are one script)."""
-        from sockdeploy.ssh.session import run_on_hosts
-
-        run = self._run_on_hosts or run_on_hosts
-        if len(set(scripts)) == 1:
-            return run(sessions, scripts[0], timeout=60)
-        return [run([s], script, timeout=60)[0] for s, script in zip(sessions, scripts)]
-
-    def _sweep(self, reports: List[Dict[str, Any]]) -> None:
-        """After the batch: on every host at once, remove what crashed runs left (normally nothing)."""
-        assert self.pool is not None
-        live = self.pool.first_sessions()
-        if not live:
-            return
-        try:
-            results = self._on_hosts([s for _, s in live], [process.sweep_script(h.cfg.workdir) for h, _ in live])
-        except Exception as exc:  # the runs are done and recorded; this is housekeeping
-            self.progress.info(f"warning: the final sweep failed ({exc})")
-            return
-        for (slot, _), res in zip(live, results):
-            if slot.index < len(reports):
-                reports[slot.index].setdefault("cleaned", []).extend(cleaned(res))
 
     # -- the submissions ------------------------------------------------------------------
     def _run_all(self) -> None:
