@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from sockdeploy.doctor.report import Report
 from sockdeploy.spec.hosts import Config
-from sockdeploy.ssh.session import Prompt
+from sockdeploy.ssh.session import Prompt, SshSession
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Findings:
     addresses: List[str] = field(default_factory=list)  # the server's, from name resolution
     server_ip: Optional[str] = None
     free_port: Optional[int] = None  # on the server host, for the direct reach probe
-    client: Optional[Any] = None  # the client host's open session, when it is reached over SSH
+    client: Optional[SshSession] = None  # the client host's open session, when it is reached over SSH
 
     @property
     def via(self) -> str:

@@ -28,3 +28,16 @@ def test_render_table():
     assert lines[2].index("ok") == lines[3].index("FAIL") == lines[0].index("result"), "columns line up"
     assert len(lines) == 5 and all(line == line.rstrip() for line in lines)
     assert "\x1b" not in table
+
+
+def test_a_failed_check_carries_its_error_class():
+    from sockdeploy.doctor.check import CHECK_ERRORS, EXIT_CODES
+    from sockdeploy.doctor.report import failure
+    from sockdeploy.errors import BuildError, NetworkPathError
+
+    assert Check("server tools", "fail", "no gcc").error is BuildError
+    assert Check("server tools", "warn", "only cc").error is None
+    err = failure([Check("config", "ok", ""), Check("forwarding", "fail", "refused", "use the VPN")])
+    assert isinstance(err, NetworkPathError) and err.hint == "use the VPN" and "forwarding: refused" in err.message
+    assert failure([Check("vpn", "warn", "down")]) is None
+    assert EXIT_CODES == {name: error.exit_code for name, error in CHECK_ERRORS.items()} and set(EXIT_CODES) == set(ORDER)
