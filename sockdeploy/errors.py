@@ -164,3 +164,11 @@ class ServerNotListening(Exception):
     def __init__(self, proc: ServerProcess, waited: float) -> None:
         super().__init__("server not listening")
         self.proc, self.waited = proc, waited
+
+
+# -- grading (batch): what a whole batch ends with ------------------------------------
+
+class SubmissionsFailed(ProgramError):
+    """The batch ran, but some submissions did not pass (their builds, programs or expectations)."""
+
+    kind = "submissions"

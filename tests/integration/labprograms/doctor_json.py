@@ -3,6 +3,6 @@
 import json
 import sys
 
-from sockdeploy.doctor.checks import run_doctor, to_json
+from sockdeploy.doctor.doctor import run_doctor, to_json
 
 print(json.dumps(to_json(run_doctor(sys.argv[1]))))

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import pytest
 
@@ -52,19 +52,32 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def tcp_listener() -> Tuple[socket.socket, int, List[bytes]]:
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    got: List[bytes] = []
+class Listener:
+    """A TCP listener on 127.0.0.1 that keeps the first message of the first connection."""
 
-    def serve() -> None:
-        conn, _ = srv.accept()
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(15)
+        self.port: int = self.sock.getsockname()[1]
+        self.got: List[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
         with conn:
-            got.append(conn.recv(100))
+            self.got.append(conn.recv(100))
 
-    threading.Thread(target=serve, daemon=True).start()
-    return srv, srv.getsockname()[1], got
+    def received(self) -> List[bytes]:
+        """Wait for the connection's message (or the timeout), then close."""
+        self.thread.join(20)
+        self.sock.close()
+        return self.got
 
 
 def run_python(library: Path, code: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
@@ -73,35 +86,35 @@ def run_python(library: Path, code: str, env: Dict[str, str]) -> subprocess.Comp
 
 
 def test_connect_to_a_hard_coded_address_goes_where_the_rule_says(library: Path, tmp_path: Path) -> None:
-    srv, port, got = tcp_listener()
+    srv = Listener()
+    port = srv.port
     log = tmp_path / "redirects"
     code = "import socket\ns = socket.create_connection(('127.77.0.9', 30303), timeout=5)\ns.sendall(b'98')\ns.close()"
     res = run_python(library, code, {"SOCKDEPLOY_CONNECT": f"127.77.0.9:30303>127.0.0.1:{port}", "SOCKDEPLOY_LOG": str(log)})
-    srv.close()
     assert res.returncode == 0, res.stderr
-    assert got == [b"98"]
+    assert srv.received() == [b"98"]
     assert log.read_text() == f"connect tcp 127.77.0.9:30303 127.0.0.1:{port}\n"
 
 
 def test_a_c_client_is_carried_too(library: Path, tmp_path: Path) -> None:
     (tmp_path / "client.c").write_text(CLIENT)
     subprocess.run(["gcc", "-o", str(tmp_path / "client"), str(tmp_path / "client.c")], check=True)
-    srv, port, got = tcp_listener()
+    srv = Listener()
+    port = srv.port
     env = dict(os.environ, LD_PRELOAD=str(library), SOCKDEPLOY_CONNECT=f"*:30303>127.0.0.1:{port}")
     res = subprocess.run([str(tmp_path / "client")], env=env, capture_output=True, text=True, timeout=20)
-    srv.close()
     assert res.returncode == 0, res.stderr
-    assert got == [b"55\n"]
+    assert srv.received() == [b"55\n"]
 
 
 def test_other_destinations_are_left_alone(library: Path, tmp_path: Path) -> None:
-    srv, port, got = tcp_listener()
+    srv = Listener()
+    port = srv.port
     log = tmp_path / "redirects"
     code = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=5)\ns.sendall(b'x')\ns.close()"
     res = run_python(library, code, {"SOCKDEPLOY_CONNECT": "127.77.0.9:30303>127.0.0.1:1", "SOCKDEPLOY_LOG": str(log)})
-    srv.close()
     assert res.returncode == 0, res.stderr
-    assert got == [b"x"]
+    assert srv.received() == [b"x"]
     assert not log.exists() or log.read_text() == ""
 
 
@@ -121,13 +134,13 @@ def test_udp_sendto_is_redirected(library: Path, tmp_path: Path) -> None:
 
 
 def test_ipv6_loopback_is_carried_as_ipv4_mapped(library: Path) -> None:
-    srv, port, got = tcp_listener()
+    srv = Listener()
+    port = srv.port
     code = ("import socket\ns = socket.socket(socket.AF_INET6)\ns.settimeout(5)\n"
             "s.connect(('::1', 30303))\ns.sendall(b'v6')\ns.close()")
     res = run_python(library, code, {"SOCKDEPLOY_CONNECT": f"*:30303>127.0.0.1:{port}"})
-    srv.close()
     assert res.returncode == 0, res.stderr
-    assert got == [b"v6"]
+    assert srv.received() == [b"v6"]
 
 
 def test_bind_moves_a_hard_coded_port(library: Path, tmp_path: Path) -> None:
@@ -145,12 +158,12 @@ def test_bind_moves_a_hard_coded_port(library: Path, tmp_path: Path) -> None:
 
 
 def test_malformed_rules_change_nothing(library: Path) -> None:
-    srv, port, got = tcp_listener()
+    srv = Listener()
+    port = srv.port
     code = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=5)\ns.sendall(b'ok')\ns.close()"
     res = run_python(library, code, {"SOCKDEPLOY_CONNECT": "garbage,*:>:,1.2.3.4:99999>x", "SOCKDEPLOY_BIND": "a>b"})
-    srv.close()
     assert res.returncode == 0, res.stderr
-    assert got == [b"ok"]
+    assert srv.received() == [b"ok"]
 
 
 @pytest.mark.campus

@@ -9,22 +9,21 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from sockdeploy.doctor import checks as doctor
-from sockdeploy.doctor.checks import (
-    ORDER,
-    Check,
-    exit_code,
-    render_table,
-    run_doctor,
-    to_json,
-)
+from sockdeploy.doctor import check, doctor, hostchecks, netchecks
+from sockdeploy.doctor.check import ORDER, Check
+from sockdeploy.doctor.doctor import run_doctor
+from sockdeploy.doctor.report import exit_code, to_json
 from sockdeploy.errors import AuthError, ConnectError, ForwardingForbidden, HostKeyError
 from sockdeploy.net.vpn import Check as VpnCheck
 from sockdeploy.remote.host import CommandResult
 from sockdeploy.run.netpath import Probe
 
 GATEWAY = "vpn.example.edu"
-ALL_TOOLS = {t: f"/usr/bin/{t}" for t in doctor.TOOLS_WANTED}
+
+
+ALL_TOOLS = {t: f"/usr/bin/{t}" for t in hostchecks.TOOLS_WANTED}
+
+
 TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 
 
@@ -116,11 +115,11 @@ def world(mocker, tmp_path, monkeypatch):
     mocker.patch.object(FakeSession, "output", tools_output(ALL_TOOLS))
     mocker.patch.object(doctor, "SshSession", FakeSession)
     mocks = {
-        "getaddrinfo": mocker.patch.object(doctor.socket, "getaddrinfo", return_value=[
+        "getaddrinfo": mocker.patch.object(netchecks.socket, "getaddrinfo", return_value=[
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.10", 22))]),
-        "banner": mocker.patch.object(doctor, "ssh_banner", return_value=("banner", "SSH-2.0-OpenSSH_9.2")),
-        "vpn": mocker.patch.object(doctor.vpn, "vpn_checks", side_effect=vpn_down),
-        "probe": mocker.patch.object(doctor.paths, "probe", side_effect=lambda ip, port: Probe(ip, port, "refused")),
+        "banner": mocker.patch.object(netchecks, "ssh_banner", return_value=("banner", "SSH-2.0-OpenSSH_9.2")),
+        "vpn": mocker.patch.object(netchecks.vpn, "vpn_checks", side_effect=vpn_down),
+        "probe": mocker.patch.object(netchecks.paths, "probe", side_effect=lambda ip, port: Probe(ip, port, "refused")),
     }
     return mocks
 
@@ -139,9 +138,6 @@ def results(checks: List[Check]) -> Dict[str, str]:
 
 def by_name(checks: List[Check]) -> Dict[str, Check]:
     return {c.name: c for c in checks}
-
-
-# -- order and the healthy case -------------------------------------------------------
 
 
 def test_every_check_in_order_with_one_login(world, tmp_path):
@@ -176,9 +172,6 @@ def test_the_prompt_reaches_the_session(world, tmp_path):
 
     run_doctor(hosts(tmp_path), prompt=ask)
     assert FakeSession.instances[0].prompt is ask
-
-
-# -- failures and what they make meaningless -------------------------------------------
 
 
 def test_bad_config_skips_everything_else(world, tmp_path):
@@ -270,12 +263,6 @@ def test_a_bad_ssh_config_is_reported_not_raised(world, tmp_path, mocker):
     assert exit_code(checks) == 3
 
 
-def test_unbalanced_quote_in_ssh_config(tmp_path):
-    cfg = tmp_path / "config"
-    cfg.write_text('Host "course\n  Port 2200\n')
-    assert doctor.ssh_config_route(cfg, "elsewhere") == {}
-
-
 def test_missing_tools_fail_with_exit_4(world, tmp_path, mocker):
     tools = {**ALL_TOOLS, "gcc": None, "cc": None, "setsid": None, "stdbuf": None}
     mocker.patch.object(FakeSession, "output", tools_output(tools))
@@ -332,8 +319,6 @@ def test_lost_connection_during_the_remote_checks(world, tmp_path, mocker):
     assert r["server tools"] == "fail" and r["free port"] == "skip" and r["forwarding"] == "skip"
 
 
-# -- forwarding, VPN and direct reach depend on network.via ------------------------------
-
 FORBIDDEN = ForwardingForbidden("the SSH server forbids port forwarding (sshd AllowTcpForwarding no)", "use the VPN")
 
 
@@ -383,22 +368,6 @@ def test_vpn_down_fails_via_vpn(world, tmp_path):
     assert c.result == "fail" and f"sudo openconnect {GATEWAY}" in c.fix and exit_code(checks) == 5
 
 
-# -- ssh config ---------------------------------------------------------------------
-
-
-def test_ssh_config_route(tmp_path):
-    cfg = tmp_path / "config"
-    cfg.write_text("# comment\nHost other\n  HostName other.example\n"
-                   "Host course !shell-old\n  HostName %h.cec.wustl.edu\n  Port=2222\n  ProxyJump none\n"
-                   "Host *\n  HostName ignored.example\n  ProxyCommand nc %h %p\n")
-    route = doctor.ssh_config_route(cfg, "course")
-    assert route["hostname"] == ("course.cec.wustl.edu", f"{cfg}:5")
-    assert route["port"][0] == "2222"
-    assert "proxyjump" not in route and "proxycommand" in route, "the first value wins, and none means none"
-    assert doctor.ssh_config_route(cfg, "elsewhere")["hostname"][0] == "ignored.example"
-    assert doctor.ssh_config_route(None, "course") == {}
-
-
 def test_ssh_config_hostname_and_port_are_what_is_checked(world, tmp_path):
     cfg = tmp_path / "ssh_config"
     cfg.write_text("Host course\n  HostName shell.real.example\n  Port 2222\n")
@@ -420,38 +389,6 @@ def test_a_proxy_skips_the_local_name_and_port_checks(world, tmp_path):
     assert r["login"] == "ok" and not world["banner"].called
 
 
-def test_parse_tools_output():
-    tools, ports = doctor.parse_tools_output(tools_output({"gcc": "/usr/bin/gcc", "cc": None}, busy=[30001]))
-    assert tools == {"gcc": "/usr/bin/gcc", "cc": None, "gcc_version": "gcc (Debian 12.2.0) 12.2.0"}
-    assert ports.startswith("  sl") and "7531" in ports
-
-
-# -- exit codes and output --------------------------------------------------------------
-
-
-def test_exit_code_is_the_first_failure():
-    assert exit_code([Check("config", "ok", ""), Check("vpn", "warn", ""), Check("direct reach", "skip", "")]) == 0
-    assert exit_code([Check("server tools", "fail", ""), Check("forwarding", "fail", "")]) == 4
-    assert exit_code([Check("free port", "warn", ""), Check("forwarding", "fail", ""), Check("login", "fail", "")]) == 5
-    assert {n: doctor.EXIT_CODES[n] for n in ORDER} == {
-        "config": 2, "name resolution": 3, "ssh port": 3, "host key": 3, "login": 3,
-        "server tools": 4, "free port": 5, "forwarding": 5, "client host": 3, "vpn": 5, "direct reach": 5}
-    assert exit_code([]) == 0
-
-
-def test_render_table():
-    checks = [Check("config", "ok", "hosts.yaml"), Check("host key", "fail", "unknown host key SHA256:x", "check it"),
-              Check("login", "skip", "not tried")]
-    table = render_table(checks)
-    lines = table.splitlines()
-    assert lines[0].split() == ["check", "result", "detail", "fix"]
-    assert set(lines[1].replace(" ", "")) == {"-"}
-    assert lines[3].split()[:3] == ["host", "key", "FAIL"] and lines[3].endswith("check it")
-    assert lines[2].index("ok") == lines[3].index("FAIL") == lines[0].index("result"), "columns line up"
-    assert len(lines) == 5 and all(line == line.rstrip() for line in lines)
-    assert "\x1b" not in table
-
-
 def test_details_are_one_line(world, tmp_path, mocker):
     mocker.patch.object(FakeSession, "open_error", AuthError("line one\nline two", "fix\n  this"))
     c = by_name(run_doctor(hosts(tmp_path)))["login"]
@@ -463,4 +400,4 @@ def test_to_json_shape(world, tmp_path):
     assert json.loads(json.dumps(data)) == data
     assert [d["name"] for d in data] == list(ORDER)
     assert all(set(d) == {"name", "result", "detail", "fix"} for d in data)
-    assert {d["result"] for d in data} <= set(doctor.RESULTS)
+    assert {d["result"] for d in data} <= set(check.RESULTS)
