@@ -14,7 +14,8 @@ import pytest
 from sockdeploy.errors import ConfigError, UsageError
 from sockdeploy.init import wizard as setup
 from sockdeploy.spec.hosts import parse_config
-from sockdeploy.ssh.session import INSTALL_KEY_SCRIPT, wrap_script
+from sockdeploy.ssh.command import wrap_script
+from sockdeploy.ssh.keyinstall import INSTALL_KEY_SCRIPT
 
 
 @pytest.fixture
