@@ -44,7 +44,7 @@ class Authenticator:
         self.tried: List[str] = []  # keys offered
 
     def keys(self) -> Iterator[Tuple[paramiko.PKey, str]]:
-        """Yield (key, label): the agent's keys first, then identity files."""
+        """Yield (key, label): ssh-agent's keys first, then identity files."""
         import paramiko
 
         if self.cfg.agent and os.environ.get("SSH_AUTH_SOCK"):
