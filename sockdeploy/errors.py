@@ -142,11 +142,11 @@ class ScriptTimeout(Exception):
         self.partial = partial
 
 
-class AgentUnavailable(Exception):
+class HelperUnavailable(Exception):
     """The remote helper could not start (no python3); nothing was run."""
 
 
-class AgentLost(Exception):
+class HelperLost(Exception):
     """The remote helper's channel ended while a script ran; whether it finished is unknown."""
 
 

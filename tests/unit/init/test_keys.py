@@ -12,7 +12,8 @@ import pytest
 
 from sockdeploy.errors import UsageError
 from sockdeploy.init import keys
-from sockdeploy.ssh.session import INSTALL_KEY_SCRIPT, wrap_script
+from sockdeploy.ssh.command import wrap_script
+from sockdeploy.ssh.keyinstall import INSTALL_KEY_SCRIPT
 
 
 def test_find_keys_in_openssh_order_only_under_home(home):

@@ -1,4 +1,4 @@
-"""The remote agent: its program runs here as a child process behind a channel-like pipe (no SSH, no network)."""
+"""The remote helper: its program runs here as a child process behind a channel-like pipe (no SSH, no network)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typing import List, Optional
 
 import pytest
 
-from sockdeploy.errors import AgentLost, AgentUnavailable, ScriptTimeout
-from sockdeploy.ssh import helper as agent
-from sockdeploy.ssh.helper import Agent
+from sockdeploy.errors import HelperLost, HelperUnavailable, ScriptTimeout
+from sockdeploy.ssh import helper as helper_mod
+from sockdeploy.ssh.helper import RemoteHelper
 
 
 class PipeChannel:
-    """What the agent client needs of a paramiko channel, over a local process's pipes."""
+    """What the helper client needs of a paramiko channel, over a local process's pipes."""
 
     def __init__(self, script: str, env: Optional[dict] = None) -> None:
         self.proc = subprocess.Popen(["/bin/sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -58,10 +58,10 @@ class PipeChannel:
         self.proc.wait(timeout=10)
 
 
-def start(prefix: str = "") -> Agent:
+def start(prefix: str = "") -> RemoteHelper:
     nonce = "0123abcd4567ef89"
-    chan = PipeChannel(prefix + agent.launcher(nonce))
-    return Agent(chan, lambda: True, nonce=nonce)
+    chan = PipeChannel(prefix + helper_mod.launcher(nonce))
+    return RemoteHelper(chan, lambda: True, nonce=nonce)
 
 
 @pytest.fixture
@@ -112,12 +112,12 @@ def test_what_the_login_shell_prints_first_is_skipped():
 
 
 @pytest.mark.parametrize("already_ended", [False, True])
-def test_a_host_without_python3_makes_the_agent_unavailable_before_anything_ran(tmp_path, already_ended):
-    chan = PipeChannel(f"exit {agent.NO_PYTHON}")
+def test_a_host_without_python3_makes_the_helper_unavailable_before_anything_ran(tmp_path, already_ended):
+    chan = PipeChannel(f"exit {helper_mod.NO_PYTHON}")
     if already_ended:  # the request then meets a closed pipe
         chan.proc.wait()
-    a = Agent(chan, lambda: True)
-    with pytest.raises(AgentUnavailable):
+    a = RemoteHelper(chan, lambda: True)
+    with pytest.raises(HelperUnavailable):
         a.run(f"touch {tmp_path}/ran", None, 10)
     assert a.broken and not (tmp_path / "ran").exists()
 
@@ -144,32 +144,32 @@ def test_the_channel_ending_stops_a_running_script(tmp_path):
     a = start()
     pidfile = tmp_path / "pid"
     chan = a._chan
-    chan.sendall(agent.request(f"echo $$ > {pidfile}; exec sleep 60"))
+    chan.sendall(helper_mod.request(f"echo $$ > {pidfile}; exec sleep 60"))
     deadline = time.monotonic() + 10
     while not pidfile.exists() or not pidfile.read_text().strip():
         assert time.monotonic() < deadline
         time.sleep(0.02)
     pid = int(pidfile.read_text())
-    a.close()  # end of file on the agent's stdin, as when the SSH connection ends
+    a.close()  # end of file on the helper's stdin, as when the SSH connection ends
     assert gone(pid)
     assert chan.proc.returncode == 0
 
 
-def test_the_agent_dying_mid_script_is_reported_as_lost(helper):
-    with pytest.raises(AgentLost):
+def test_the_helper_dying_mid_script_is_reported_as_lost(helper):
+    with pytest.raises(HelperLost):
         helper.run("kill -KILL $PPID; sleep 1", None, 10)
     assert helper.broken
 
 
-def test_switch_turns_the_agent_off(monkeypatch):
-    monkeypatch.delenv(agent.ENV_SWITCH, raising=False)
-    assert agent.enabled()
+def test_switch_turns_the_helper_off(monkeypatch):
+    monkeypatch.delenv(helper_mod.ENV_SWITCH, raising=False)
+    assert helper_mod.enabled()
     for off in ("0", "no", "off"):
-        monkeypatch.setenv(agent.ENV_SWITCH, off)
-        assert not agent.enabled()
+        monkeypatch.setenv(helper_mod.ENV_SWITCH, off)
+        assert not helper_mod.enabled()
 
 
-# -- how the session uses agents (logic only: the channels are mocks) -------------
+# -- how the session uses remote helpers (logic only: the channels are mocks) -------------
 
 class FakeTransport:
     def __init__(self, chans: list) -> None:
@@ -206,7 +206,7 @@ class ExecChannel(PipeChannel):
         PipeChannel.__init__(self, command)
 
 
-def test_session_runs_every_script_through_one_agent(mocker):
+def test_session_runs_every_script_through_one_helper(mocker):
     chans = [ExecChannel()]
     s = session_with(chans, mocker)
     fallback = mocker.patch.object(type(s), "_run_on_channel")
@@ -219,22 +219,23 @@ def test_session_runs_every_script_through_one_agent(mocker):
 def test_session_falls_back_to_channels_for_good_when_the_host_has_no_python3(mocker):
     class NoPython(ExecChannel):
         def exec_command(self, command: str) -> None:
-            PipeChannel.__init__(self, f"exit {agent.NO_PYTHON}")
+            PipeChannel.__init__(self, f"exit {helper_mod.NO_PYTHON}")
 
     s = session_with([NoPython()], mocker)
     fallback = mocker.patch.object(type(s), "_run_on_channel", return_value="ran on a channel")
     assert s.run("echo one") == "ran on a channel"
     assert s.run("echo two") == "ran on a channel"
-    assert s._transport.opened == 1  # the agent was tried once, then never again
+    assert s._transport.opened == 1  # the helper was tried once, then never again
     assert [c.args[0] for c in fallback.call_args_list] == ["echo one", "echo two"]
 
 
-def test_session_uses_a_channel_while_its_only_agent_is_busy(mocker):
+def test_session_uses_a_channel_while_its_only_helper_is_busy(mocker):
     s = session_with([ExecChannel()], mocker)
     fallback = mocker.patch.object(type(s), "_run_on_channel", return_value="ran on a channel")
-    busy = s._borrow_agent()
+    busy = s.helpers.borrow()
     assert s.run("echo meanwhile") == "ran on a channel"
-    s._return_agent(busy)
+    assert busy is not None
+    s.helpers.give_back(busy, s._transport)
     assert s.run("echo after").stdout == "after\n"
     assert fallback.call_count == 1
     s.close()
