@@ -19,7 +19,7 @@ from sockdeploy.doctor.checks import (
     to_json,
 )
 from sockdeploy.errors import AuthError, ConnectError, ForwardingForbidden, HostKeyError
-from sockdeploy.net.vpn import Check as VpnCheck
+from sockdeploy.net.vpn import VpnCheck
 from sockdeploy.remote.host import CommandResult
 from sockdeploy.run.netpath import Probe
 
