@@ -164,6 +164,13 @@ class TunnelKeeper:
                                       "status": "starting", "hosts": hosts, "started": time.time(),
                                       "heartbeat": time.time(), "reconnects": 0}
 
+    def __enter__(self) -> TunnelKeeper:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def publish(self, **changes: Any) -> None:
         """Update the state and write it out."""
         self.state.update(changes)
@@ -256,12 +263,8 @@ def serve(argv: List[str]) -> None:
     logging.getLogger("paramiko").propagate = False
     stopping = StopRequest().install()
     hosts, port, state_path, remote_port = argv[0], int(argv[1]), Path(argv[2]), int(argv[3])
-    keeper = TunnelKeeper(hosts, StateFile(state_path), port, remote_port, "--accept-new" in argv)
-    keeper.start()
-    try:
+    with TunnelKeeper(hosts, StateFile(state_path), port, remote_port, "--accept-new" in argv) as keeper:
         keeper.keep(stopping)
-    finally:
-        keeper.close()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@ class ThreadGroup:
         self._threads: Set[threading.Thread] = set()
         self._closed = False
 
+    def __enter__(self) -> ThreadGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def start(self, target: Callable[..., Any], *args: Any, name: str) -> bool:
         """Run `target(*args)` on a new thread; return False (and start nothing) once closed."""
         thread = threading.Thread(target=self._run, args=(target, args), name=name, daemon=True)

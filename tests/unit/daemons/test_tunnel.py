@@ -91,3 +91,77 @@ def tunnel_argv() -> list:
 def test_rebuild_gives_the_domain_error_back(kind, cls):
     err = tunnel._rebuild({"kind": kind, "message": "m", "hint": "h"})
     assert type(err) is cls and err.message == "m" and err.hint == "h"
+
+
+class _FakeSession:
+    """An SshSession stand-in: logs in, carries forwards to an upper-casing server, can drop."""
+
+    made: list = []
+
+    def __init__(self, cfg, accept_new=False) -> None:
+        from tests.unit.net.fakes import FakeFar, upper_after_eof
+
+        self.name, self.login, self.alive, self.closed = "login.example.edu", "student", False, False
+        self.far = FakeFar(upper_after_eof)
+        _FakeSession.made.append(self)
+
+    def open(self) -> None:
+        self.alive = True
+
+    def check_forwarding(self) -> None:
+        pass
+
+    def open_forward(self, host, port, origin):  # type: ignore[no-untyped-def]
+        return self.far(origin)
+
+    def close(self) -> None:
+        self.alive, self.closed = False, True
+
+
+def _ask(port: int, text: bytes) -> bytes:
+    import socket
+
+    from tests.unit.net.fakes import read_all
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(text)
+        c.shutdown(socket.SHUT_WR)
+        return read_all(c)
+
+
+def test_the_keeper_carries_reconnects_after_a_drop_and_cleans_up(mocker, tmp_path):
+    import threading
+    from types import SimpleNamespace
+
+    from sockdeploy.daemons.base import StopRequest
+    from sockdeploy.net.listeners import bind_loopback
+
+    mocker.patch("sockdeploy.ssh.session.SshSession", _FakeSession)
+    mocker.patch("sockdeploy.spec.hosts.load_config",
+                 return_value=SimpleNamespace(server=object(), client=SimpleNamespace(ssh=None)))
+    _FakeSession.made = []
+    probe = bind_loopback(0)
+    port = probe[0].getsockname()[1]
+    for s in probe:
+        s.close()
+    state = StateFile(tunnel.state_dir() / f"{port}.json")
+    keeper = tunnel.TunnelKeeper("hosts.yaml", state, port, 31000, accept_new=False)
+    keeper.start()
+    assert state.read()["status"] == "ready" and f"127.0.0.1:{port}" in state.read()["listen"]  # type: ignore[index]
+    stopping = StopRequest()
+    loop = threading.Thread(target=keeper.keep, args=(stopping,))
+    loop.start()
+    try:
+        assert _ask(port, b"before") == b"BEFORE"
+        _FakeSession.made[0].alive = False  # the connection drops
+        deadline = time.monotonic() + 10
+        while keeper.state["reconnects"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert keeper.state["reconnects"] == 1 and len(_FakeSession.made) == 2
+        assert _ask(port, b"after") == b"AFTER"  # the same listener, over the new connection
+    finally:
+        stopping._ask()
+        loop.join(10)
+        keeper.close()
+    assert not loop.is_alive() and all(s.closed for s in _FakeSession.made)
+    assert not state.path.exists()

@@ -21,3 +21,10 @@ def test_a_finished_thread_leaves_the_group():
     group.start(lambda: None, name="sockdeploy-test")
     group.close()
     assert group.running() == []
+
+
+def test_the_group_is_a_context_manager_that_joins_on_exit():
+    done = []
+    with ThreadGroup() as group:
+        group.start(lambda: (threading.Event().wait(0.05), done.append(1)), name="sockdeploy-test")
+    assert done == [1] and not group.busy
