@@ -14,7 +14,7 @@ from sockdeploy.doctor.check import ORDER, Check
 from sockdeploy.doctor.doctor import run_doctor
 from sockdeploy.doctor.report import exit_code, to_json
 from sockdeploy.errors import AuthError, ConnectError, ForwardingForbidden, HostKeyError
-from sockdeploy.net.vpn import Check as VpnCheck
+from sockdeploy.net.vpn import VpnCheck
 from sockdeploy.remote.host import CommandResult
 from sockdeploy.run.netpath import Probe
 
