@@ -37,7 +37,8 @@ from sockdeploy.doctor.sshchecks import check_login
 from sockdeploy.doctor.sshconfig import ssh_config_file, ssh_config_route
 from sockdeploy.errors import SockdeployError
 from sockdeploy.spec.hosts import Config, load_config
-from sockdeploy.ssh.session import Prompt, SshSession
+from sockdeploy.ssh.session import SshSession
+from sockdeploy.ssh.terminal import Prompt
 
 # What the CLI runs the doctor with.
 __all__ = ["exit_code", "failure", "render_table", "run_doctor", "to_json"]

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 from sockdeploy.doctor.report import Report
 from sockdeploy.spec.hosts import Config
-from sockdeploy.ssh.session import Prompt, SshSession
+from sockdeploy.ssh.session import SshSession
+from sockdeploy.ssh.terminal import Prompt
 
 
 @dataclass

@@ -12,7 +12,8 @@ from __future__ import annotations
 from sockdeploy.doctor.check import FAIL, FORWARDING, HOST_KEY, LOGIN, OK, SKIP, WARN
 from sockdeploy.doctor.findings import Findings
 from sockdeploy.errors import AuthError, ConnectError, ForwardingForbidden, HostKeyError
-from sockdeploy.ssh.session import SshSession, fingerprint
+from sockdeploy.ssh.hostkeys import fingerprint
+from sockdeploy.ssh.session import SshSession
 
 
 def check_login(f: Findings, session: SshSession) -> bool:

@@ -106,7 +106,7 @@ class HostChecks:
 
     def _on_hosts(self, sessions: List[Any], scripts: List[str]) -> List[Any]:
         """Run each host's script on all hosts at once (Fabric's ThreadingGroup when they are one script)."""
-        from sockdeploy.ssh.session import run_on_hosts
+        from sockdeploy.ssh.hostgroup import run_on_hosts
 
         run = self._run_on_hosts or run_on_hosts
         if len(set(scripts)) == 1:

@@ -24,7 +24,8 @@ from sockdeploy.init.hostsfile import (
 from sockdeploy.init.keys import create_key, public_key_line
 from sockdeploy.init.questions import CREATE, NONE, Answers, Plan, ask_missing, make_plan, server_config
 from sockdeploy.spec.hosts import Config, load_config
-from sockdeploy.ssh.session import Confirm, Prompt, install_public_key, trust_host_key
+from sockdeploy.ssh.keyinstall import install_public_key, trust_host_key
+from sockdeploy.ssh.terminal import Confirm, Prompt
 
 # What the CLI drives the wizard with.
 __all__ = ["CREATE", "NONE", "Answers", "Plan", "ask_missing", "carry_out", "check_writable", "default_output",

@@ -8,7 +8,7 @@ import threading
 from typing import Any, Callable, Optional, Protocol
 
 from sockdeploy.net.threads import ThreadGroup
-from sockdeploy.ssh.session import direct_sink
+from sockdeploy.ssh.forwarding import direct_sink
 
 log = logging.getLogger("sockdeploy.net.pump")
 

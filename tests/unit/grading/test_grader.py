@@ -223,11 +223,12 @@ def test_shielded_is_a_no_op_off_the_main_thread(mocker):
 def test_checks_run_on_every_host_at_once_with_fabric(mocker):
     from fabric.exceptions import GroupException
 
-    from sockdeploy.ssh import session as session_mod
+    from sockdeploy.ssh.hostgroup import run_on_hosts
+    from sockdeploy.ssh.session import SshSession
 
     sessions = []
     for host in ("lab1", "lab2"):
-        s = session_mod.SshSession(ServerConfig(host=host))
+        s = SshSession(ServerConfig(host=host))
         s._conn = mocker.Mock(name=host)
         s._transport = mocker.Mock(**{"is_active.return_value": True})
         sessions.append(s)
@@ -235,7 +236,7 @@ def test_checks_run_on_every_host_at_once_with_fabric(mocker):
     group = mocker.Mock()
     group.run.side_effect = GroupException({sessions[0]._conn: ok, sessions[1]._conn: OSError("reset")})
     made = mocker.patch("fabric.ThreadingGroup.from_connections", return_value=group)
-    results = session_mod.run_on_hosts(sessions, "echo hi", timeout=9)
+    results = run_on_hosts(sessions, "echo hi", timeout=9)
     made.assert_called_once_with([s._conn for s in sessions])
     script = group.run.call_args.args[0]
     assert script.startswith("/bin/sh -c ") and group.run.call_args.kwargs["timeout"] == 9
