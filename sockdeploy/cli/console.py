@@ -51,6 +51,6 @@ def prompt_fn() -> Optional[Callable[[str, bool], str]]:
 def table(rows: Sequence[Sequence[Any]], header: List[str]) -> str:
     """Return rows as a plain-text table under `header`, columns padded to their widest cell."""
     widths = [max(len(str(r[i])) for r in [*rows, header]) for i in range(len(header))]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*map(str, r)) for r in rows]
     return "\n".join(lines)

@@ -56,14 +56,16 @@ def _ssh_port(ssh_port: Optional[int], old_port: Optional[int]) -> Optional[int]
 @click.option("--port", "old_port", type=click.IntRange(1, 65535), hidden=True, help="Deprecated spelling of --ssh-port.")
 @click.option("--identity", metavar="PATH", help="Private key to log in with (with --create-key: where to create it).")
 @click.option("--create-key", is_flag=True, help="Create an ed25519 key (default ~/.ssh/id_ed25519; never overwrites).")
-@click.option("--install-key/--no-install-key", default=None, help="Install the key on the host with one password login (ssh-copy-id).")
+@click.option("--install-key/--no-install-key", default=None,
+              help="Install the key on the host with one password login (ssh-copy-id).")
 @options.via("How the client reaches the course ports [default: auto].")
 @options.members("A group member's name (repeat for each).")
 @options.out(None, "Where to write [default: ~/.config/sockdeploy/hosts.yaml].", metavar="PATH", old_names=("--output",))
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @click.option("--no-doctor", is_flag=True, help="Do not run `sockdeploy doctor` afterwards.")
 @options.accept_new("Store the host's key if unknown (a changed key is still refused).")
-@click.option("-y", "--yes", "--non-interactive", "never_ask", is_flag=True, help="Ask nothing: unanswered questions take their defaults.")
+@click.option("-y", "--yes", "--non-interactive", "never_ask", is_flag=True,
+              help="Ask nothing: unanswered questions take their defaults.")
 def init(host: Optional[str], user: Optional[str], ssh_port: Optional[int], old_port: Optional[int], identity: Optional[str],
          create_key: bool, install_key: Optional[bool], via: Optional[str], members: Tuple[str, ...], out: Optional[str],
          force: bool, no_doctor: bool, accept_new: bool, never_ask: bool) -> None:

@@ -70,7 +70,7 @@ def out(default: Optional[str], help: str, metavar: str = "DIR", old_names: Sequ
         if old_names:
             decorated = click.option(*old_names, "out_alias", metavar=metavar, hidden=True,
                                      help="Old spelling of --out (kept so scripts keep working).")(decorated)
-        return decorated  # type: ignore[no-any-return]
+        return decorated
 
     return decorate
 

@@ -182,12 +182,13 @@ def _demo_campus(out: Path, progress: Progress) -> Optional[SockdeployError]:
                       f"this run plays the Pi in namespace {lab.home_ns}, off campus without the VPN")
         for target in ("ex5", "ex6"):
             progress.info(f"--- sockdeploy run {target} --via auto (on the Pi) ---")
-            proc = lab.home([sys.executable, "-m", "sockdeploy", "run", target, "--hosts", str(hosts), "--out", str(out), "--json"],
-                            capture_output=False, stdout=subprocess.PIPE, text=True)
+            argv = [sys.executable, "-m", "sockdeploy", "run", target, "--hosts", str(hosts), "--out", str(out), "--json"]
+            proc = lab.home(argv, capture_output=False, stdout=subprocess.PIPE, text=True)
             try:
                 record = json.loads(proc.stdout)
             except ValueError:
-                return ProgramError(f"the demo run of {target} printed no result (exit {proc.returncode})", "run it again with -v")
+                return ProgramError(f"the demo run of {target} printed no result (exit {proc.returncode})",
+                                    "run it again with -v")
             click.echo(Path(record["run_dir"], "transcript.md").read_text())
             if not record["ok"]:
                 err = record["error"] or {}

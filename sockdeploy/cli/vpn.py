@@ -33,14 +33,15 @@ def vpn_status(hosts_path: Optional[str], as_json: bool) -> None:
 
     cfg = config_mod.load_config(hosts_path)
     try:
-        ip: Optional[str] = socket.getaddrinfo(cfg.server.host, None, socket.AF_INET)[0][4][0]
+        ip: Optional[str] = str(socket.getaddrinfo(cfg.server.host, None, socket.AF_INET)[0][4][0])
     except OSError:
         ip = None
     checks = vpn_mod.vpn_checks(ip, cfg.network.vpn_gateway)
     if as_json:
         click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
     else:
-        click.echo(table([[c.name, "ok" if c.ok else "FAIL", c.detail, c.fix] for c in checks], ["check", "result", "detail", "fix"]))
+        rows = [[c.name, "ok" if c.ok else "FAIL", c.detail, c.fix] for c in checks]
+        click.echo(table(rows, ["check", "result", "detail", "fix"]))
     failed = vpn_mod.first_failure(checks)
     if failed is not None:
         raise NetworkPathError(f"the VPN does not carry traffic to {cfg.server.host}: {failed.name}: {failed.detail}",

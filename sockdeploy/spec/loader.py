@@ -126,7 +126,8 @@ class Section:
                 prefix = f"{self.name}." if self.kp else ""
                 raise self.fail(key, f"unknown key '{prefix}{key}'", hint)
 
-    def get(self, key: str, types: tuple[type, ...] | type, default: Any = None, *, required: bool = False, what: str = "") -> Any:
+    def get(self, key: str, types: tuple[type, ...] | type, default: Any = None, *, required: bool = False,
+            what: str = "") -> Any:
         if key not in self.value or self.value[key] is None:
             if required:
                 prefix = f"{self.name}." if self.kp else ""
@@ -145,7 +146,8 @@ class Section:
             ok = isinstance(value, types_t)
         if not ok:
             want = " or ".join(_TYPENAMES.get(t, t.__name__) for t in types_t)
-            raise self.fail(key, f"'{key}' must be {want}, got {_typename(value)} {value!r}", f"write '{key}' as {want}" + (f", e.g. {what}" if what else ""))
+            raise self.fail(key, f"'{key}' must be {want}, got {_typename(value)} {value!r}",
+                            f"write '{key}' as {want}" + (f", e.g. {what}" if what else ""))
         return value
 
     def sub(self, key: str) -> Section:
@@ -158,4 +160,5 @@ _TYPENAMES = {str: "a string", int: "a whole number", bool: "true or false", lis
 def _typename(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)
