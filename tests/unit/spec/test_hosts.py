@@ -27,7 +27,7 @@ def test_minimal_config_gets_defaults(tmp_path):
 
 
 def test_the_shipped_example_is_valid():
-    cfg = parse_config(Path(__file__).resolve().parents[2] / "hosts.yaml")
+    cfg = parse_config(Path(__file__).resolve().parents[3] / "hosts.yaml")
     assert cfg.server.host == "shell.cec.wustl.edu"
     assert cfg.server.user == "jdoe"
 
