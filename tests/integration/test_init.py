@@ -12,12 +12,15 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import TYPE_CHECKING, Dict, Iterator
 
 import pytest
 
 from sockdeploy.spec.hosts import parse_config
 from tests.conftest import REPO, drive_pty, unavailable
+
+if TYPE_CHECKING:
+    from sockdeploy.lab.loopback import LoopbackLab
 
 pytestmark = pytest.mark.integration
 
