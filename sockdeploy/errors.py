@@ -5,7 +5,7 @@ Library code raises these; only the CLI turns them into exit codes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 if TYPE_CHECKING:  # only for annotations: errors.py imports nothing of sockdeploy at run time
     from sockdeploy.remote.host import CommandResult
@@ -40,7 +40,8 @@ class SockdeployError(Exception):
         """Return the one-line 'what and where' of this error."""
         return f"{self.where}: {self.message}" if self.where else self.message
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
+        """Return the error as run.json records it: kind, message, hint."""
         return {"kind": self.kind, "message": self.headline(), "hint": self.hint}
 
 

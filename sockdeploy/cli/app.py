@@ -27,6 +27,7 @@ class SockdeployGroup(click.Group):
     """A click group whose commands raise SockdeployError; it prints one line + hint and exits with the error's code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; turn the SockdeployError it raises into its message and exit code."""
         try:
             return super().invoke(ctx)
         except SockdeployError as err:

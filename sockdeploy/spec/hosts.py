@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from sockdeploy.errors import ConfigError
-from sockdeploy.spec.loader import Located, Section, _typename, load_located
+from sockdeploy.spec.loader import Located, Section, load_located, typename
 
 VIA_CHOICES = ("auto", "direct", "tunnel", "vpn")
 DEFAULT_PORTS = (30000, 40000)
@@ -37,6 +37,7 @@ class ClientConfig:
 
     @property
     def remote(self) -> bool:
+        """Tell whether the client runs on another machine over SSH."""
         return self.ssh is not None
 
 
@@ -64,6 +65,7 @@ class Config:
 
 
 def user_config_dir() -> Path:
+    """Return ~/.config/sockdeploy, honouring $XDG_CONFIG_HOME."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "sockdeploy"
 
@@ -120,6 +122,7 @@ def load_config(explicit: Optional[str] = None) -> Config:
 
 
 def parse_config(path: Path) -> Config:
+    """Parse and validate the hosts.yaml at `path`; every error names its FILE:LINE."""
     doc = load_located(path, ConfigError)
     if doc.data is None:
         raise ConfigError("the file is empty", "add a 'server:' section with at least 'host:'", where=f"{path}:1")
@@ -187,7 +190,7 @@ def _parse_group(doc: Located) -> Tuple[str, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise ConfigError(f"'group' must be a list of names, got {_typename(raw)} {raw!r}",
+        raise ConfigError(f"'group' must be a list of names, got {typename(raw)} {raw!r}",
                           "write one name per line below 'group:', e.g. '  - Ada Lovelace'", where=doc.where(("group",)))
     names = []
     for i, name in enumerate(raw):
@@ -249,7 +252,7 @@ def _parse_servers(doc: Located, base: Path, server: ServerConfig) -> Tuple[Serv
     if raw is None:
         return ()
     if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"'servers' must be a non-empty list of server hosts, got {_typename(raw)} {raw!r}",
+        raise ConfigError(f"'servers' must be a non-empty list of server hosts, got {typename(raw)} {raw!r}",
                           "write one '- host: NAME' per server host below 'servers:' (other keys default to server:'s)",
                           where=doc.where(("servers",)))
     out = []

@@ -34,6 +34,7 @@ def bundled_dir() -> Path:
 
 
 def bundled_names() -> List[str]:
+    """Return the names of the bundled payloads (ex1..ex6 and the others), sorted."""
     d = bundled_dir()
     return sorted(p.parent.name for p in d.glob(f"*/{MANIFEST}"))
 
@@ -88,10 +89,12 @@ class Payload:
     checks_skipped: bool = False
 
     def checksums(self) -> Dict[str, str]:
+        """Return each source file's sha256, by file name."""
         return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in self.files}
 
 
 def placeholders_in(command: str) -> List[str]:
+    """Return the {placeholder} names a command uses, in order."""
     return _PLACEHOLDER_RE.findall(command)
 
 
