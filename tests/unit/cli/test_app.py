@@ -137,3 +137,19 @@ def test_main_exits_with_the_commands_code(mocker, tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as stopped:
         app.main(["run", "ex55"])
     assert stopped.value.code == 2
+
+
+def test_completion_scripts_complete_the_whole_command_line(invoke):
+    for shell in ("bash", "zsh"):
+        res = invoke("completion", shell)
+        assert res.exit_code == 0 and "_SOCKDEPLOY_COMPLETE" in res.stdout and res.stderr == ""
+
+
+def test_completion_offers_payload_names(monkeypatch, capsys):
+    monkeypatch.setenv("_SOCKDEPLOY_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "sockdeploy run ex")
+    monkeypatch.setenv("COMP_CWORD", "2")
+    with pytest.raises(SystemExit):
+        cli.main(args=[], prog_name="sockdeploy")
+    offered = capsys.readouterr().out
+    assert "plain,ex5" in offered and "plain,ex1" in offered
