@@ -15,6 +15,8 @@ from sockdeploy.cli.answers import write_batch_answers
 from sockdeploy.cli.console import confirm_fn, prompt_fn, report_error, say, table
 from sockdeploy.errors import ProgramError, SockdeployError
 from sockdeploy.output.progress import Progress
+from sockdeploy.spec import hosts as config_mod
+from sockdeploy.spec import payload as payload_mod
 from sockdeploy.spec.hosts import Config
 from sockdeploy.spec.payload import Payload
 
@@ -54,8 +56,6 @@ def run(targets: Tuple[str, ...], payload_dir: Optional[str], hosts_path: Option
     """
     from sockdeploy.run import targets as batch_mod
     from sockdeploy.run.runner import RunOptions
-    from sockdeploy.spec import payload as payload_mod
-
     # Every target is checked before any runs: a typo in the last one should not wait for the others.
     payloads = [payload_mod.resolve(target, payload_dir) for target in targets]
     if dry_run:
@@ -93,8 +93,6 @@ def run(targets: Tuple[str, ...], payload_dir: Optional[str], hosts_path: Option
 
 def _config_for(payloads: List[Payload], hosts_path: Optional[str], local: bool) -> Optional[Config]:
     """Return the hosts.yaml the runs need: required for a remote one or --hosts, else the one there is, if any."""
-    from sockdeploy.spec import hosts as config_mod
-
     if any(not (p.local or local) for p in payloads) or hosts_path:
         return config_mod.load_config(hosts_path)
     return optional_config()  # its client.host may be a Pi over SSH, where local exercises then run
@@ -102,8 +100,6 @@ def _config_for(payloads: List[Payload], hosts_path: Optional[str], local: bool)
 
 def optional_config() -> Optional[Config]:
     """Load hosts.yaml if there is one (errors in it are still errors); None when there is none."""
-    from sockdeploy.spec import hosts as config_mod
-
     try:
         path = config_mod.find_hosts_file(None)
     except SockdeployError:
@@ -114,8 +110,6 @@ def optional_config() -> Optional[Config]:
 def _dry_run(payloads: List[Payload], hosts_path: Optional[str], via: Optional[str], port: Optional[int], local: bool) -> None:
     """Print each target's manual steps; read hosts.yaml if there is one, contact nothing."""
     from sockdeploy.run import dryrun
-    from sockdeploy.spec import hosts as config_mod
-
     # without a hosts.yaml the steps show placeholders
     cfg = config_mod.load_config(hosts_path) if hosts_path else optional_config()
     for i, payload in enumerate(payloads):
@@ -155,9 +149,6 @@ def _demo_loopback(out: Path, progress: Progress) -> Optional[SockdeployError]:
     """Run ex5 and ex6 against a throwaway sshd on loopback; return the first failure."""
     from sockdeploy.lab.loopback import LoopbackLab
     from sockdeploy.run.runner import RunOptions, run_payload
-    from sockdeploy.spec import hosts as config_mod
-    from sockdeploy.spec import payload as payload_mod
-
     with LoopbackLab() as lab:
         progress.info(f"lab: sshd on 127.0.0.1:{lab.port} (folder {lab.dir})")
         cfg = config_mod.load_config(str(lab.hosts_file))
@@ -206,8 +197,6 @@ def payloads_cmd(as_json: bool) -> None:
     Example:
       sockdeploy payloads
     """
-    from sockdeploy.spec import payload as payload_mod
-
     listing = []
     for name in payload_mod.bundled_names():
         try:
