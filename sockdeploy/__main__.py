@@ -1,3 +1,5 @@
+"""`python -m sockdeploy`: the same as the `sockdeploy` command."""
+
 from sockdeploy.cli.app import main
 
 main()

@@ -1,8 +1,11 @@
-"""Domain errors. Library code raises these; only the CLI turns them into exit codes."""
+"""Domain errors, each carrying its exit code, and the one map of exit codes (EXIT_CODES, exit_code_for).
+
+Library code raises these; only the CLI turns them into exit codes.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 if TYPE_CHECKING:  # only for annotations: errors.py imports nothing of sockdeploy at run time
     from sockdeploy.remote.host import CommandResult
@@ -37,7 +40,8 @@ class SockdeployError(Exception):
         """Return the one-line 'what and where' of this error."""
         return f"{self.where}: {self.message}" if self.where else self.message
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
+        """Return the error as run.json records it: kind, message, hint."""
         return {"kind": self.kind, "message": self.headline(), "hint": self.hint}
 
 
@@ -172,3 +176,36 @@ class SubmissionsFailed(ProgramError):
     """The batch ran, but some submissions did not pass (their builds, programs or expectations)."""
 
     kind = "submissions"
+
+
+# -- exit codes (cli area): the one map the CLI and its --help epilog use --------------------------
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+
+#: Every exit code sockdeploy uses and what it means; `exit_code_for` picks one for an error.
+EXIT_CODES: Dict[int, str] = {
+    EXIT_OK: "ok",
+    ConfigError.exit_code: "config/usage",
+    ConnectError.exit_code: "SSH connection/authentication/host key",
+    BuildError.exit_code: "build",
+    NetworkPathError.exit_code: "network path",
+    ProgramError.exit_code: "the programs failed or timed out",
+    LabError.exit_code: "lab",
+    Interrupted.exit_code: "interrupted (Ctrl-C)",
+    Terminated.exit_code: "terminated (SIGTERM)",
+}
+
+
+def exit_code_for(error: BaseException) -> int:
+    """Return the exit code the CLI ends with for `error`."""
+    if isinstance(error, SockdeployError):
+        return error.exit_code
+    if isinstance(error, KeyboardInterrupt):
+        return Interrupted.exit_code
+    return EXIT_UNEXPECTED
+
+
+def exit_codes_text() -> str:
+    """Return EXIT_CODES as one sentence, for --help and the README."""
+    return "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."

@@ -29,15 +29,18 @@ class Progress:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
     def info(self, message: str) -> None:
+        """Print a line (unless quiet)."""
         if not self.quiet:
             print(f"  {message}", file=self.stream, flush=True)
 
     def detail(self, message: str) -> None:
+        """Print a line only with --verbose (and not quiet)."""
         if self.verbose and not self.quiet:
             print(f"    {message}", file=self.stream, flush=True)
 
     @contextmanager
     def step(self, label: str) -> Iterator[None]:
+        """Show `label` while the block runs, then its result (ok or failed) and duration."""
         start = time.monotonic()
         if self.tty and not self.quiet:
             self.stream.write(f"  … {label}")

@@ -7,10 +7,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from sockdeploy.errors import ConfigError
-from sockdeploy.spec.loader import Located, Section, _typename, load_located
+from sockdeploy.spec.loader import Located, Section, load_located, typename
 
 VIA_CHOICES = ("auto", "direct", "tunnel", "vpn")
 DEFAULT_PORTS = (30000, 40000)
@@ -37,6 +37,7 @@ class ClientConfig:
 
     @property
     def remote(self) -> bool:
+        """Tell whether the client runs on another machine over SSH."""
         return self.ssh is not None
 
 
@@ -64,6 +65,7 @@ class Config:
 
 
 def user_config_dir() -> Path:
+    """Return ~/.config/sockdeploy, honouring $XDG_CONFIG_HOME."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "sockdeploy"
 
@@ -120,6 +122,7 @@ def load_config(explicit: Optional[str] = None) -> Config:
 
 
 def parse_config(path: Path) -> Config:
+    """Parse and validate the hosts.yaml at `path`; every error names its FILE:LINE."""
     doc = load_located(path, ConfigError)
     if doc.data is None:
         raise ConfigError("the file is empty", "add a 'server:' section with at least 'host:'", where=f"{path}:1")
@@ -138,18 +141,21 @@ def parse_config(path: Path) -> Config:
     n.only(["via", "ports", "vpn"])
     via = n.get("via", str, "auto")
     if via not in VIA_CHOICES:
-        raise n.fail("via", f"network.via {via!r} is not one of {', '.join(VIA_CHOICES)}", "use auto unless you know which path you need")
+        raise n.fail("via", f"network.via {via!r} is not one of {', '.join(VIA_CHOICES)}",
+                     "use auto unless you know which path you need")
     ports_raw = n.value.get("ports", f"{DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]}")
     try:
         ports = parse_port_range(ports_raw)
     except ValueError as exc:
-        raise n.fail("ports", f"network.ports {ports_raw!r}: {exc}", "write a range like 30000-40000 (the course's ports)") from None
+        raise n.fail("ports", f"network.ports {ports_raw!r}: {exc}",
+                     "write a range like 30000-40000 (the course's ports)") from None
 
     v = n.sub("vpn")
     v.only(["gateway"])
     gateway = v.get("gateway", str, "danforthvpn.wustl.edu")
     if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", gateway):
-        raise v.fail("gateway", f"network.vpn.gateway {gateway!r} is not a host name", "write the VPN server's name, e.g. danforthvpn.wustl.edu")
+        raise v.fail("gateway", f"network.vpn.gateway {gateway!r} is not a host name",
+                     "write the VPN server's name, e.g. danforthvpn.wustl.edu")
 
     group = _parse_group(doc)
 
@@ -172,7 +178,8 @@ def _parse_client(c: Section, base: Path) -> ClientConfig:
     if "@" in ssh.host:
         user, _, host = ssh.host.rpartition("@")
         if not user or not host or (ssh.user and ssh.user != user):
-            raise c.fail("host", f"client.host {ssh.host!r} is not user@host", "write pi@raspberrypi.local, or put the user in client.user")
+            raise c.fail("host", f"client.host {ssh.host!r} is not user@host",
+                         "write pi@raspberrypi.local, or put the user in client.user")
         ssh = dataclasses.replace(ssh, host=host, user=user)
     return ClientConfig(host=ssh.host, ssh=ssh)
 
@@ -183,7 +190,7 @@ def _parse_group(doc: Located) -> Tuple[str, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise ConfigError(f"'group' must be a list of names, got {_typename(raw)} {raw!r}",
+        raise ConfigError(f"'group' must be a list of names, got {typename(raw)} {raw!r}",
                           "write one name per line below 'group:', e.g. '  - Ada Lovelace'", where=doc.where(("group",)))
     names = []
     for i, name in enumerate(raw):
@@ -209,7 +216,8 @@ def _parse_server(s: Section, base: Path, defaults: Optional[ServerConfig] = Non
     name = s.name
     host = s.get("host", str, required=True, what="shell.cec.wustl.edu")
     if not host.strip() or any(c.isspace() for c in host) or host.startswith("-"):
-        raise s.fail("host", f"{name}.host {host!r} is not a host name", "write a host name, an IP address or an ssh config alias")
+        raise s.fail("host", f"{name}.host {host!r} is not a host name",
+                     "write a host name, an IP address or an ssh config alias")
     user = s.get("user", str, d.user)
     if user is not None and (not re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*", user)):
         raise s.fail("user", f"{name}.user {user!r} is not a valid login name", "use your login name, e.g. jdoe")
@@ -219,7 +227,8 @@ def _parse_server(s: Section, base: Path, defaults: Optional[ServerConfig] = Non
     identity = _path_value(base, s.get("identity", str)) if "identity" in s.value else d.identity
     if identity is not None and "identity" in s.value:
         if not os.path.isfile(identity):
-            raise s.fail("identity", f"identity file not found: {identity}", "fix the path, or remove 'identity' to use the SSH agent and ~/.ssh")
+            raise s.fail("identity", f"identity file not found: {identity}",
+                         "fix the path, or remove 'identity' to use the SSH agent and ~/.ssh")
         if not os.access(identity, os.R_OK):
             raise s.fail("identity", f"identity file is not readable: {identity}", "check its owner and permissions (chmod 600)")
     known_hosts = _path_value(base, s.get("known_hosts", str)) if "known_hosts" in s.value else d.known_hosts
@@ -230,7 +239,8 @@ def _parse_server(s: Section, base: Path, defaults: Optional[ServerConfig] = Non
     if ssh_config is not None and ssh_config != "none" and "ssh_config" in s.value:
         ssh_config = _path_value(base, ssh_config)
         if not os.path.isfile(ssh_config):  # type: ignore[arg-type]
-            raise s.fail("ssh_config", f"ssh config file not found: {ssh_config}", "fix the path, or write 'none' to read no ssh config")
+            raise s.fail("ssh_config", f"ssh config file not found: {ssh_config}",
+                         "fix the path, or write 'none' to read no ssh config")
     agent = s.get("agent", bool, d.agent)
     return ServerConfig(host=host, user=user, port=port, identity=identity, known_hosts=known_hosts,
                         workdir=workdir, ssh_config=ssh_config, agent=agent)
@@ -242,11 +252,11 @@ def _parse_servers(doc: Located, base: Path, server: ServerConfig) -> Tuple[Serv
     if raw is None:
         return ()
     if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"'servers' must be a non-empty list of server hosts, got {_typename(raw)} {raw!r}",
+        raise ConfigError(f"'servers' must be a non-empty list of server hosts, got {typename(raw)} {raw!r}",
                           "write one '- host: NAME' per server host below 'servers:' (other keys default to server:'s)",
                           where=doc.where(("servers",)))
     out = []
-    seen = {}
+    seen: Dict[Tuple[str, Optional[str], Optional[int]], int] = {}
     for i in range(len(raw)):
         item = Section(doc, ("servers", i), ConfigError)
         if not item.value:

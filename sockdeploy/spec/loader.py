@@ -101,7 +101,7 @@ class Section:
             value = {}
         if not isinstance(value, dict):
             raise err(
-                f"'{self.name}' must be a mapping of keys, got {_typename(value)}",
+                f"'{self.name}' must be a mapping of keys, got {typename(value)}",
                 "indent its keys below it, e.g. 'server:' then '  host: ...'",
                 where=doc.where(self.kp),
             )
@@ -109,10 +109,12 @@ class Section:
 
     @property
     def name(self) -> str:
+        """Return the section's dotted name as a person writes it (servers[2].host), or "top level"."""
         parts = [f"[{k + 1}]" if isinstance(k, int) else f".{k}" for k in self.kp]
         return "".join(parts).lstrip(".") or "top level"
 
     def fail(self, key: Any, message: str, hint: str) -> SockdeployError:
+        """Return this section's error class pointing at `key`'s FILE:LINE, for the caller to raise."""
         return self.err(message, hint, where=self.doc.where(self.kp + (key,)))
 
     def only(self, allowed: list[str]) -> None:
@@ -126,7 +128,9 @@ class Section:
                 prefix = f"{self.name}." if self.kp else ""
                 raise self.fail(key, f"unknown key '{prefix}{key}'", hint)
 
-    def get(self, key: str, types: tuple[type, ...] | type, default: Any = None, *, required: bool = False, what: str = "") -> Any:
+    def get(self, key: str, types: tuple[type, ...] | type, default: Any = None, *, required: bool = False,
+            what: str = "") -> Any:
+        """Return `key`'s value checked against `types` (never a bool for a number); `default` when it is absent."""
         if key not in self.value or self.value[key] is None:
             if required:
                 prefix = f"{self.name}." if self.kp else ""
@@ -145,17 +149,21 @@ class Section:
             ok = isinstance(value, types_t)
         if not ok:
             want = " or ".join(_TYPENAMES.get(t, t.__name__) for t in types_t)
-            raise self.fail(key, f"'{key}' must be {want}, got {_typename(value)} {value!r}", f"write '{key}' as {want}" + (f", e.g. {what}" if what else ""))
+            raise self.fail(key, f"'{key}' must be {want}, got {typename(value)} {value!r}",
+                            f"write '{key}' as {want}" + (f", e.g. {what}" if what else ""))
         return value
 
     def sub(self, key: str) -> Section:
+        """Return the mapping under `key` as a Section (empty when absent)."""
         return Section(self.doc, self.kp + (key,), self.err)
 
 
 _TYPENAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "a mapping", float: "a number"}
 
 
-def _typename(value: Any) -> str:
+def typename(value: Any) -> str:
+    """Name a YAML value's type the way the error messages say it ("a number", "a list")."""
     if value is None:
         return "nothing"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from sockdeploy.errors import PayloadError, UsageError
-from sockdeploy.spec.loader import Section, load_located
+from sockdeploy.spec.loader import Located, Section, load_located
 
 MANIFEST = "payload.yaml"
 PLACEHOLDERS = ("port", "ip", "host", "socket")
@@ -34,6 +34,7 @@ def bundled_dir() -> Path:
 
 
 def bundled_names() -> List[str]:
+    """Return the names of the bundled payloads (ex1..ex6 and the others), sorted."""
     d = bundled_dir()
     return sorted(p.parent.name for p in d.glob(f"*/{MANIFEST}"))
 
@@ -88,10 +89,12 @@ class Payload:
     checks_skipped: bool = False
 
     def checksums(self) -> Dict[str, str]:
+        """Return each source file's sha256, by file name."""
         return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in self.files}
 
 
 def placeholders_in(command: str) -> List[str]:
+    """Return the {placeholder} names a command uses, in order."""
     return _PLACEHOLDER_RE.findall(command)
 
 
@@ -101,7 +104,8 @@ def render(command: str, values: Mapping[str, object]) -> str:
     def sub(m: re.Match[str]) -> str:
         key = m.group(1)
         if key not in values or values[key] is None:
-            raise PayloadError(f"placeholder {{{key}}} has no value in this run", "remove it from the command or run the payload where it applies")
+            raise PayloadError(f"placeholder {{{key}}} has no value in this run",
+                               "remove it from the command or run the payload where it applies")
         return shlex.quote(str(values[key]))
 
     return _PLACEHOLDER_RE.sub(sub, command)
@@ -111,8 +115,9 @@ def _check_placeholders(sec: Section, key: str, command: str, kp_extra: tuple = 
     for ph in placeholders_in(command):
         if ph not in PLACEHOLDERS:
             close = difflib.get_close_matches(ph, PLACEHOLDERS, n=1)
-            hint = f"did you mean {{{close[0]}}}?" if close else "placeholders are " + ", ".join("{%s}" % p for p in PLACEHOLDERS)
-            raise PayloadError(f"unknown placeholder {{{ph}}} in {sec.name}.{key}", hint, where=sec.doc.where(sec.kp + (key,) + kp_extra))
+            hint = f"did you mean {{{close[0]}}}?" if close else "placeholders are " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+            raise PayloadError(f"unknown placeholder {{{ph}}} in {sec.name}.{key}", hint,
+                               where=sec.doc.where(sec.kp + (key,) + kp_extra))
 
 
 def _client_run(cli: Section, i: int, raw: object) -> ClientRun:
@@ -149,7 +154,8 @@ def _regexes(sec: Section, key: str, value: object) -> Tuple[str, ...]:
         try:
             re.compile(re.sub(_PLACEHOLDER_RE, "x", item))
         except re.error as exc:
-            raise sec.fail(key, f"expect.{key}: bad regular expression {item!r}: {exc}", "escape special characters with \\") from None
+            raise sec.fail(key, f"expect.{key}: bad regular expression {item!r}: {exc}",
+                           "escape special characters with \\") from None
         out.append(item)
     return tuple(out)
 
@@ -158,13 +164,15 @@ def _expectations(exp: Section, nruns: int) -> Expectations:
     runs = []
     for key, value in (exp.get("runs", dict, {}) or {}).items():
         if not isinstance(key, int) or not 1 <= key <= nruns:
-            raise exp.fail("runs", f"expect.runs has run {key!r}, but the plan has runs 1..{nruns}", "key each list by its run number")
+            raise exp.fail("runs", f"expect.runs has run {key!r}, but the plan has runs 1..{nruns}",
+                           "key each list by its run number")
         runs.append((key, _regexes(exp, "runs", value)))
     counts = []
     for pattern, n in (exp.get("count", dict, {}) or {}).items():
         _regexes(exp, "count", pattern)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise exp.fail("count", f"expect.count[{pattern!r}] must be a positive whole number", "e.g. \"Connection \\\\d+!\": 3")
+            raise exp.fail("count", f"expect.count[{pattern!r}] must be a positive whole number",
+                           "e.g. \"Connection \\\\d+!\": 3")
         counts.append((pattern, n))
     return Expectations(
         server_exits=exp.get("server_exits", bool, False),
@@ -185,7 +193,8 @@ def list_sources(directory: Path) -> List[Path]:
             if fh.read(4) == b"\x7fELF":  # a stale build product: rebuilt from source instead
                 continue
         if p.stat().st_size > MAX_SOURCE_BYTES:
-            raise PayloadError(f"{p} is larger than {MAX_SOURCE_BYTES // 2**20} MiB", "payload folders hold sources only; move big files elsewhere")
+            raise PayloadError(f"{p} is larger than {MAX_SOURCE_BYTES // 2**20} MiB",
+                               "payload folders hold sources only; move big files elsewhere")
         files.append(p)
     return files
 
@@ -200,23 +209,42 @@ def _mentioned_sources(build: Optional[str]) -> List[str]:
     return [w for w in words if w.endswith(_SOURCE_SUFFIXES) and "/" not in w and not w.startswith("-")]
 
 
-def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optional[str] = None) -> Payload:
-    """Parse and validate payload.yaml; sources come from source_dir (default: its folder)."""
+def _sections(manifest: Path) -> Tuple[Located, Section, Section, Section, Section]:
+    """Load payload.yaml and return it with its top, server, client and expect sections, each checked for unknown keys."""
     doc = load_located(manifest, PayloadError)
     if not isinstance(doc.data, dict):
-        raise PayloadError("payload.yaml must be a mapping with 'server' and 'client'", "see payloads/ex5/payload.yaml for an example", where=f"{manifest}:1")
+        raise PayloadError("payload.yaml must be a mapping with 'server' and 'client'",
+                           "see payloads/ex5/payload.yaml for an example", where=f"{manifest}:1")
     top = Section(doc, (), PayloadError)
     top.only(["description", "source", "local", "protocol", "language", "server", "client", "expect"])
     for required in ("server", "client"):
         if required not in top.value:
-            raise PayloadError(f"missing '{required}' section", f"add '{required}:' with its 'run' command(s)", where=f"{manifest}:1")
+            raise PayloadError(f"missing '{required}' section", f"add '{required}:' with its 'run' command(s)",
+                               where=f"{manifest}:1")
     srv = top.sub("server")
     srv.only(["build", "run", "ready"])
     cli = top.sub("client")
     cli.only(["build", "runs", "timeout", "concurrent"])
     exp = top.sub("expect")
     exp.only(["server_exits", "server", "client", "runs", "count"])
+    return doc, top, srv, cli, exp
 
+
+def _check_named_sources(src: Path, files: List[Path], server_build: Optional[str], client_build: Optional[str]) -> None:
+    """Refuse a source folder that lacks a file the build commands name."""
+    names = {f.name for f in files}
+    for where_key, build in (("server.build", server_build), ("client.build", client_build)):
+        for needed in _mentioned_sources(build):
+            if needed not in names:
+                raise PayloadError(
+                    f"{needed} (named in {where_key}) is missing from {src}",
+                    "name your files as the build command expects, or add a payload.yaml with your own build commands",
+                )
+
+
+def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optional[str] = None) -> Payload:
+    """Parse and validate payload.yaml; sources come from source_dir (default: its folder)."""
+    doc, top, srv, cli, exp = _sections(manifest)
     server_build = srv.get("build", str)
     server_run = srv.get("run", str, required=True, what="./server {port}")
     client_build = cli.get("build", str)
@@ -234,7 +262,8 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
         raise top.fail("protocol", f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}", "write tcp or udp")
     language = top.get("language", str, "c")
     if language not in LANGUAGES:
-        raise top.fail("language", f"language {language!r} is not one of {', '.join(LANGUAGES)}", "c needs build commands; python runs with the host's python3")
+        raise top.fail("language", f"language {language!r} is not one of {', '.join(LANGUAGES)}",
+                       "c needs build commands; python runs with the host's python3")
 
     for key, cmd in (("build", server_build), ("run", server_run)):
         if cmd is not None:
@@ -244,27 +273,24 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
 
     used = set(placeholders_in(server_run)).union(*(placeholders_in(r) for r in runs))
     if "socket" in used and not local:
-        raise PayloadError("{socket} is an AF_UNIX path, which only works with both programs on one host", "add 'local: true' to the manifest", where=doc.where(("local",)) if "local" in top.value else f"{manifest}:1")
+        raise PayloadError("{socket} is an AF_UNIX path, which only works with both programs on one host",
+                           "add 'local: true' to the manifest", where=doc.where(("local",
+                                                                                 )) if "local" in top.value else f"{manifest}:1")
     default_ready = ("unix" if "socket" in placeholders_in(server_run)
                      else (protocol if "port" in placeholders_in(server_run) else "none"))
     ready = srv.get("ready", str, default_ready)
     if ready not in READY_KINDS:
-        raise srv.fail("ready", f"server.ready {ready!r} is not one of {', '.join(READY_KINDS)}", "tcp waits for the port to listen, unix for the socket file, none starts at once")
+        raise srv.fail("ready", f"server.ready {ready!r} is not one of {', '.join(READY_KINDS)}",
+                       "tcp waits for the port to listen, unix for the socket file, none starts at once")
 
     src = (source_dir or manifest.parent).resolve()
     if not src.is_dir():
-        raise UsageError(f"payload folder not found: {src}", "pass a folder holding your server and client sources", where="--payload")
+        raise UsageError(f"payload folder not found: {src}", "pass a folder holding your server and client sources",
+                         where="--payload")
     files = list_sources(src)
     foreign = src != manifest.parent.resolve()
     expect = _expectations(exp, len(run_specs))
-    names = {f.name for f in files}
-    for where_key, build in (("server.build", server_build), ("client.build", client_build)):
-        for needed in _mentioned_sources(build):
-            if needed not in names:
-                raise PayloadError(
-                    f"{needed} (named in {where_key}) is missing from {src}",
-                    "name your files as the build command expects, or add a payload.yaml with your own build commands",
-                )
+    _check_named_sources(src, files, server_build, client_build)
     return Payload(
         name=name or manifest.parent.name,
         manifest=manifest,
@@ -291,14 +317,17 @@ def resolve(target: str, payload_dir: Optional[str] = None) -> Payload:
     """Turn a TARGET (bundled name or folder) and optional --payload DIR into a Payload."""
     src = Path(payload_dir).expanduser() if payload_dir else None
     if src is not None and not src.is_dir():
-        raise UsageError(f"payload folder not found: {src}", "pass the folder that holds your server.c and client.c", where="--payload")
+        raise UsageError(f"payload folder not found: {src}", "pass the folder that holds your server.c and client.c",
+                         where="--payload")
     bundled = bundled_dir() / target
     if "/" not in target and (bundled / MANIFEST).is_file():
         return load_manifest(bundled / MANIFEST, src, name=target)
     as_path = Path(target).expanduser()
     if as_path.is_dir():
         if not (as_path / MANIFEST).is_file():
-            raise UsageError(f"{as_path} has no {MANIFEST}", f"add one, or run a bundled exercise with your code: sockdeploy run ex5 --payload {as_path}", where="TARGET")
+            raise UsageError(f"{as_path} has no {MANIFEST}",
+                             f"add one, or run a bundled exercise with your code: sockdeploy run ex5 --payload {as_path}",
+                             where="TARGET")
         return load_manifest(as_path / MANIFEST, src, name=as_path.resolve().name)
     names = bundled_names()
     close = difflib.get_close_matches(target, names, n=1, cutoff=0.5)

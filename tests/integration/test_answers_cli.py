@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 
 
 def run_dirs(out: Path) -> List[Path]:
-    return sorted((p for p in out.iterdir() if p.is_dir()), key=lambda p: json.loads((p / "run.json").read_text())["started_exact"])
+    return sorted((p for p in out.iterdir() if p.is_dir()),
+                  key=lambda p: json.loads((p / "run.json").read_text())["started_exact"])
 
 
 

@@ -24,7 +24,7 @@ def _hosts(lab, path: Path, old: str, new: str) -> Path:
 
 
 def _one_line_error(stderr: str) -> None:
-    lines = [l for l in stderr.splitlines() if l.startswith("sockdeploy: error: ") or l.startswith("  hint: ")]
+    lines = [line for line in stderr.splitlines() if line.startswith(("sockdeploy: error: ", "  hint: "))]
     assert len(lines) == 2 and lines[0].startswith("sockdeploy: error: ") and lines[1].startswith("  hint: "), stderr
     assert "Traceback" not in stderr
 
@@ -67,7 +67,8 @@ def test_server_binding_another_port_is_reported(cli, clean_lab, tmp_path):
 
 def test_program_expecting_other_arguments_shows_command_and_output(cli, clean_lab, tmp_path):
     d = copy_payload("ex5", tmp_path / "args")
-    (d / "payload.yaml").write_text((d / "payload.yaml").read_text().replace("run: ./server {port}", "run: ./server {port} extra"))
+    (d / "payload.yaml").write_text((d / "payload.yaml").read_text().replace("run: ./server {port}",
+                                                                             "run: ./server {port} extra"))
     res = cli("run", str(d), "--hosts", str(clean_lab.hosts_file), "--out", "runs")
     assert res.code == 6, res.stderr
     assert "$ ./server " in res.stderr and "usage:" in res.stderr
@@ -129,7 +130,8 @@ def test_hostile_names_work_or_are_refused_and_never_execute(cli, clean_lab, tmp
     # the payload folder, a source file in it, the output folder and the remote workdir all carry the name
     d = copy_payload("ex5", tmp_path / name)
     (d / f"{name}.txt").write_text("a file with a hostile name\n")
-    hosts = _hosts(clean_lab, tmp_path / "h.yaml", f"workdir: {clean_lab.workdir}", f"workdir: {json.dumps(str(clean_lab.workdir / name))}")
+    hosts = _hosts(clean_lab, tmp_path / "h.yaml", f"workdir: {clean_lab.workdir}",
+                   f"workdir: {json.dumps(str(clean_lab.workdir / name))}")
     res = cli("run", str(d), "--hosts", str(hosts), "--out", str(tmp_path / f"out {name}"), "--json")
     assert res.code in (0, 2), res.stderr
     assert "Traceback" not in res.stderr

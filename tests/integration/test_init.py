@@ -12,12 +12,15 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import TYPE_CHECKING, Dict, Iterator
 
 import pytest
 
 from sockdeploy.spec.hosts import parse_config
 from tests.conftest import REPO, drive_pty, unavailable
+
+if TYPE_CHECKING:
+    from sockdeploy.lab.loopback import LoopbackLab
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +39,7 @@ def _trust_lab(lab, home: Path) -> None:
 
 
 def _lab_flags(lab) -> list:
-    return ["--host", "localhost", "--port", str(lab.port), "--user", lab.user, "--via", "direct"]
+    return ["--host", "localhost", "--ssh-port", str(lab.port), "--user", lab.user, "--via", "direct"]
 
 
 def test_flags_write_a_file_the_doctor_accepts(cli, clean_lab, fake_home, tmp_path):
@@ -44,7 +47,7 @@ def test_flags_write_a_file_the_doctor_accepts(cli, clean_lab, fake_home, tmp_pa
     out = tmp_path / "cfg" / "hosts.yaml"
     before = clean_lab.login_count()
     res = cli("init", *_lab_flags(clean_lab), "--identity", str(clean_lab.identity), "--member", "Ada Lovelace",
-              "--member", "Alan Turing", "--output", str(out), "--yes")
+              "--member", "Alan Turing", "--out", str(out), "--yes")
     assert res.code == 0, res.stderr
     assert f"wrote {out}" in res.stderr
     assert "login" in res.stdout and "FAIL" not in res.stdout, res.stdout  # the doctor's table
@@ -64,7 +67,7 @@ def test_scripted_answers_on_stdin(clean_lab, fake_home, tmp_path):
     out = tmp_path / "hosts.yaml"
     # host, user, key (a path typed at the menu), install it? no, via, members
     answers = f"localhost\n{clean_lab.user}\n{clean_lab.identity}\nno\ndirect\nAda Lovelace, Alan Turing\n"
-    proc = subprocess.run([sys.executable, "-m", "sockdeploy", "init", "--port", str(clean_lab.port), "--output", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "sockdeploy", "init", "--ssh-port", str(clean_lab.port), "--out", str(out)],
                           input=answers, env=_env(fake_home), cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     for question in ("Login host [shell.cec.wustl.edu]: localhost", "User name on localhost [", "Key to log in with:",
@@ -79,7 +82,7 @@ def test_scripted_answers_on_stdin(clean_lab, fake_home, tmp_path):
 def test_questions_on_a_terminal(clean_lab, fake_home, tmp_path):
     _trust_lab(clean_lab, fake_home)
     out = tmp_path / "hosts.yaml"
-    argv = [sys.executable, "-m", "sockdeploy", "init", "--port", str(clean_lab.port), "--output", str(out)]
+    argv = [sys.executable, "-m", "sockdeploy", "init", "--ssh-port", str(clean_lab.port), "--out", str(out)]
     replies = [("Login host [shell.cec.wustl.edu]: ", lambda: "localhost"),
                ("User name on localhost [", lambda: clean_lab.user),
                ("Number or path [1]: ", lambda: str(clean_lab.identity)),  # 1) would create a key: none exists
@@ -97,7 +100,7 @@ def test_questions_on_a_terminal(clean_lab, fake_home, tmp_path):
 
 
 def test_end_of_input_takes_the_defaults_and_creates_nothing(cli, fake_home, tmp_path):
-    res = cli("init", "--output", "hosts.yaml", "--no-doctor")  # stdin is /dev/null
+    res = cli("init", "--out", "hosts.yaml", "--no-doctor")  # stdin is /dev/null
     assert res.code == 0, res.stderr
     cfg = parse_config(tmp_path / "hosts.yaml")
     assert cfg.server.host == "shell.cec.wustl.edu" and cfg.server.user and cfg.server.identity is None
@@ -108,11 +111,11 @@ def test_end_of_input_takes_the_defaults_and_creates_nothing(cli, fake_home, tmp
 def test_refuses_to_overwrite_without_force(cli, tmp_path):
     out = tmp_path / "hosts.yaml"
     out.write_text("# mine\n")
-    res = cli("init", "--user", "jdoe", "--output", str(out), "--no-doctor", "--yes")
+    res = cli("init", "--user", "jdoe", "--out", str(out), "--no-doctor", "--yes")
     assert res.code == 2
     assert f"{out} already exists; not overwriting it" in res.stderr and "--force" in res.stderr
     assert out.read_text() == "# mine\n"
-    res = cli("init", "--user", "jdoe", "--output", str(out), "--no-doctor", "--yes", "--force")
+    res = cli("init", "--user", "jdoe", "--out", str(out), "--no-doctor", "--yes", "--force")
     assert res.code == 0, res.stderr
     assert parse_config(out).server.user == "jdoe"
 
@@ -121,8 +124,8 @@ def test_doctor_failure_keeps_the_file(cli, fake_home, tmp_path):
     from sockdeploy.lab.loopback import free_loopback_port
 
     out = tmp_path / "hosts.yaml"
-    res = cli("init", "--host", "127.0.0.1", "--port", str(free_loopback_port()), "--user", "jdoe", "--via", "direct",
-              "--output", str(out), "--yes")
+    res = cli("init", "--host", "127.0.0.1", "--ssh-port", str(free_loopback_port()), "--user", "jdoe", "--via", "direct",
+              "--out", str(out), "--yes")
     assert res.code == 3, res.stdout + res.stderr  # the ssh port check fails: nothing listens there
     assert "FAIL" in res.stdout and f"{out} is kept" in res.stderr
     assert parse_config(out).server.host == "127.0.0.1"
@@ -131,10 +134,10 @@ def test_doctor_failure_keeps_the_file(cli, fake_home, tmp_path):
 def test_accept_new_stores_the_host_key_before_the_doctor(cli, clean_lab, fake_home, tmp_path):
     out = tmp_path / "hosts.yaml"
     before = clean_lab.login_count()
-    res = cli("init", *_lab_flags(clean_lab), "--identity", str(clean_lab.identity), "--output", str(out), "--yes")
+    res = cli("init", *_lab_flags(clean_lab), "--identity", str(clean_lab.identity), "--out", str(out), "--yes")
     assert res.code == 3 and "unknown host key" in res.stdout, "without --accept-new the doctor refuses the unknown key"
     assert not (fake_home / ".ssh" / "known_hosts").exists()
-    res = cli("init", *_lab_flags(clean_lab), "--identity", str(clean_lab.identity), "--output", str(out), "--yes",
+    res = cli("init", *_lab_flags(clean_lab), "--identity", str(clean_lab.identity), "--out", str(out), "--yes",
               "--accept-new", "--force")
     assert res.code == 0, res.stdout + res.stderr
     assert f"[localhost]:{clean_lab.port} ssh-ed25519" in (fake_home / ".ssh" / "known_hosts").read_text()
@@ -161,7 +164,7 @@ def test_create_and_install_a_key_with_one_password_login(labpw, fake_home, tmp_
     out = tmp_path / "hosts.yaml"
     prompt = f"{labpw.user}@localhost's password: "
     argv = [sys.executable, "-m", "sockdeploy", "init", *_lab_flags(labpw), "--create-key", "--install-key",
-            "--member", "Ada Lovelace", "--output", str(out), "--accept-new", "--yes"]
+            "--member", "Ada Lovelace", "--out", str(out), "--accept-new", "--yes"]
     before = labpw.login_count()
     code, screen = drive_pty(argv, _env(fake_home), tmp_path, [(prompt, lambda: labpw.password)])
     assert code == 0, screen
@@ -194,7 +197,7 @@ def test_create_and_install_a_key_with_one_password_login(labpw, fake_home, tmp_
     res = cli("doctor", "--hosts", str(out))
     assert res.code == 0, res.stdout + res.stderr
     # installing again asks nothing and adds nothing
-    res = cli("init", *_lab_flags(labpw), "--identity", str(key), "--install-key", "--output", str(out), "--force",
+    res = cli("init", *_lab_flags(labpw), "--identity", str(key), "--install-key", "--out", str(out), "--force",
               "--no-doctor", "--yes")
     assert res.code == 0, res.stderr
     assert "already in ~/.ssh/authorized_keys" in res.stderr
@@ -205,7 +208,7 @@ def test_create_and_install_a_key_with_one_password_login(labpw, fake_home, tmp_
 @pytest.mark.campus
 def test_install_without_a_terminal_names_the_method(labpw, cli, fake_home, tmp_path):
     out = tmp_path / "hosts.yaml"
-    res = cli("init", *_lab_flags(labpw), "--create-key", "--install-key", "--output", str(out), "--accept-new", "--yes")
+    res = cli("init", *_lab_flags(labpw), "--create-key", "--install-key", "--out", str(out), "--accept-new", "--yes")
     assert res.code == 3, res.stderr
     assert "asks for password answers" in res.stderr and "no terminal" in res.stderr
     assert not out.exists(), "no file for a key that is not installed"

@@ -27,7 +27,7 @@ def test_minimal_config_gets_defaults(tmp_path):
 
 
 def test_the_shipped_example_is_valid():
-    cfg = parse_config(Path(__file__).resolve().parents[2] / "hosts.yaml")
+    cfg = parse_config(Path(__file__).resolve().parents[3] / "hosts.yaml")
     assert cfg.server.host == "shell.cec.wustl.edu"
     assert cfg.server.user == "jdoe"
 
@@ -111,7 +111,8 @@ def test_lookup_order(tmp_path, monkeypatch):
         find_hosts_file(str(tmp_path / "missing.yaml"))
 
 
-@pytest.mark.parametrize("text, expected", [("30000-40000", (30000, 40000)), (31522, (31522, 31522)), (" 2000 - 2001 ", (2000, 2001))])
+@pytest.mark.parametrize("text, expected",
+                         [("30000-40000", (30000, 40000)), (31522, (31522, 31522)), (" 2000 - 2001 ", (2000, 2001))])
 def test_port_ranges(text, expected):
     assert parse_port_range(text) == expected
 
