@@ -16,6 +16,7 @@ from sockdeploy.cli.completion import completion
 from sockdeploy.cli.console import report_error
 from sockdeploy.cli.doctor import doctor
 from sockdeploy.cli.init import init
+from sockdeploy.cli.inspect import inspect_cmd
 from sockdeploy.cli.lab import lab
 from sockdeploy.cli.run import demo, payloads_cmd, run
 from sockdeploy.cli.tunnel import tunnel
@@ -47,7 +48,7 @@ def cli() -> None:
     """
 
 
-for _command in (run, batch_cmd, demo, payloads_cmd, report, bundle, doctor, init, vpn, tunnel, lab, completion):
+for _command in (run, inspect_cmd, batch_cmd, demo, payloads_cmd, report, bundle, doctor, init, vpn, tunnel, lab, completion):
     cli.add_command(_command)
 
 
