@@ -617,9 +617,9 @@ def _tunnel_port(cfg, port: Optional[int]) -> int:  # type: ignore[no-untyped-de
     if port is not None:
         return port
     from sockdeploy.run import netpath as paths
-    from sockdeploy.run import server as process
+    from sockdeploy.run.ports import choose_port
 
-    return process.choose_port(paths.local_busy_ports(), cfg.network.ports, set())
+    return choose_port(paths.local_busy_ports(), cfg.network.ports, set())
 
 
 @tunnel.command("open")

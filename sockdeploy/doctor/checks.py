@@ -70,7 +70,7 @@ from sockdeploy.errors import (
 )
 from sockdeploy.net import vpn
 from sockdeploy.run import netpath as paths
-from sockdeploy.run import server as process
+from sockdeploy.run.ports import choose_port, parse_busy_ports
 from sockdeploy.spec.hosts import Config, ServerConfig, load_config
 from sockdeploy.ssh.session import Prompt, SshSession, fingerprint
 
@@ -435,9 +435,9 @@ class _Doctor:
 
     def _free_port(self, ports_text: str) -> None:
         lo, hi = self.cfg.network.ports
-        busy = process.parse_busy_ports(ports_text)
+        busy = parse_busy_ports(ports_text)
         try:
-            self.free_port = process.choose_port(busy, (lo, hi), set())
+            self.free_port = choose_port(busy, (lo, hi), set())
         except NetworkPathError as err:
             self.report.add(FREE_PORT, FAIL, err.headline(), err.hint or "")
             return

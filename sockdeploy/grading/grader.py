@@ -51,7 +51,9 @@ from sockdeploy.errors import (
 )
 from sockdeploy.output.progress import Progress, use_color
 from sockdeploy.output.runfolder import make_unique_dir
-from sockdeploy.run import server as process
+from sockdeploy.remote import marker
+from sockdeploy.run.ports import PortBook
+from sockdeploy.run.workspace import shell_path, sweep_script
 from sockdeploy.run.runner import RunOptions, RunResult, run_payload
 from sockdeploy.spec import payload as payload_mod
 from sockdeploy.spec.hosts import ClientConfig, Config, ServerConfig
@@ -306,7 +308,7 @@ class HostSlot:
     opening: int = 0
     cap: int = 1
     failure: Optional[SockdeployError] = None
-    ports: process.PortBook = field(default_factory=process.PortBook)
+    ports: PortBook = field(default_factory=PortBook)
     closed: List[Any] = field(default_factory=list)  # sessions retired while the batch ran (their logins count)
 
     @property
@@ -561,11 +563,11 @@ def assign_hosts(submissions: Sequence[Submission], hosts: int) -> List[Optional
 
 def preflight_script(workdir: str, tools: Sequence[str]) -> str:
     """Return the per-host check: the workdir can be made, the server's build tools exist, crashed runs are swept."""
-    checks = "".join(f"command -v {shlex.quote(t)} >/dev/null 2>&1 || echo \"{process.MARK}MISSING {t}\"\n" for t in tools)
-    return (f"base={process.shell_path(workdir)}\n"
-            f"mkdir -p -- \"$base\" 2>/dev/null || echo \"{process.MARK}ERR cannot create $base\"\n"
-            f"[ -w \"$base\" ] || echo \"{process.MARK}ERR $base is not writable\"\n"
-            f"{checks}" + process.sweep_script(workdir))
+    checks = "".join(f"command -v {shlex.quote(t)} >/dev/null 2>&1 || echo \"{marker.PREFIX}MISSING {t}\"\n" for t in tools)
+    return (f"base={shell_path(workdir)}\n"
+            f"mkdir -p -- \"$base\" 2>/dev/null || echo \"{marker.PREFIX}ERR cannot create $base\"\n"
+            f"[ -w \"$base\" ] || echo \"{marker.PREFIX}ERR $base is not writable\"\n"
+            f"{checks}" + sweep_script(workdir))
 
 
 def server_tools(submissions: Sequence[Submission]) -> List[str]:
@@ -590,8 +592,8 @@ def _interpret_preflight(slot: HostSlot, result: Any) -> Optional[SockdeployErro
     if isinstance(result, SockdeployError):
         return result
     lines = result.stdout.splitlines()
-    errs = [line[len(process.MARK) + 4:] for line in lines if line.startswith(f"{process.MARK}ERR ")]
-    missing = [line[len(process.MARK) + 8:] for line in lines if line.startswith(f"{process.MARK}MISSING ")]
+    errs = [line[len(marker.PREFIX) + 4:] for line in lines if line.startswith(f"{marker.PREFIX}ERR ")]
+    missing = [line[len(marker.PREFIX) + 8:] for line in lines if line.startswith(f"{marker.PREFIX}MISSING ")]
     if errs:
         return RemoteError(f"{slot.label}: {errs[0]}", "check server.workdir in hosts.yaml and free space there")
     if missing:
@@ -603,8 +605,8 @@ def _interpret_preflight(slot: HostSlot, result: Any) -> Optional[SockdeployErro
 def _cleaned(result: Any) -> List[str]:
     if isinstance(result, SockdeployError):
         return []
-    return [line[len(process.MARK) + 8:] for line in result.stdout.splitlines()
-            if line.startswith(f"{process.MARK}CLEANED ")]
+    return [line[len(marker.PREFIX) + 8:] for line in result.stdout.splitlines()
+            if line.startswith(f"{marker.PREFIX}CLEANED ")]
 
 
 class Grader:
@@ -718,7 +720,7 @@ class Grader:
                 self.pool.fail_host(slot, exc)
         live = self.pool.first_sessions()
         # Two names for one machine (an alias and its address) share one port book.
-        books: Dict[str, process.PortBook] = {}
+        books: Dict[str, PortBook] = {}
         for slot, session in live:
             slot.ports = books.setdefault(getattr(session, "peer_ip", None) or slot.label, slot.ports)
         if live:
@@ -751,7 +753,7 @@ class Grader:
         if not live:
             return
         try:
-            results = self._on_hosts([s for _, s in live], [process.sweep_script(h.cfg.workdir) for h, _ in live])
+            results = self._on_hosts([s for _, s in live], [sweep_script(h.cfg.workdir) for h, _ in live])
         except Exception as exc:  # the runs are done and recorded; this is housekeeping
             self.progress.info(f"warning: the final sweep failed ({exc})")
             return

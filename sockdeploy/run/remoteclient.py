@@ -5,51 +5,41 @@ from __future__ import annotations
 import select
 import time
 from pathlib import Path
-from shlex import quote as q
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from sockdeploy.errors import ConnectError
+from sockdeploy.remote import marker
 from sockdeploy.run.clients import ClientOutcome, LineTimes
+from sockdeploy.run.hostprogram import sh_command
 
-MARK = "SD-"
+
+def client_command(ws_path: str, command: str, with_stdin: bool) -> str:
+    """Return the command that runs the client (client_run.sh) in `ws_path` on the client host."""
+    return sh_command("client_run.sh", args=[ws_path, command, 1 if with_stdin else 0])
 
 
-def _script(ws_path: str, command: str, with_stdin: bool) -> str:
-    # Own session and process group, so a stop reaches the client and all it started.
-    # A background job's stdin is /dev/null before its own redirections (even <&0),
-    # so the channel's stdin is kept on fd 3 first.
-    feed = "<&3 3<&-" if with_stdin else "</dev/null 3<&-"
-    return f"""
-exec 3<&0
-cd {q(ws_path)} || exit 93
-sb=; command -v stdbuf >/dev/null 2>&1 && sb="stdbuf -oL -eL"
-PYTHONUNBUFFERED=1 setsid $sb /bin/sh -c {q(command)} {feed} 2>&1 &
-pid=$!
-echo "$pid" > client.pid  # for the watchdog, should this connection die
-echo "{MARK}PID $pid" >&2
-wait "$pid"; s=$?
-rm -f client.pid
-echo "{MARK}EXIT $s" >&2
-"""
+def _marker_ints(err: bytes, tag: str) -> List[int]:
+    """Return the numbers of the TAG markers client_run.sh wrote to stderr."""
+    return [int(m.fields[0]) for m in marker.markers(err.decode(errors="replace").splitlines())
+            if m.tag == tag and m.fields and m.fields[0].lstrip("-").isdigit()]
 
 
 def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, header: str, timeout: float,
                       stdin: Optional[str] = None, duration: Optional[float] = None) -> ClientOutcome:
     """Run `command` with sh in `ws_path` on the client host; stream its output to `log_path` here.
 
-    Same contract as clientrun.run_client: `stdin` is fed then closed; with
+    Same contract as clients.run_client: `stdin` is fed then closed; with
     `duration` the client is stopped with SIGINT after that long; past
     `timeout` it is stopped (TERM, then KILL) and reported as timed out. Line
     times are taken as lines arrive here.
     """
     start = time.monotonic()
-    chan = session.start_stream(_script(ws_path, command, stdin is not None))
+    chan = session.start_stream(client_command(ws_path, command, stdin is not None))
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
     times = LineTimes()
     pid: Optional[int] = None
-    status: Optional[int] = None
     err = b""
     stopped = timed_out = False
     stop_at = start + duration if duration is not None else None
@@ -68,9 +58,8 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
                     times.feed(chunk, time.time())
                 while chan.recv_stderr_ready():
                     err += chan.recv_stderr(65536)
-                    for line in err.decode(errors="replace").splitlines():
-                        if line.startswith(f"{MARK}PID ") and pid is None:
-                            pid = int(line.split()[1])
+                    if pid is None:
+                        pid = next(iter(_marker_ints(err, "PID")), None)
                 if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
                 now_m = time.monotonic()
@@ -93,9 +82,8 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
         finally:
             times.end()
             chan.close()
-    for line in err.decode(errors="replace").splitlines():
-        if line.startswith(f"{MARK}EXIT "):
-            status = int(line.split()[1])
+    exits = _marker_ints(err, "EXIT")
+    status = exits[-1] if exits else None
     if status is None and not timed_out:
         time.sleep(0.2)  # paramiko notices a reset connection within moments
         if not session.alive:
