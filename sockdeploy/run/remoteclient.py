@@ -5,7 +5,7 @@ from __future__ import annotations
 import select
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, BinaryIO, List, Optional
 
 from sockdeploy.errors import ConnectError
 from sockdeploy.remote import marker
@@ -38,61 +38,84 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
-    times = LineTimes()
-    pid: Optional[int] = None
-    err = b""
-    stopped = timed_out = False
-    stop_at = start + duration if duration is not None else None
-    give_up = (stop_at or start) + timeout
-    killed_at: Optional[float] = None
+    run = _ClientOnChannel(session, chan, start, timeout, duration)
     with open(log_path, "wb") as fh:
         fh.write(header.encode())
         fh.flush()
-        try:
-            while True:
-                select.select([chan], [], [], 0.05)
-                while chan.recv_ready():
-                    chunk = chan.recv(65536)
-                    fh.write(chunk)
-                    fh.flush()
-                    times.feed(chunk, time.time())
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(65536)
-                    if pid is None:
-                        pid = next(iter(_marker_ints(err, "PID")), None)
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                    break
-                now_m = time.monotonic()
-                if stop_at is not None and not stopped and now_m >= stop_at and pid is not None:
-                    stopped = True
-                    _signal(session, pid, "INT")
-                if now_m >= give_up and pid is not None:
-                    if killed_at is None:
-                        timed_out = True
-                        killed_at = now_m
-                        _signal(session, pid, "TERM")
-                    elif now_m - killed_at > 2:
-                        _signal(session, pid, "KILL")
-                        killed_at = now_m + 3600  # once
-        except BaseException:
-            if pid is not None:
-                _signal(session, pid, "TERM")
-                _signal(session, pid, "KILL")
-            raise
-        finally:
-            times.end()
-            chan.close()
-    exits = _marker_ints(err, "EXIT")
+        run.follow(fh)
+    exits = _marker_ints(run.err, "EXIT")
     status = exits[-1] if exits else None
-    if status is None and not timed_out:
+    if status is None and not run.timed_out:
         time.sleep(0.2)  # paramiko notices a reset connection within moments
         if not session.alive:
             raise ConnectError(f"the SSH connection to the client host {session.name} was lost during the client run",
                                "check the Pi's network and run again; its watchdog stops the client and removes its folder")
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
-    return ClientOutcome(exit_code=None if timed_out else status, output=output, timed_out=timed_out,
-                         seconds=time.monotonic() - start, stopped=stopped and not timed_out, times=times.times)
+    return ClientOutcome(exit_code=None if run.timed_out else status, output=output, timed_out=run.timed_out,
+                         seconds=time.monotonic() - start, stopped=run.stopped and not run.timed_out,
+                         times=run.times.times)
+
+
+class _ClientOnChannel:
+    """One client run's channel: its output copied to the log, its stop and timeout enforced."""
+
+    def __init__(self, session: Any, chan: Any, start: float, timeout: float, duration: Optional[float]) -> None:
+        self.session = session
+        self.chan = chan
+        self.times = LineTimes()
+        self.err = b""  # client_run.sh's markers
+        self.pid: Optional[int] = None
+        self.stopped = self.timed_out = False
+        self.stop_at = start + duration if duration is not None else None
+        self.give_up = (self.stop_at or start) + timeout
+        self.killed_at: Optional[float] = None
+
+    def follow(self, log: BinaryIO) -> None:
+        """Copy the output to `log` until the client ends; on any error stop the client first."""
+        chan = self.chan
+        try:
+            while True:
+                select.select([chan], [], [], 0.05)
+                self._read(log)
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                self._enforce(time.monotonic())
+        except BaseException:
+            if self.pid is not None:
+                _signal(self.session, self.pid, "TERM")
+                _signal(self.session, self.pid, "KILL")
+            raise
+        finally:
+            self.times.end()
+            chan.close()
+
+    def _read(self, log: BinaryIO) -> None:
+        while self.chan.recv_ready():
+            chunk = self.chan.recv(65536)
+            log.write(chunk)
+            log.flush()
+            self.times.feed(chunk, time.time())
+        while self.chan.recv_stderr_ready():
+            self.err += self.chan.recv_stderr(65536)
+            if self.pid is None:
+                self.pid = next(iter(_marker_ints(self.err, "PID")), None)
+
+    def _enforce(self, now: float) -> None:
+        """Send SIGINT at the planned stop; past the timeout, TERM and 2 s later KILL (once)."""
+        if self.pid is None:
+            return
+        if self.stop_at is not None and not self.stopped and now >= self.stop_at:
+            self.stopped = True
+            _signal(self.session, self.pid, "INT")
+        if now >= self.give_up:
+            if self.killed_at is None:
+                self.timed_out = True
+                self.killed_at = now
+                _signal(self.session, self.pid, "TERM")
+            elif now - self.killed_at > 2:
+                _signal(self.session, self.pid, "KILL")
+                self.killed_at = now + 3600  # once
 
 
 def _signal(session: Any, pid: int, sig: str) -> None:

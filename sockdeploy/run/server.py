@@ -8,7 +8,7 @@ from typing import List, Optional
 
 from sockdeploy.errors import RemoteError, ServerExited, ServerNotListening
 from sockdeploy.remote.scripts import load
-from sockdeploy.run.hostprogram import PROCS, sh_command, split_log, tags
+from sockdeploy.run.hostprogram import PROCS, Arg, sh_command, split_log, tags
 from sockdeploy.run.workspace import SERVER_CAP, Workspace
 
 READY_TIMEOUT = 10.0
@@ -62,7 +62,7 @@ def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int]
     A watchdog in the server's own process group kills the group after `cap`
     seconds, so a server never outlives a run whose client vanished.
     """
-    args = [ws.path, command, int(cap), _readiness(ready, port, socket_path), port or 0, socket_path or "",
+    args: List[Arg] = [ws.path, command, int(cap), _readiness(ready, port, socket_path), port or 0, socket_path or "",
             int(ready_timeout / READY_STEP), load("server_wrap.sh"), load("stamper.py")]
     result = ws.host.run(sh_command(PROCS, "server_start.sh", args=args), timeout=ready_timeout + 30)
     found = tags(result)
@@ -86,7 +86,7 @@ def finish(ws: Workspace, *, pid: Optional[int], remove: bool, timeout: float = 
     """
     awaiting = pid is not None and await_exit > 0
     steps = max(1, int(await_exit / AWAIT_STEP)) if awaiting else 0
-    args = [ws.path, "" if pid is None else int(pid), 1 if remove else 0, steps, LOG_LIMIT, TIMES_LIMIT]
+    args: List[Arg] = [ws.path, "" if pid is None else int(pid), 1 if remove else 0, steps, LOG_LIMIT, TIMES_LIMIT]
     result = ws.host.run(sh_command(PROCS, "server_finish.sh", args=args), timeout=timeout)
     found = tags(result)
     if "GONE" in found:
