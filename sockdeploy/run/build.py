@@ -17,7 +17,7 @@ def build(ws: Workspace, command: Optional[str], what: str) -> Optional[CommandR
     if not command:
         return None
     try:
-        result = ws.host.run(sh_command("build.sh", args=[ws.path, command]), timeout=BUILD_TIMEOUT)
+        result = ws.host.run(sh_command("workspace_build.sh", args=[ws.path, command]), timeout=BUILD_TIMEOUT)
     except ScriptTimeout as exc:
         raise BuildError(f"building the {what} on {ws.host.name} took longer than {BUILD_TIMEOUT:.0f} s",
                          "check the build command in payload.yaml", command=command, output=exc.partial.output) from None

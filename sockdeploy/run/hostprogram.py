@@ -12,7 +12,7 @@ from sockdeploy.remote.scripts import load
 Arg = Union[str, int, float]
 
 # shell functions (group_alive, await_log, sweep_stale, ...) loaded in front of the programs that use them
-PROCS = "procs.sh"
+PROCS = "run_procs.sh"
 
 
 def sh_command(*names: str, args: Sequence[Arg] = (), replace: bool = False) -> str:

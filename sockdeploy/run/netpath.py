@@ -66,7 +66,7 @@ def probe(ip: str, port: int, timeout: float = PROBE_TIMEOUT) -> Probe:
 
 def probe_from(host: Host, ip: str, port: int, timeout: float = PROBE_TIMEOUT) -> Probe:
     """Make the same probe on another host (the client host over SSH): its routes, its VPN."""
-    command = sh_command("probe.sh", args=[load("probe.py"), ip, int(port), float(timeout)])
+    command = sh_command("netpath_probe.sh", args=[load("netpath_probe.py"), ip, int(port), float(timeout)])
     result = host.run(command, timeout=timeout + 20)
     words = (result.stdout.strip() or "unreachable no answer from the probe").split(" ", 1)
     outcome = words[0] if words[0] in ("connected", "refused", "timeout", "unreachable") else "unreachable"

@@ -63,7 +63,7 @@ def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int]
     seconds, so a server never outlives a run whose client vanished.
     """
     args: List[Arg] = [ws.path, command, int(cap), _readiness(ready, port, socket_path), port or 0, socket_path or "",
-            int(ready_timeout / READY_STEP), load("server_wrap.sh"), load("stamper.py")]
+            int(ready_timeout / READY_STEP), load("server_wrap.sh"), load("server_stamper.py")]
     result = ws.host.run(sh_command(PROCS, "server_start.sh", args=args), timeout=ready_timeout + 30)
     found = tags(result)
     if "PID" not in found:
@@ -114,7 +114,7 @@ def looks_like_port_in_use(log: str) -> bool:
 
 def listening_ports_of_group(ws: Workspace, pgid: int) -> List[int]:
     """Return the TCP ports the process group `pgid` listens on (to explain a wrong bind)."""
-    result = ws.host.run(sh_command("listening_ports.sh", args=[int(pgid)]), timeout=20)
+    result = ws.host.run(sh_command("server_listening_ports.sh", args=[int(pgid)]), timeout=20)
     ports = []
     for line in result.stdout.split():
         if ":" in line:

@@ -15,7 +15,7 @@ from sockdeploy.run.hostprogram import PROCS, sh_command, tag_values, tags
 from sockdeploy.run.ports import parse_busy_ports
 
 SERVER_CAP = 600  # absolute lifetime of a started server, in seconds
-RUN_MARKER = ".sockdeploy-run"  # the file that makes a folder sockdeploy's to sweep (named in procs.sh too)
+RUN_MARKER = ".sockdeploy-run"  # the file that makes a folder sockdeploy's to sweep (named in run_procs.sh too)
 
 
 @dataclass
@@ -57,7 +57,7 @@ def sweep_script(base: str) -> str:
     dead when its watchdog process is gone, or when it never got one and is
     older than the server's absolute cap.
     """
-    return sh_command(PROCS, "sweep.sh", args=[base, SERVER_CAP // 60])
+    return sh_command(PROCS, "workspace_sweep.sh", args=[base, SERVER_CAP // 60])
 
 
 def create_workspace(host: Host, base: str, files: Sequence[Path], *, prefix: str = "run-") -> Workspace:
@@ -66,7 +66,7 @@ def create_workspace(host: Host, base: str, files: Sequence[Path], *, prefix: st
     In the same round trip, remove what crashed earlier runs left under `base`
     (for run- folders: other prefixes are this machine's temporary folders).
     """
-    command = sh_command(PROCS, "workspace.sh", args=[base, prefix, SERVER_CAP // 60])
+    command = sh_command(PROCS, "workspace_create.sh", args=[base, prefix, SERVER_CAP // 60])
     result = host.run(command, stdin=tar_sources(files), timeout=60)
     found = tags(result)
     if result.exit_status != 0 or "DIR" not in found:

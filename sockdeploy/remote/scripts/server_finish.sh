@@ -1,6 +1,6 @@
 #!/bin/sh
 # Stop the server's process group, print its status, line times and log, and remove the run folder
-# (after procs.sh).
+# (after run_procs.sh).
 # $1: run folder  $2: the server's pid (its process group), or empty  $3: 1 to remove the folder
 # $4: with a pid, checks (one per 10 ms) to let the server end by itself first, or 0
 # $5: bytes of log to print  $6: lines of server.times to print

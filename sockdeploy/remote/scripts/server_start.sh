@@ -1,8 +1,8 @@
 #!/bin/sh
-# Start the server detached in its own session and wait until it is ready (after procs.sh).
+# Start the server detached in its own session and wait until it is ready (after run_procs.sh).
 # $1: run folder  $2: server command  $3: lifetime cap, seconds
 # $4: readiness: tcp | udp | unix | delay  $5: port (tcp, udp)  $6: socket path (unix)
-# $7: checks before giving up (one per 20 ms)  $8: server_wrap.sh's text  $9: stamper.py's text
+# $7: checks before giving up (one per 20 ms)  $8: server_wrap.sh's text  $9: server_stamper.py's text
 # Prints SD-PID, then SD-READY, SD-TIMEOUT, or SD-EXITED STATUS with SD-LOG and the log's start.
 cd "$1" || exit 93
 umask 077

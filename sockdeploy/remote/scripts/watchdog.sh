@@ -1,5 +1,5 @@
 #!/bin/sh
-# The server host's watchdog for one run (after procs.sh); it runs as long as the run.
+# The server host's watchdog for one run (after run_procs.sh); it runs as long as the run.
 # $1: run folder  $2: seconds without a heartbeat before it acts
 # Heartbeats are "." on stdin; a graceful close sends "q" first. End of file or
 # silence means the run is gone (connection dropped, the Pi lost power: a

@@ -82,6 +82,6 @@ def test_the_cap_kills_the_whole_group(ws):
 
 
 def test_a_missing_folder_is_reported(host, tmp_path):
-    args = [str(tmp_path / "gone"), "true", 5, "delay", 0, "", 10, load("server_wrap.sh"), load("stamper.py")]
+    args = [str(tmp_path / "gone"), "true", 5, "delay", 0, "", 10, load("server_wrap.sh"), load("server_stamper.py")]
     result = host.run(sh_command(PROCS, "server_start.sh", args=args), timeout=30)
     assert result.exit_status == 93 and marker.first(result.stdout, "PID") is None

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Make a private run folder and unpack the tar on stdin into it (after procs.sh).
+# Make a private run folder and unpack the tar on stdin into it (after run_procs.sh).
 # $1: the work folder (a leading ~ is $HOME)  $2: the folder name's prefix
 # $3: the server's lifetime cap in minutes (for the sweep of crashed runs; only with prefix run-)
 # Prints SD-DIR, then SD-PORTS and the host's socket tables; SD-ERR and exit 91-94 on failure.

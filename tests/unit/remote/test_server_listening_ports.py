@@ -1,4 +1,4 @@
-"""listening_ports.sh: the TCP ports a process group listens on, and only those."""
+"""server_listening_ports.sh: the TCP ports a process group listens on, and only those."""
 
 from __future__ import annotations
 

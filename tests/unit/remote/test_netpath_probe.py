@@ -1,4 +1,4 @@
-"""probe.sh and probe.py: one TCP connection attempt made on the client host."""
+"""netpath_probe.sh and netpath_probe.py: one TCP connection attempt made on the client host."""
 
 from __future__ import annotations
 

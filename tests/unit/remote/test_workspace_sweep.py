@@ -1,4 +1,4 @@
-"""sweep.sh: removes only sockdeploy's run folders whose watchdog is gone, stopping what they left running."""
+"""workspace_sweep.sh: removes only sockdeploy's run folders whose watchdog is gone, stopping what they left running."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""workspace.sh: a private run folder with the sources in it, or a clear error."""
+"""workspace_create.sh: a private run folder with the sources in it, or a clear error."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_a_base_that_cannot_be_created(host, tmp_path):
 
 
 def test_sources_that_do_not_unpack_leave_nothing(host, tmp_path):
-    command = sh_command(PROCS, "workspace.sh", args=[str(tmp_path), "run-", 10])
+    command = sh_command(PROCS, "workspace_create.sh", args=[str(tmp_path), "run-", 10])
     result = host.run(command, stdin=b"this is not a tar archive" * 100, timeout=30)
     assert result.exit_status == 94
     assert "cannot write the sources" in (marker.first(result.stdout, "ERR") or "")

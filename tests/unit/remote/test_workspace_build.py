@@ -1,4 +1,4 @@
-"""build.sh: the build command runs in the run folder; failures and timeouts keep the compiler's words."""
+"""workspace_build.sh: the build command runs in the run folder; failures and timeouts keep the compiler's words."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""stamper.py: copies a server's output to server.log and notes when each line began in server.times."""
+"""server_stamper.py: copies a server's output to server.log and notes when each line began in server.times."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sockdeploy.remote.scripts import load
 
 
 def _stamp(host, folder: Path, *argv: str):
-    (folder / ".sockdeploy-stamp").write_text(load("stamper.py"))
+    (folder / ".sockdeploy-stamp").write_text(load("server_stamper.py"))
     words = " ".join(shlex.quote(a) for a in argv)
     return host.run(f"cd {shlex.quote(str(folder))} && exec {shlex.quote(sys.executable)} -S .sockdeploy-stamp {words}",
                     timeout=30)
