@@ -46,13 +46,13 @@ def copy(r, log, times):
         if began is None:
             began = now
         for _ in range(chunk.count(b"\n")):
-            times.write("%.6f\n" % began)
+            times.write("{:.6f}\n".format(began))
             began = now
         if chunk.endswith(b"\n"):
             began = None
         times.flush()
     if began is not None:
-        times.write("%.6f\n" % began)
+        times.write("{:.6f}\n".format(began))
 
 
 def main():
