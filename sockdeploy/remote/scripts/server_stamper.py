@@ -46,13 +46,13 @@ def copy(r, log, times):
         if began is None:
             began = now
         for _ in range(chunk.count(b"\n")):
-            times.write("{:.6f}\n".format(began))
+            times.write(f"{began:.6f}\n")
             began = now
         if chunk.endswith(b"\n"):
             began = None
         times.flush()
     if began is not None:
-        times.write("{:.6f}\n".format(began))
+        times.write(f"{began:.6f}\n")
 
 
 def main():
