@@ -32,12 +32,12 @@ from sockdeploy.remote.host import LocalHost
 from sockdeploy.run import netpath as paths
 from sockdeploy.run import server
 from sockdeploy.run.build import build
+from sockdeploy.run.clients import run_client
 from sockdeploy.run.exitstatus import describe_status, program_failure
 from sockdeploy.run.ports import PortLease, choose_port
+from sockdeploy.run.remoteclient import run_remote_client
 from sockdeploy.run.watchdog import WATCHDOG_READY, WATCHDOG_SILENCE, watchdog_script
 from sockdeploy.run.workspace import Workspace, create_workspace
-from sockdeploy.run.clients import run_client
-from sockdeploy.run.remoteclient import run_remote_client
 from sockdeploy.spec.hosts import Config
 from sockdeploy.spec.payload import Payload, render
 from sockdeploy.ssh.session import SshSession

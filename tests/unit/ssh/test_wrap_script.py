@@ -2,7 +2,7 @@ import subprocess
 
 import pytest
 
-from sockdeploy.ssh.session import wrap_script
+from sockdeploy.ssh.command import wrap_script
 
 
 @pytest.mark.parametrize("login_shell", ["/bin/sh", "/bin/bash"])
