@@ -28,10 +28,10 @@ def tunnel() -> None:
 def _tunnel_port(cfg: Config, port: Optional[int]) -> int:
     if port is not None:
         return port
-    from sockdeploy.run import netpath as paths
-    from sockdeploy.run import server as process
+    from sockdeploy.run.netpath import local_busy_ports
+    from sockdeploy.run.ports import choose_port
 
-    return process.choose_port(paths.local_busy_ports(), cfg.network.ports, set())
+    return choose_port(local_busy_ports(), cfg.network.ports, set())
 
 
 def _opened_with(hosts_path: Optional[str]) -> List[TunnelState]:

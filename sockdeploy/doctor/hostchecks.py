@@ -15,7 +15,7 @@ from sockdeploy.doctor.sshchecks import check_forwarding
 from sockdeploy.errors import ConnectError, NetworkPathError, ScriptTimeout, SockdeployError
 from sockdeploy.remote import marker
 from sockdeploy.remote.scripts import load
-from sockdeploy.run import server as process
+from sockdeploy.run.ports import choose_port, parse_busy_ports
 from sockdeploy.ssh.session import SshSession
 
 REMOTE_TIMEOUT = 30.0
@@ -102,9 +102,9 @@ def _check_tools(f: Findings, tools: Tools) -> None:
 
 def _check_free_port(f: Findings, ports_text: str) -> None:
     lo, hi = f.cfg.network.ports
-    busy = process.parse_busy_ports(ports_text)
+    busy = parse_busy_ports(ports_text)
     try:
-        f.free_port = process.choose_port(busy, (lo, hi), set())
+        f.free_port = choose_port(busy, (lo, hi), set())
     except NetworkPathError as err:
         f.report.fail(FREE_PORT, err)
         return

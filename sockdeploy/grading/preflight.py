@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from sockdeploy.errors import Interrupted, RemoteError, SockdeployError
 from sockdeploy.remote import marker
 from sockdeploy.remote.scripts import load
-from sockdeploy.run import server as process
+from sockdeploy.run.ports import PortBook
+from sockdeploy.run.workspace import sweep_script
 from sockdeploy.ssh.pool import Cancelled, ConnectionPool
 
 PREFLIGHT = "grading_preflight.sh"
@@ -26,7 +27,7 @@ RunOnHosts = Callable[..., List[Any]]
 def preflight_script(workdir: str, tools: Sequence[str]) -> str:
     """Return the per-host check: the workdir can be made, the server's build tools exist, crashed runs are swept."""
     words = ["/bin/sh", "-c", load(PREFLIGHT), PREFLIGHT, workdir, *tools]
-    return " ".join(shlex.quote(w) for w in words) + "\n" + process.sweep_script(workdir)
+    return " ".join(shlex.quote(w) for w in words) + "\n" + sweep_script(workdir)
 
 
 def preflight_error(host: str, result: Any) -> Optional[SockdeployError]:
@@ -73,7 +74,7 @@ class HostChecks:
                 self.pool.fail_host(slot, exc)
         live = self.pool.first_sessions()
         # Two names for one machine (an alias and its address) share one port book.
-        books: Dict[str, process.PortBook] = {}
+        books: Dict[str, PortBook] = {}
         for slot, session in live:
             slot.ports = books.setdefault(getattr(session, "peer_ip", None) or slot.label, slot.ports)
         if live:
@@ -96,7 +97,7 @@ class HostChecks:
         if not live:
             return
         try:
-            results = self._on_hosts([s for _, s in live], [process.sweep_script(h.cfg.workdir) for h, _ in live])
+            results = self._on_hosts([s for _, s in live], [sweep_script(h.cfg.workdir) for h, _ in live])
         except Exception as exc:  # the runs are done and recorded; this is housekeeping
             self.info(f"warning: the final sweep failed ({exc})")
             return

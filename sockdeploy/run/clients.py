@@ -10,13 +10,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from sockdeploy.remote.host import group_exists, kill_group
 
 
 @dataclass
 class ClientOutcome:
+    """How one client run went: its exit code, its output, whether it was stopped or timed out."""
+
     exit_code: Optional[int]
     output: str
     timed_out: bool
@@ -33,6 +35,7 @@ class LineTimes:
         self._began: Optional[float] = None  # the unfinished line's first byte
 
     def feed(self, chunk: bytes, now: float) -> None:
+        """Note the lines CHUNK ends or starts, as received at time NOW."""
         if not chunk:
             return
         if self._began is None:
@@ -77,58 +80,84 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
             raise
         finally:
             os.close(write_end)
-        times = LineTimes()
-        pump = threading.Thread(target=_pump, args=(read_end, os.dup(fh.fileno()), times), name="sockdeploy-client-log", daemon=True)
-        pump.start()
-        if stdin is not None:
-            _feed(proc, stdin)
-        timed_out = stopped = False
-        try:
-            if duration is not None:
-                try:
-                    proc.wait(timeout=duration)
-                except subprocess.TimeoutExpired:
-                    stopped = True
-                    kill_group(proc.pid, signal.SIGINT)
-            proc.wait(timeout=timeout)
-            if stopped:
-                # sh may die of the SIGINT before the program it started has
-                # written its last words; wait for the whole group.
-                _wait_group(proc.pid, start + (duration or 0) + timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _stop(proc)
-        except BaseException:
-            _stop(proc)
-            raise
-        finally:
-            # a stray background process may hold the pipe open; its output so far is kept
-            pump.join(timeout=2)
+        with LogPump(read_end, os.dup(fh.fileno())) as pump:
+            if stdin is not None:
+                _feed(proc, stdin)
+            timed_out, stopped = _wait(proc, start, timeout, duration)
     took = time.monotonic() - start
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out,
-                         seconds=took, stopped=stopped, times=list(times.times))
+                         seconds=took, stopped=stopped, times=list(pump.times.times))
 
 
-def _pump(read_end: int, log_fd: int, times: LineTimes) -> None:
-    """Copy the client's output to its log as it comes, noting when each line began; close both fds."""
+class LogPump:
+    """Copies a client's output from a pipe to its log on a thread of its own, noting when each line began.
+
+    Owns both file descriptors and closes them when the output ends.
+    """
+
+    def __init__(self, read_end: int, log_fd: int) -> None:
+        self.times = LineTimes()
+        self._thread = threading.Thread(target=self._copy, args=(read_end, log_fd), name="sockdeploy-client-log",
+                                        daemon=True)
+        self._thread.start()
+
+    def _copy(self, read_end: int, log_fd: int) -> None:
+        try:
+            while True:
+                try:
+                    chunk = os.read(read_end, 65536)
+                except InterruptedError:
+                    continue
+                if not chunk:
+                    break
+                os.write(log_fd, chunk)
+                self.times.feed(chunk, time.time())
+        except OSError:
+            pass
+        finally:
+            self.times.end()
+            os.close(read_end)
+            os.close(log_fd)
+
+    def close(self, wait: float = 2) -> None:
+        """Wait for the output to end, `wait` seconds at most.
+
+        A stray background process of the client may hold the pipe open; the
+        output so far is in the log either way, and the thread ends with it.
+        """
+        self._thread.join(timeout=wait)
+
+    def __enter__(self) -> LogPump:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _wait(proc: subprocess.Popen[bytes], start: float, timeout: float, duration: Optional[float]) -> Tuple[bool, bool]:
+    """Wait for the client: SIGINT after `duration`, stopped after `timeout`; return (timed out, stopped)."""
+    timed_out = stopped = False
     try:
-        while True:
+        if duration is not None:
             try:
-                chunk = os.read(read_end, 65536)
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            os.write(log_fd, chunk)
-            times.feed(chunk, time.time())
-    except OSError:
-        pass
-    finally:
-        times.end()
-        os.close(read_end)
-        os.close(log_fd)
+                proc.wait(timeout=duration)
+            except subprocess.TimeoutExpired:
+                stopped = True
+                kill_group(proc.pid, signal.SIGINT)
+        proc.wait(timeout=timeout)
+        if stopped:
+            # sh may die of the SIGINT before the program it started has
+            # written its last words; wait for the whole group.
+            _wait_group(proc.pid, start + (duration or 0) + timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _stop(proc)
+    except BaseException:
+        _stop(proc)
+        raise
+    return timed_out, stopped
 
 
 def _feed(proc: subprocess.Popen[bytes], text: str) -> None:
@@ -150,6 +179,7 @@ def _wait_group(pgid: int, until: float) -> None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the client's whole group: TERM, then KILL; return once it is gone (2 s at most)."""
     kill_group(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=2)

@@ -47,26 +47,36 @@ def plan(payload: Payload, cfg: Optional[Config], *, via: Optional[str] = None, 
          local: bool = False) -> List[Step]:
     """Return the manual steps equivalent to `sockdeploy run` with these settings."""
     files = " ".join(shlex.quote(f.name) for f in payload.files)
-    server_cmd = payload.server.commands[0]
     if payload.local or local:
-        sock = "$HOME/sockdeploy-manual/sock"
-        values = {"socket": sock, "ip": "127.0.0.1", "host": "localhost", "port": port or 31522}
-        steps = [Step("make a private folder and copy the sources into it", PI,
-                      ["mkdir -m 700 -p ~/sockdeploy-manual && cd ~/sockdeploy-manual", f"cp {files} ."])]
-        builds = [b for b in (payload.server.build, payload.client.build) if b]
-        if builds:
-            steps.append(Step("compile both programs", PI, builds))
-        def local_line(command: str) -> str:
-            return render(command, values).replace(shlex.quote(sock), f'"{sock}"')
+        return _local_plan(payload, files, port)
+    return _remote_plan(payload, cfg, files, via, port)
 
-        steps.append(Step("start the server in one terminal and leave it running", PI + ", terminal 1",
-                          [local_line(server_cmd)]))
-        steps.append(Step("run the client in a second terminal (cd ~/sockdeploy-manual first), once per run",
-                          PI + ", terminal 2", [_client_line(local_line(r.command), r.stdin, r.duration) for r in payload.runs]))
-        steps.append(Step("copy both terminals' output into your answers, then clean up", PI,
-                          ["rm -rf ~/sockdeploy-manual"]))
-        return steps
 
+def _local_plan(payload: Payload, files: str, port: Optional[int]) -> List[Step]:
+    """Return the steps of a run on this machine alone (server and client in two terminals)."""
+    sock = "$HOME/sockdeploy-manual/sock"
+    values = {"socket": sock, "ip": "127.0.0.1", "host": "localhost", "port": port or 31522}
+
+    def local_line(command: str) -> str:
+        return render(command, values).replace(shlex.quote(sock), f'"{sock}"')
+
+    steps = [Step("make a private folder and copy the sources into it", PI,
+                  ["mkdir -m 700 -p ~/sockdeploy-manual && cd ~/sockdeploy-manual", f"cp {files} ."])]
+    builds = [b for b in (payload.server.build, payload.client.build) if b]
+    if builds:
+        steps.append(Step("compile both programs", PI, builds))
+    steps.append(Step("start the server in one terminal and leave it running", PI + ", terminal 1",
+                      [local_line(payload.server.commands[0])]))
+    steps.append(Step("run the client in a second terminal (cd ~/sockdeploy-manual first), once per run",
+                      PI + ", terminal 2", [_client_line(local_line(r.command), r.stdin, r.duration) for r in payload.runs]))
+    steps.append(Step("copy both terminals' output into your answers, then clean up", PI,
+                      ["rm -rf ~/sockdeploy-manual"]))
+    return steps
+
+
+def _remote_plan(payload: Payload, cfg: Optional[Config], files: str, via: Optional[str],
+                 port: Optional[int]) -> List[Step]:
+    """Return the steps of a run with the server on the login host and the client here."""
     target = _ssh_target(cfg)
     workdir = (cfg.server.workdir if cfg else "~/.sockdeploy").rstrip("/") + "/manual-" + payload.name
     rdir = workdir if workdir.startswith("~/") else shlex.quote(workdir)
@@ -81,31 +91,17 @@ def plan(payload: Payload, cfg: Optional[Config], *, via: Optional[str] = None, 
         Step("copy the server's sources there", PI, [f"scp {_port_flags(cfg, '-P')}{files} {target}:{rdir}/"]),
     ]
     if payload.server.build:
-        steps.append(Step("compile the server on the login host", PI, [f"{ssh} {shlex.quote(f'cd {rdir} && {payload.server.build}')}"]))
-    server_line = render(server_cmd, {"port": chosen})
+        steps.append(Step("compile the server on the login host", PI,
+                          [f"{ssh} {shlex.quote(f'cd {rdir} && {payload.server.build}')}"]))
+    server_line = render(payload.server.commands[0], {"port": chosen})
     steps.append(Step(f"start the server on port {chosen} (any free port in {lo}-{hi}; sockdeploy finds a free one "
                       "for you) and leave this terminal open", PI + ", terminal 1",
                       [f"ssh -t {_port_flags(cfg, '-p')}{target} {shlex.quote(f'cd {rdir} && {server_line}')}"]))
-    if path in ("tunnel", "auto"):
-        ip = "127.0.0.1"
-        note = ("open an SSH tunnel: port {p} here leads to port {p} on the login host"
-                + (" (auto: sockdeploy first checks whether the port is reachable directly and only then "
-                   "decides; off campus it is not)" if path == "auto" else ""))
-        steps.append(Step(note.format(p=chosen), PI + ", terminal 2",
-                          [f"ssh -f -N {_port_flags(cfg, '-p')}{target} -L {chosen}:localhost:{chosen}"]))
-        if payload.protocol == "udp":
-            steps.append(Step("an SSH tunnel carries TCP only: for this UDP payload connect the VPN instead and use "
-                              "the server's IP below (sockdeploy relays UDP over its own connection)", PI, []))
-    else:
-        ip = _IP_MARK
-        steps.append(Step(("with the VPN connected (sudo openconnect " + (cfg.network.vpn_gateway if cfg else "danforthvpn.wustl.edu")
-                           + "), " if path == "vpn" else "")
-                          + "look up the server's numeric IP address once; the client commands use it", PI + ", terminal 2",
-                          [f"SERVER_IP=$(getent hosts {shlex.quote(host)} | awk '{{print $1; exit}}'); echo \"$SERVER_IP\""]))
+    ip = _path_steps(steps, payload, cfg, path, chosen, host)
     if payload.client.build:
         steps.append(Step("compile the client here", PI + ", terminal 2",
-                          ["mkdir -m 700 -p ~/sockdeploy-manual && cp " + files + " ~/sockdeploy-manual/ && cd ~/sockdeploy-manual",
-                           payload.client.build]))
+                          ["mkdir -m 700 -p ~/sockdeploy-manual && cp " + files
+                           + " ~/sockdeploy-manual/ && cd ~/sockdeploy-manual", payload.client.build]))
     values = {"ip": ip, "host": "localhost" if ip == "127.0.0.1" else host, "port": chosen}
     steps.append(Step("run the client, once per run (it connects to " + ("the tunnel" if ip == "127.0.0.1" else "$SERVER_IP")
                       + ")", PI + ", terminal 2",
@@ -117,6 +113,26 @@ def plan(payload: Payload, cfg: Optional[Config], *, via: Optional[str] = None, 
     end.append(f"{ssh} 'rm -rf {rdir}'")
     steps.append(Step("stop what is left, copy both terminals' output into your answers, and remove the folder", PI, end))
     return steps
+
+
+def _path_steps(steps: List[Step], payload: Payload, cfg: Optional[Config], path: str, chosen: int, host: str) -> str:
+    """Add the steps that open the network path to STEPS; return the address the client connects to."""
+    target = _ssh_target(cfg)
+    if path in ("tunnel", "auto"):
+        note = ("open an SSH tunnel: port {p} here leads to port {p} on the login host"
+                + (" (auto: sockdeploy first checks whether the port is reachable directly and only then "
+                   "decides; off campus it is not)" if path == "auto" else ""))
+        steps.append(Step(note.format(p=chosen), PI + ", terminal 2",
+                          [f"ssh -f -N {_port_flags(cfg, '-p')}{target} -L {chosen}:localhost:{chosen}"]))
+        if payload.protocol == "udp":
+            steps.append(Step("an SSH tunnel carries TCP only: for this UDP payload connect the VPN instead and use "
+                              "the server's IP below (sockdeploy relays UDP over its own connection)", PI, []))
+        return "127.0.0.1"
+    gateway = cfg.network.vpn_gateway if cfg else "danforthvpn.wustl.edu"
+    steps.append(Step((f"with the VPN connected (sudo openconnect {gateway}), " if path == "vpn" else "")
+                      + "look up the server's numeric IP address once; the client commands use it", PI + ", terminal 2",
+                      [f"SERVER_IP=$(getent hosts {shlex.quote(host)} | awk '{{print $1; exit}}'); echo \"$SERVER_IP\""]))
+    return _IP_MARK
 
 
 def render_plan(steps: List[Step], payload: Payload, cfg: Optional[Config]) -> str:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Set
+
+from sockdeploy.remote.host import Host
+from sockdeploy.remote.scripts import load
+from sockdeploy.run.hostprogram import sh_command
+from sockdeploy.run.ports import parse_busy_ports
 
 PROBE_TIMEOUT = 3.0
 
@@ -25,6 +30,7 @@ class Probe:
         return self.outcome in ("refused", "connected")
 
     def describe(self) -> str:
+        """Return what the probe found and what it means for the path."""
         return {
             "refused": f"{self.ip}:{self.port} answered (refused while no server listened): the path is open",
             "connected": f"{self.ip}:{self.port} accepted a connection: the path is open",
@@ -58,44 +64,23 @@ def probe(ip: str, port: int, timeout: float = PROBE_TIMEOUT) -> Probe:
         s.close()
 
 
-_REMOTE_PROBE = r"""
-import socket, sys
-ip, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
-s.settimeout(limit)
-try:
-    s.connect((ip, port))
-    print("connected")
-except ConnectionRefusedError:
-    print("refused")
-except socket.timeout:
-    print("timeout")
-except OSError as exc:
-    print("unreachable", exc.strerror or exc)
-"""
-
-
-def probe_from(host: object, ip: str, port: int, timeout: float = PROBE_TIMEOUT) -> Probe:
-    """The same probe, made on another host (the client host over SSH): its routes, its VPN."""
-    import shlex
-
-    script = (f"command -v python3 >/dev/null 2>&1 || {{ echo 'unreachable no python3 on the client host to probe with'; exit 0; }}\n"
-              f"python3 -c {shlex.quote(_REMOTE_PROBE)} {shlex.quote(ip)} {int(port)} {float(timeout)}\n")
-    result = host.run(script, timeout=timeout + 20)  # type: ignore[attr-defined]
+def probe_from(host: Host, ip: str, port: int, timeout: float = PROBE_TIMEOUT) -> Probe:
+    """Make the same probe on another host (the client host over SSH): its routes, its VPN."""
+    command = sh_command("netpath_probe.sh", args=[load("netpath_probe.py"), ip, int(port), float(timeout)])
+    result = host.run(command, timeout=timeout + 20)
     words = (result.stdout.strip() or "unreachable no answer from the probe").split(" ", 1)
     outcome = words[0] if words[0] in ("connected", "refused", "timeout", "unreachable") else "unreachable"
     return Probe(ip, port, outcome, words[1] if len(words) > 1 else "")
 
 
 def blocked_hint(gateway: str) -> str:
+    """Return what to do when a firewall drops the course ports."""
     return (f"off campus the course ports are firewalled: use --via tunnel (through SSH, nothing to install), "
             f"or bring up the VPN first: sudo openconnect {gateway}")
 
 
-def local_busy_ports() -> set:
-    """Ports in use on this machine, so a tunnel can usually keep the server's port number."""
-    from sockdeploy.run.server import parse_busy_ports
-
+def local_busy_ports() -> Set[int]:
+    """Return the ports in use on this machine, so a tunnel can usually keep the server's port number."""
     text = ""
     for name in ("tcp", "tcp6"):
         try:
@@ -107,6 +92,7 @@ def local_busy_ports() -> set:
 
 
 def describe_choice(via: str, chosen: str, probe_result: Optional[Probe]) -> str:
+    """Return why the path `chosen` was taken, for run.json's via_reason."""
     seen = probe_result.describe() if probe_result else ""
     if via == "auto":
         return f"auto: {seen} -> {chosen}"

@@ -5,106 +5,117 @@ from __future__ import annotations
 import select
 import time
 from pathlib import Path
-from shlex import quote as q
-from typing import Any, Optional
+from typing import Any, BinaryIO, List, Optional
 
 from sockdeploy.errors import ConnectError
+from sockdeploy.remote import marker
 from sockdeploy.run.clients import ClientOutcome, LineTimes
+from sockdeploy.run.hostprogram import sh_command
 
-MARK = "SD-"
+
+def client_command(ws_path: str, command: str, with_stdin: bool) -> str:
+    """Return the command that runs the client (client_run.sh) in `ws_path` on the client host."""
+    return sh_command("client_run.sh", args=[ws_path, command, 1 if with_stdin else 0])
 
 
-def _script(ws_path: str, command: str, with_stdin: bool) -> str:
-    # Own session and process group, so a stop reaches the client and all it started.
-    # A background job's stdin is /dev/null before its own redirections (even <&0),
-    # so the channel's stdin is kept on fd 3 first.
-    feed = "<&3 3<&-" if with_stdin else "</dev/null 3<&-"
-    return f"""
-exec 3<&0
-cd {q(ws_path)} || exit 93
-sb=; command -v stdbuf >/dev/null 2>&1 && sb="stdbuf -oL -eL"
-PYTHONUNBUFFERED=1 setsid $sb /bin/sh -c {q(command)} {feed} 2>&1 &
-pid=$!
-echo "$pid" > client.pid  # for the watchdog, should this connection die
-echo "{MARK}PID $pid" >&2
-wait "$pid"; s=$?
-rm -f client.pid
-echo "{MARK}EXIT $s" >&2
-"""
+def _marker_ints(err: bytes, tag: str) -> List[int]:
+    """Return the numbers of the TAG markers client_run.sh wrote to stderr."""
+    return [int(m.fields[0]) for m in marker.markers(err.decode(errors="replace").splitlines())
+            if m.tag == tag and m.fields and m.fields[0].lstrip("-").isdigit()]
 
 
 def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, header: str, timeout: float,
                       stdin: Optional[str] = None, duration: Optional[float] = None) -> ClientOutcome:
     """Run `command` with sh in `ws_path` on the client host; stream its output to `log_path` here.
 
-    Same contract as clientrun.run_client: `stdin` is fed then closed; with
+    Same contract as clients.run_client: `stdin` is fed then closed; with
     `duration` the client is stopped with SIGINT after that long; past
     `timeout` it is stopped (TERM, then KILL) and reported as timed out. Line
     times are taken as lines arrive here.
     """
     start = time.monotonic()
-    chan = session.start_stream(_script(ws_path, command, stdin is not None))
+    chan = session.start_stream(client_command(ws_path, command, stdin is not None))
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
-    times = LineTimes()
-    pid: Optional[int] = None
-    status: Optional[int] = None
-    err = b""
-    stopped = timed_out = False
-    stop_at = start + duration if duration is not None else None
-    give_up = (stop_at or start) + timeout
-    killed_at: Optional[float] = None
+    run = _ClientOnChannel(session, chan, start, timeout, duration)
     with open(log_path, "wb") as fh:
         fh.write(header.encode())
         fh.flush()
-        try:
-            while True:
-                select.select([chan], [], [], 0.05)
-                while chan.recv_ready():
-                    chunk = chan.recv(65536)
-                    fh.write(chunk)
-                    fh.flush()
-                    times.feed(chunk, time.time())
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(65536)
-                    for line in err.decode(errors="replace").splitlines():
-                        if line.startswith(f"{MARK}PID ") and pid is None:
-                            pid = int(line.split()[1])
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                    break
-                now_m = time.monotonic()
-                if stop_at is not None and not stopped and now_m >= stop_at and pid is not None:
-                    stopped = True
-                    _signal(session, pid, "INT")
-                if now_m >= give_up and pid is not None:
-                    if killed_at is None:
-                        timed_out = True
-                        killed_at = now_m
-                        _signal(session, pid, "TERM")
-                    elif now_m - killed_at > 2:
-                        _signal(session, pid, "KILL")
-                        killed_at = now_m + 3600  # once
-        except BaseException:
-            if pid is not None:
-                _signal(session, pid, "TERM")
-                _signal(session, pid, "KILL")
-            raise
-        finally:
-            times.end()
-            chan.close()
-    for line in err.decode(errors="replace").splitlines():
-        if line.startswith(f"{MARK}EXIT "):
-            status = int(line.split()[1])
-    if status is None and not timed_out:
+        run.follow(fh)
+    exits = _marker_ints(run.err, "EXIT")
+    status = exits[-1] if exits else None
+    if status is None and not run.timed_out:
         time.sleep(0.2)  # paramiko notices a reset connection within moments
         if not session.alive:
             raise ConnectError(f"the SSH connection to the client host {session.name} was lost during the client run",
                                "check the Pi's network and run again; its watchdog stops the client and removes its folder")
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
-    return ClientOutcome(exit_code=None if timed_out else status, output=output, timed_out=timed_out,
-                         seconds=time.monotonic() - start, stopped=stopped and not timed_out, times=times.times)
+    return ClientOutcome(exit_code=None if run.timed_out else status, output=output, timed_out=run.timed_out,
+                         seconds=time.monotonic() - start, stopped=run.stopped and not run.timed_out,
+                         times=run.times.times)
+
+
+class _ClientOnChannel:
+    """One client run's channel: its output copied to the log, its stop and timeout enforced."""
+
+    def __init__(self, session: Any, chan: Any, start: float, timeout: float, duration: Optional[float]) -> None:
+        self.session = session
+        self.chan = chan
+        self.times = LineTimes()
+        self.err = b""  # client_run.sh's markers
+        self.pid: Optional[int] = None
+        self.stopped = self.timed_out = False
+        self.stop_at = start + duration if duration is not None else None
+        self.give_up = (self.stop_at or start) + timeout
+        self.killed_at: Optional[float] = None
+
+    def follow(self, log: BinaryIO) -> None:
+        """Copy the output to `log` until the client ends; on any error stop the client first."""
+        chan = self.chan
+        try:
+            while True:
+                select.select([chan], [], [], 0.05)
+                self._read(log)
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                self._enforce(time.monotonic())
+        except BaseException:
+            if self.pid is not None:
+                _signal(self.session, self.pid, "TERM")
+                _signal(self.session, self.pid, "KILL")
+            raise
+        finally:
+            self.times.end()
+            chan.close()
+
+    def _read(self, log: BinaryIO) -> None:
+        while self.chan.recv_ready():
+            chunk = self.chan.recv(65536)
+            log.write(chunk)
+            log.flush()
+            self.times.feed(chunk, time.time())
+        while self.chan.recv_stderr_ready():
+            self.err += self.chan.recv_stderr(65536)
+            if self.pid is None:
+                self.pid = next(iter(_marker_ints(self.err, "PID")), None)
+
+    def _enforce(self, now: float) -> None:
+        """Send SIGINT at the planned stop; past the timeout, TERM and 2 s later KILL (once)."""
+        if self.pid is None:
+            return
+        if self.stop_at is not None and not self.stopped and now >= self.stop_at:
+            self.stopped = True
+            _signal(self.session, self.pid, "INT")
+        if now >= self.give_up:
+            if self.killed_at is None:
+                self.timed_out = True
+                self.killed_at = now
+                _signal(self.session, self.pid, "TERM")
+            elif now - self.killed_at > 2:
+                _signal(self.session, self.pid, "KILL")
+                self.killed_at = now + 3600  # once
 
 
 def _signal(session: Any, pid: int, sig: str) -> None:

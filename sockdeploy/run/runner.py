@@ -17,6 +17,9 @@ from sockdeploy.errors import (
     Interrupted,
     NetworkPathError,
     ProgramError,
+    ScriptTimeout,
+    ServerExited,
+    ServerNotListening,
     SockdeployError,
     UsageError,
 )
@@ -27,9 +30,14 @@ from sockdeploy.output.progress import Progress
 from sockdeploy.output.runfolder import ProgramLog, RunFolder, utc_iso
 from sockdeploy.remote.host import LocalHost
 from sockdeploy.run import netpath as paths
-from sockdeploy.run import server as process
+from sockdeploy.run import server
+from sockdeploy.run.build import build
 from sockdeploy.run.clients import run_client
+from sockdeploy.run.exitstatus import describe_status, program_failure
+from sockdeploy.run.ports import PortLease, choose_port
 from sockdeploy.run.remoteclient import run_remote_client
+from sockdeploy.run.watchdog import WATCHDOG_READY, WATCHDOG_SILENCE, watchdog_script
+from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.spec.hosts import Config
 from sockdeploy.spec.payload import Payload, render
 from sockdeploy.ssh.session import SshSession
@@ -54,7 +62,7 @@ class RunOptions:
     # A batch's exact run folder (`sockdeploy batch`: <out>/<batch>/<submission>/) instead of <out>/<UTC>-<target>/.
     folder: Optional[Path] = None
     # Ports shared with parallel runs on the same server host, so no two pick the same port.
-    ports: Optional[process.PortLease] = None
+    ports: Optional[PortLease] = None
 
 
 @dataclass
@@ -209,7 +217,7 @@ class Run:
             return ProgramError(f"the server was still running {SERVER_EXIT_WAIT:g} s after the last client run",
                                 "the plan expects it to end by itself (e.g. after the quit code); check that logic")
         if proc.exit_code != 0:
-            return process.program_failure("server", proc.command, proc.exit_code, "", "read server.log in the run folder")
+            return program_failure("server", proc.command, proc.exit_code, "", "read server.log in the run folder")
         return None
 
     def _tunnel_verdict(self) -> Optional[SockdeployError]:
@@ -253,7 +261,7 @@ class Run:
         else:
             host = self.client_host
             with self.progress.step("prepare a private build directory"):
-                ws = process.create_workspace(host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
+                ws = create_workspace(host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
         stack.callback(self._finish, ws)
         self.record["server"].update(host=host.name, ip="127.0.0.1")
         with self.progress.step("build the server and the client"):
@@ -303,7 +311,7 @@ class Run:
         fault_point("upload", self.session)
         try:
             with self.progress.step("upload the server sources"):
-                ws = process.create_workspace(session, self.cfg.server.workdir, self.payload.files)
+                ws = create_workspace(session, self.cfg.server.workdir, self.payload.files)
         finally:
             if forwarding is not None:
                 forwarding.exception()  # wait: no check outlives the step that started it
@@ -311,7 +319,7 @@ class Run:
         if forwarding is not None:
             with self.progress.step("check that the server host allows forwarding"):
                 forwarding.result()
-        self.lifeline = session.start_lifeline(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
+        self.lifeline = session.start_lifeline(watchdog_script(ws.path), ready=WATCHDOG_READY)
         self._start_clock_probe(session)
         self.record["server"]["remote_dir"] = ws.path
         if ws.cleaned:
@@ -324,7 +332,7 @@ class Run:
         if pi_ws is None:
             # here, while the watchdog starts on the server host
             with self.progress.step("build the client here"):
-                local_ws = process.create_workspace(self.client_host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
+                local_ws = create_workspace(self.client_host, tempfile.gettempdir(), self.payload.files, prefix="sockdeploy-")
                 stack.callback(self._remove_quietly, local_ws)
                 self._build(local_ws, self.payload.client.build, "client", "client-build.log")
         self.lifeline.ensure()  # from here on, a dropped connection gets the run folder removed there
@@ -368,7 +376,7 @@ class Run:
         self.record["timeline"] = {"file": "timeline.txt", "lines": len(entries),
                                    "clock": offset.to_dict() if offset else None}
 
-    def _open_client_host(self, stack: ExitStack) -> process.Workspace:
+    def _open_client_host(self, stack: ExitStack) -> Workspace:
         """Log in to the client host (one login), with a private workspace and a lifeline of its own."""
         assert self.cfg is not None and self.cfg.client.ssh is not None
         pi = SshSession(self.cfg.client.ssh, accept_new=self.opts.accept_new, confirm=self.opts.confirm,
@@ -382,16 +390,16 @@ class Run:
         self.record["client_host"] = pi.name
         self.record["client_ssh"] = {"login": pi.login, "strict_kex": pi.strict_kex}
         with self.progress.step(f"upload the client sources to {pi.name}"):
-            ws = process.create_workspace(pi, self.cfg.client.ssh.workdir, self.payload.files)
-        lifeline = pi.start_lifeline(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
+            ws = create_workspace(pi, self.cfg.client.ssh.workdir, self.payload.files)
+        lifeline = pi.start_lifeline(watchdog_script(ws.path), ready=WATCHDOG_READY)
         self.pi_lifeline = lifeline
 
         def finish() -> None:
             with shielded():
                 _settle(lifeline)
                 try:
-                    process.finish(ws, pid=None, remove=True)
-                except (SockdeployError, process.ScriptTimeout, OSError) as exc:
+                    server.finish(ws, pid=None, remove=True)
+                except (SockdeployError, ScriptTimeout, OSError) as exc:
                     self.progress.info(f"warning: cleanup on {pi.name} failed ({getattr(exc, 'message', exc)}); "
                                        "its watchdog removes the folder when the connection ends")
                 finally:
@@ -510,12 +518,12 @@ class Run:
                     self.record["tunnel"]["errors"] = [e.message for e in fwd.errors]
 
     # -- steps -----------------------------------------------------------------
-    def _build(self, ws: process.Workspace, command: Optional[str], what: str, logname: str) -> None:
+    def _build(self, ws: Workspace, command: Optional[str], what: str, logname: str) -> None:
         if command is None and self.payload.language == "python":
             # nothing to compile, but the interpreter must be there
             command = "command -v python3 >/dev/null || { echo \"python3 is not installed on $(hostname)\"; exit 127; }"
         try:
-            result = process.build(ws, command, what)
+            result = build(ws, command, what)
         except SockdeployError as exc:
             self._write_aux(logname, f"$ {command}\n{exc.output or ''}\n")
             raise
@@ -525,7 +533,7 @@ class Run:
     def _write_aux(self, name: str, text: str) -> None:
         (self.folder.path / name).write_text(text, encoding="utf-8")
 
-    def _serve_and_run_clients(self, ws: process.Workspace, values: Dict[str, Any], client_cwd: str) -> None:
+    def _serve_and_run_clients(self, ws: Workspace, values: Dict[str, Any], client_cwd: str) -> None:
         proc = self._start_server(ws, values)
         if self.pi_lifeline is not None:
             self.pi_lifeline.ensure()  # no client runs on the client host unwatched
@@ -590,7 +598,7 @@ class Run:
                                    command=command, output=outcome.output)
             if outcome.exit_code != 0 and not outcome.stopped:
                 self._blame_lost_connection()
-                raise process.program_failure(f"client run {i}", command, outcome.exit_code, outcome.output,
+                raise program_failure(f"client run {i}", command, outcome.exit_code, outcome.output,
                                               "read the client's output above; its log is in the run folder")
 
     def _run_clients_at_once(self, values: Dict[str, Any], client_cwd: str, prompt: str) -> None:
@@ -605,7 +613,7 @@ class Run:
         for future in futures:
             future.result()
 
-    def _start_server(self, ws: process.Workspace, values: Dict[str, Any]) -> process.ServerProcess:
+    def _start_server(self, ws: Workspace, values: Dict[str, Any]) -> server.ServerProcess:
         port_range = (self.cfg.network.ports if self.cfg else (30000, 40000))
         tried: set = set()
         needs_port = "{port}" in "".join(self.payload.server.commands + self.payload.client.commands)
@@ -615,7 +623,7 @@ class Run:
                 if self.opts.port is not None:
                     port = self._check_pinned_port(ws)
                 else:
-                    choose = self.opts.ports.choose if self.opts.ports is not None else process.choose_port
+                    choose = self.opts.ports.choose if self.opts.ports is not None else choose_port
                     port = choose(ws.used_ports, port_range, tried)
                 tried.add(port)
             values["port"] = port
@@ -631,23 +639,23 @@ class Run:
             label = f"start the server on port {port}" if port else "start the server"
             try:
                 with self.progress.step(label):
-                    proc = process.start_server(ws, command, ready=self.payload.ready, port=port,
+                    proc = server.start_server(ws, command, ready=self.payload.ready, port=port,
                                                 socket_path=values.get("socket"))
-            except process.ServerExited as exc:
+            except ServerExited as exc:
                 self.server_log.output = exc.log
-                self.server_log.ending = process.describe_status(exc.status)
+                self.server_log.ending = describe_status(exc.status)
                 self.record["server"]["exit_code"] = exc.status
-                if port is not None and self.opts.port is None and process.looks_like_port_in_use(exc.log) and attempt < PORT_ATTEMPTS:
+                if port is not None and self.opts.port is None and server.looks_like_port_in_use(exc.log) and attempt < PORT_ATTEMPTS:
                     self.progress.info(f"port {port} was taken meanwhile; trying another")
                     continue
-                if port is not None and process.looks_like_port_in_use(exc.log):
+                if port is not None and server.looks_like_port_in_use(exc.log):
                     raise NetworkPathError(f"the server could not bind port {port} on {ws.host.name}: address already in use",
                                            "pick another with --port, or leave --port out", output=exc.log) from None
-                raise process.program_failure("server", command, exc.status, exc.log,
+                raise program_failure("server", command, exc.status, exc.log,
                                               "it ended before listening; read its output above (wrong arguments?)") from None
-            except process.ServerNotListening as exc:
+            except ServerNotListening as exc:
                 self._current = exc.proc
-                other = process.listening_ports_of_group(ws, exc.proc.pid) if port else []
+                other = server.listening_ports_of_group(ws, exc.proc.pid) if port else []
                 if other:
                     raise ProgramError(f"the server listens on port {', '.join(map(str, other))}, not on port {port} it was given",
                                        "make the server use the port from its command line ({port} in payload.yaml)",
@@ -665,19 +673,19 @@ class Run:
             return proc
         raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
 
-    def _check_pinned_port(self, ws: process.Workspace) -> Optional[int]:
+    def _check_pinned_port(self, ws: Workspace) -> Optional[int]:
         port = self.opts.port
         if port is not None and port in ws.used_ports:
             raise NetworkPathError(f"port {port} is already in use on {ws.host.name}",
                                    "pick another with --port, or leave --port out to let sockdeploy choose a free one")
         return port
 
-    def _server_user(self, ws: process.Workspace) -> str:
+    def _server_user(self, ws: Workspace) -> str:
         login = getattr(ws.host, "login", None)
         return login.split("@", 1)[0] if login else _whoami()
 
-    _current: Optional[process.ServerProcess] = None
-    _await_exit: Optional[process.ServerProcess] = None  # the plan expects this server to end by itself
+    _current: Optional[server.ServerProcess] = None
+    _await_exit: Optional[server.ServerProcess] = None  # the plan expects this server to end by itself
     _awaited: Optional[bool] = None  # and whether it did, within SERVER_EXIT_WAIT
     tunnel: Optional[LocalForward] = None
     tunnel_errors: List[SockdeployError] = []  # connections the tunnel could not carry
@@ -699,7 +707,7 @@ class Run:
     pi: Optional[SshSession] = None  # the client host over SSH (client.host in hosts.yaml); None: this machine
     via = "local"
 
-    def _finish(self, ws: process.Workspace) -> None:
+    def _finish(self, ws: Workspace) -> None:
         """Stop the server, keep its log, remove the workspace: on every exit path."""
         remote = ws.host is not self.client_host
         remove = not (remote and self.opts.keep_remote)
@@ -713,10 +721,10 @@ class Run:
                      else "stop the server and collect its log" if pid else "clean up")
             try:
                 with self.progress.step(label):
-                    collected = process.finish(ws, pid=pid, remove=remove, await_exit=SERVER_EXIT_WAIT if awaiting else 0)
-            except (SockdeployError, process.ScriptTimeout, OSError) as exc:
+                    collected = server.finish(ws, pid=pid, remove=remove, await_exit=SERVER_EXIT_WAIT if awaiting else 0)
+            except (SockdeployError, ScriptTimeout, OSError) as exc:
                 self.progress.info(f"warning: cleanup on {ws.host.name} failed ({getattr(exc, 'message', exc)}); "
-                                   f"the server host's watchdog stops the server within {process.LIFELINE_SILENCE} s, "
+                                   f"the server host's watchdog stops the server within {WATCHDOG_SILENCE} s, "
                                    "and the next run removes its folder")
                 if self.server_log is not None and self.server_log.output == "":
                     self.server_log.ending = "log not fetched: the SSH connection was lost"
@@ -742,16 +750,16 @@ class Run:
                     self.server_log.ending = "stopped by sockdeploy after the run"
                     self.record["server"]["stopped_by_sockdeploy"] = True
                 elif collected.exit_code is not None:
-                    self.server_log.ending = process.describe_status(collected.exit_code)
+                    self.server_log.ending = describe_status(collected.exit_code)
                     self.record["server"]["exit_code"] = collected.exit_code
                 self.folder.write_log(self.server_log)
             if remote and not remove:
                 self.progress.info(f"kept the remote run directory {ws.path} (--keep-remote)")
 
-    def _remove_quietly(self, ws: process.Workspace) -> None:
+    def _remove_quietly(self, ws: Workspace) -> None:
         with shielded():
             try:
-                process.finish(ws, pid=None, remove=True)
+                server.finish(ws, pid=None, remove=True)
             except Exception:
                 pass
 

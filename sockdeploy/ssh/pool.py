@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from sockdeploy.errors import Interrupted, SockdeployError
-from sockdeploy.run import server as process
+from sockdeploy.run.ports import PortBook
 from sockdeploy.spec.hosts import ServerConfig
 from sockdeploy.ssh.session import SshSession
 
@@ -71,7 +71,7 @@ class HostSlot:
     opening: int = 0
     cap: int = 1
     failure: Optional[SockdeployError] = None
-    ports: process.PortBook = field(default_factory=process.PortBook)
+    ports: PortBook = field(default_factory=PortBook)
     closed: List[Any] = field(default_factory=list)  # sessions retired while the pool ran (their logins count)
 
     @property

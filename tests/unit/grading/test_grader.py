@@ -32,7 +32,7 @@ from sockdeploy.grading.verdict import (
 from sockdeploy.output.runfolder import RunFolder
 from sockdeploy.remote.host import CommandResult
 from sockdeploy.run import runner as orchestrator
-from sockdeploy.run import server as process
+from sockdeploy.run.ports import PortBook
 from sockdeploy.run.runner import RunResult
 from sockdeploy.spec.hosts import Config, ServerConfig
 from sockdeploy.ssh.pool import runs_per_connection
@@ -41,7 +41,7 @@ from tests.unit.ssh.test_pool import FakeSession
 
 
 def test_port_leases_never_hand_out_one_port_twice():
-    book = process.PortBook()
+    book = PortBook()
     a, b, c = book.lease(), book.lease(), book.lease()
     got = {a.choose(set(), (31000, 31001), set()), b.choose(set(), (31000, 31001), set())}
     assert got == {31000, 31001}
@@ -52,7 +52,7 @@ def test_port_leases_never_hand_out_one_port_twice():
 
 
 def test_port_leases_are_safe_across_threads():
-    book = process.PortBook()
+    book = PortBook()
     chosen: List[int] = []
     lock = threading.Lock()
 

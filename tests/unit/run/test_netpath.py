@@ -1,4 +1,3 @@
-
 from sockdeploy.run.netpath import Probe, describe_choice
 
 

@@ -7,7 +7,8 @@ from sockdeploy.spec.payload import resolve
 
 def _cfg(tmp_path: Path, via: str = "tunnel"):
     p = tmp_path / "hosts.yaml"
-    p.write_text(f"server:\n  host: shell.example.edu\n  user: jdoe\n  port: 2222\nnetwork:\n  via: {via}\n  ports: 31000-31010\n")
+    p.write_text("server:\n  host: shell.example.edu\n  user: jdoe\n  port: 2222\n"
+                 f"network:\n  via: {via}\n  ports: 31000-31010\n")
     return parse_config(p)
 
 

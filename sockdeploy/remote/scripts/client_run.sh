@@ -1,0 +1,24 @@
+#!/bin/sh
+# Run a client command in its own session on this host, output on stdout, markers on stderr.
+# $1: run folder  $2: client command  $3: 1 to give the client this script's stdin, else 0
+# Prints "SD-PID PID" and at the end "SD-EXIT STATUS" on stderr.
+# A background job's stdin is /dev/null before its own redirections (even <&0),
+# so stdin is kept on fd 3 first.
+exec 3<&0
+cd "$1" || exit 93
+sb=; command -v stdbuf >/dev/null 2>&1 && sb="stdbuf -oL -eL"
+# Own session and process group, so a stop reaches the client and all it started.
+# $sb is unquoted on purpose: empty, or a command and its options.
+if [ "$3" = 1 ]; then
+  # shellcheck disable=SC2086
+  PYTHONUNBUFFERED=1 setsid $sb /bin/sh -c "$2" <&3 3<&- 2>&1 &
+else
+  # shellcheck disable=SC2086
+  PYTHONUNBUFFERED=1 setsid $sb /bin/sh -c "$2" </dev/null 3<&- 2>&1 &
+fi
+pid=$!
+echo "$pid" > client.pid  # for the watchdog, should this connection die
+echo "SD-PID $pid" >&2
+wait "$pid"; s=$?
+rm -f client.pid
+echo "SD-EXIT $s" >&2

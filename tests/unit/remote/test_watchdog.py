@@ -1,0 +1,75 @@
+"""watchdog.sh: stops the run's server and client groups and removes the run folder when the run is gone."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+from sockdeploy.remote.host import group_exists
+from sockdeploy.run.hostprogram import PROCS, sh_command
+from sockdeploy.run.watchdog import WATCHDOG_READY, watchdog_script
+from tests.unit.remote.helpers import wait_until
+
+
+def _run_dir(tmp_path: Path, server: int, client: int = 0) -> Path:
+    run = tmp_path / "run-x"
+    run.mkdir()
+    (run / "server.pid").write_text(f"{server}\n")
+    if client:
+        (run / "client.pid").write_text(f"{client}\n")
+    return run
+
+
+def test_end_of_file_stops_server_and_client_and_removes_the_folder(host, start_group, tmp_path):
+    server, client = start_group(), start_group()
+    run = _run_dir(tmp_path, server, client)
+    result = host.run(watchdog_script(str(run)), stdin=b"..", timeout=30)
+    assert WATCHDOG_READY.decode() in result.stdout.splitlines()
+    assert not run.exists()
+    assert wait_until(lambda: not group_exists(server) and not group_exists(client))
+
+
+def test_graceful_close_leaves_everything(host, start_group, tmp_path):
+    server = start_group()
+    run = _run_dir(tmp_path, server)
+    result = host.run(watchdog_script(str(run)), stdin=b"..q", timeout=30)
+    assert result.exit_status == 0
+    assert run.is_dir() and group_exists(server)
+    # the pid file marks the run as alive for later sweeps
+    assert (run / "lifeline.pid").read_text().strip().isdigit()
+
+
+def test_silence_stops_the_server(start_group, tmp_path):
+    server = start_group()
+    run = _run_dir(tmp_path, server)
+    # 5 s of silence instead of the real 20, with stdin open and nothing on it
+    command = sh_command(PROCS, "watchdog.sh", args=[str(run), 5])
+    began = time.monotonic()
+    proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        assert proc.wait(timeout=30) == 0
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+    assert time.monotonic() - began >= 4.5
+    assert not run.exists()
+    assert wait_until(lambda: not group_exists(server))
+
+
+def test_a_missing_run_folder_ends_it_at_once(host, tmp_path):
+    result = host.run(watchdog_script(str(tmp_path / "gone")), stdin=b".", timeout=30)
+    assert result.exit_status == 93
+    assert WATCHDOG_READY.decode() not in result.stdout
+
+
+def test_it_replaces_the_calling_shell(host, tmp_path):
+    run = _run_dir(tmp_path, 0)
+    (run / "server.pid").unlink()
+    # the same pid and so the same parent: the watchdog watches the process that started the channel's shell
+    result = host.run(f"cd {shlex.quote(str(run))} && echo $$ > outer.pid && " + watchdog_script(str(run)),
+                      stdin=b"q", timeout=30)
+    assert result.exit_status == 0
+    assert (run / "outer.pid").read_text() == (run / "lifeline.pid").read_text()
