@@ -29,10 +29,12 @@ from typing import (
     Dict,
     Iterator,
     List,
+    Mapping,
     Optional,
     Sequence,
     TextIO,
     Tuple,
+    Union,
 )
 
 from sockdeploy.errors import (
@@ -52,6 +54,7 @@ from sockdeploy.errors import (
 from sockdeploy.output.progress import Progress, use_color
 from sockdeploy.output.runfolder import make_unique_dir
 from sockdeploy.run import server as process
+from sockdeploy.run.record import RunRecord
 from sockdeploy.run.runner import RunOptions, RunResult, run_payload
 from sockdeploy.spec import payload as payload_mod
 from sockdeploy.spec.hosts import ClientConfig, Config, ServerConfig
@@ -157,11 +160,11 @@ def plan_submissions(dirs: Sequence[str], exercise: Optional[str]) -> List[Submi
 
 # -- verdicts -------------------------------------------------------------------
 
-def classify(error: Optional[SockdeployError], record: Optional[Dict[str, Any]] = None) -> str:
+def classify(error: Optional[SockdeployError], record: Union[RunRecord, Mapping[str, Any], None] = None) -> str:
     """Return the verdict for a run that ended with `error` (None: passed)."""
     if error is None:
         return PASSED
-    record = record or {}
+    rec = record if isinstance(record, RunRecord) else RunRecord.from_json(record or {})
     if isinstance(error, Interrupted):
         return INTERRUPTED
     if isinstance(error, ExpectationsFailed):
@@ -169,9 +172,7 @@ def classify(error: Optional[SockdeployError], record: Optional[Dict[str, Any]] 
     if isinstance(error, BuildError):
         return BUILD_FAILED
     if isinstance(error, ProgramError):
-        clients = record.get("clients") or []
-        server = record.get("server") or {}
-        if server.get("timed_out") or any(c.get("timed_out") for c in clients):
+        if rec.server.timed_out or any(c.timed_out for c in rec.clients):
             return TIMED_OUT
         return PROGRAM_FAILED
     if isinstance(error, (PayloadError, UsageError, ConfigError)):
@@ -193,7 +194,7 @@ class Outcome:
     folder: Optional[Path] = None
     host: Optional[str] = None
     error: Optional[SockdeployError] = None
-    record: Optional[Dict[str, Any]] = None
+    record: Union[RunRecord, Mapping[str, Any], None] = None
 
     @property
     def passed(self) -> bool:
@@ -680,10 +681,10 @@ class Grader:
             if self.pool is not None:
                 self.pool.close()  # runs still under way fail now; the server hosts' watchdogs remove their leftovers
         finally:
-            from sockdeploy.run import runner as orchestrator
+            from sockdeploy.run.signals import HOLD
 
             # Housekeeping is short: a Ctrl-C now waits until the summary is written.
-            with orchestrator.shielded():
+            with HOLD.shielded():
                 if self._stop is not None and result.interrupted is None:
                     result.interrupted = self._stop  # type: ignore[assignment]
                 self.progress.close()
@@ -695,11 +696,11 @@ class Grader:
                     result.logins = self.pool.logins
                 result.seconds = time.monotonic() - started
                 self._write_summary(result)
-            if orchestrator.held_signals and result.interrupted is None:
+            if HOLD and result.interrupted is None:
                 result.interrupted = (Terminated("terminated (SIGTERM)", "the summary was written first")
-                                      if orchestrator.held_signals[0] == signal.SIGTERM else
+                                      if HOLD.first() == signal.SIGTERM else
                                       Interrupted("interrupted (Ctrl-C)", "the summary was written first"))
-            orchestrator.held_signals.clear()
+            HOLD.clear()
         return result
 
     def _preflight(self) -> List[Dict[str, Any]]:

@@ -27,7 +27,7 @@ from sockdeploy.errors import (
 from sockdeploy.grading import grader as grading
 from sockdeploy.output.runfolder import RunFolder
 from sockdeploy.remote.host import CommandResult
-from sockdeploy.run import runner as orchestrator
+from sockdeploy.run import signals as orchestrator
 from sockdeploy.run import server as process
 from sockdeploy.run.runner import RunResult
 from sockdeploy.spec.hosts import Config, ServerConfig
