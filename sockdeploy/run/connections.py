@@ -11,7 +11,7 @@ from typing import Iterator, Optional, Type
 from sockdeploy.errors import ConnectError, ScriptTimeout, SockdeployError
 from sockdeploy.output.progress import Progress
 from sockdeploy.run import server as process
-from sockdeploy.run.context import RunContext
+from sockdeploy.run.context import RunContext, Watchdog
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import SshRecord
 from sockdeploy.ssh.session import SshSession
@@ -58,7 +58,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[process.Workspace]:
         ctx.record.client_ssh = SshRecord(login=pi.login, strict_kex=pi.strict_kex)
         with ctx.progress.step(f"upload the client sources to {pi.name}"):
             ws = process.create_workspace(pi, ssh_cfg.workdir, ctx.payload.files)
-        watchdog = pi.start_lifeline(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
+        watchdog = start_watchdog(pi, ws)
         ctx.client_watchdog = watchdog
         try:
             yield ws
@@ -74,6 +74,11 @@ def client_host_workspace(ctx: RunContext) -> Iterator[process.Workspace]:
                     watchdog.close()
     finally:
         pi.close()
+
+
+def start_watchdog(session: SshSession, ws: process.Workspace) -> Watchdog:
+    """Start the host's watchdog for `ws`: it stops the server and removes the folder if the connection dies."""
+    return session.start_lifeline(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
 
 
 def resolve(name: str) -> str:

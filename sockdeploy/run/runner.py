@@ -108,7 +108,7 @@ def run_steps(ctx: RunContext) -> None:
             ws = stack.enter_context(serverstep.remote_workspace(ctx, session))
         forwarding.confirm(progress)
         # 3. the watchdog: a dropped connection gets the server stopped and its folder removed there
-        ctx.watchdog = session.start_lifeline(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
+        ctx.watchdog = connections.start_watchdog(session, ws)
         ctx.clock = ClockProbe(session).start()  # for the timeline, measured while the build runs
         serverstep.survey_ports(ctx, ws)
         if client_ws is None:  # here, while the watchdog starts on the server host
