@@ -46,10 +46,10 @@ def launch(ctx: RunContext, ws: process.Workspace, values: Dict[str, Any], befor
     needs_port = "{port}" in "".join(ctx.payload.server.commands + ctx.payload.client.commands)
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = _pick_port(ctx, ws, port_range, tried) if needs_port else None
+        values["port"] = port
         if port is not None:
             tried.add(port)
             before_start(port)
-        values["port"] = port
         try:
             return _start_once(ctx, ws, values, port)
         except process.ServerExited as exc:
