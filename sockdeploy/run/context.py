@@ -101,4 +101,5 @@ class RunContext:
 
     @property
     def client_host_name(self) -> str:
+        """The client host's name, as the terminals show it."""
         return self.client_host.name

@@ -16,13 +16,13 @@ from sockdeploy.run import archive, buildstep, clientstep, connections, pathstep
 from sockdeploy.run import server as process
 from sockdeploy.run.clockprobe import ClockProbe
 from sockdeploy.run.context import RunContext, RunOptions
-from sockdeploy.run.faults import FAULT_POINT_ENV, fault_point
+from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import RunRecord, ServerRecord
 from sockdeploy.run.sources import SOURCES_DIR, snapshot_sources
 from sockdeploy.spec.hosts import Config
 from sockdeploy.spec.payload import Payload
 
-__all__ = ["FAULT_POINT_ENV", "RunOptions", "RunResult", "fault_point", "run_payload", "run_steps"]
+__all__ = ["RunOptions", "RunResult", "run_payload", "run_steps"]
 
 # AF_UNIX socket paths longer than this do not fit sockaddr_un.
 SOCKET_PATH_MAX = 100
@@ -30,6 +30,8 @@ SOCKET_PATH_MAX = 100
 
 @dataclass
 class RunResult:
+    """How one run ended: its folder, its record (run.json) and its error, if any."""
+
     ok: bool
     folder: RunFolder
     record: RunRecord
