@@ -7,19 +7,20 @@
 #   CONTROL     the ControlPath socket for this run
 set -eu
 cd "$WORK"
-MUX="-o ControlMaster=auto -o ControlPath=$CONTROL -o ControlPersist=60"
+# the connection-sharing options, kept as the positional parameters so each stays one word
+set -- -o ControlMaster=auto -o "ControlPath=$CONTROL" -o ControlPersist=60
 
 # 1. copy the sources (this connection becomes the master and stays)
-scp -q -F "$SSH_CONFIG" $MUX -r "$SRC" "$HOST:$RDIR"
+scp -q -F "$SSH_CONFIG" "$@" -r "$SRC" "$HOST:$RDIR"
 
 # 2. compile the server on the login host
-ssh -F "$SSH_CONFIG" $MUX "$HOST" "cd '$RDIR' && $SERVER_BUILD"
+ssh -F "$SSH_CONFIG" "$@" "$HOST" "cd '$RDIR' && $SERVER_BUILD"
 
 # 3. the tunnel, carried by the master connection
-ssh -F "$SSH_CONFIG" $MUX -O forward -L "$PORT:localhost:$PORT" "$HOST" 2>/dev/null
+ssh -F "$SSH_CONFIG" "$@" -O forward -L "$PORT:localhost:$PORT" "$HOST" 2>/dev/null
 
 # 4. start the server; return once it listens
-ssh -F "$SSH_CONFIG" $MUX "$HOST" "cd '$RDIR' && { nohup ./server $PORT >server.log 2>&1 </dev/null & } && \
+ssh -F "$SSH_CONFIG" "$@" "$HOST" "cd '$RDIR' && { nohup ./server $PORT >server.log 2>&1 </dev/null & } && \
   i=0; until grep -q '^listening on port' server.log 2>/dev/null; do i=\$((i+1)); [ \$i -lt 200 ] || exit 1; sleep 0.02; done"
 
 # 5. compile the client here and run it twice through the tunnel
@@ -29,8 +30,8 @@ $CLIENT_BUILD
 ./client 127.0.0.1 "$PORT" quit >client-2.log 2>&1
 
 # 6. copy the server's log back
-scp -q -F "$SSH_CONFIG" $MUX "$HOST:$RDIR/server.log" server.log
+scp -q -F "$SSH_CONFIG" "$@" "$HOST:$RDIR/server.log" server.log
 
 # 7. close the tunnel and the master
-ssh -F "$SSH_CONFIG" $MUX -O cancel -L "$PORT:localhost:$PORT" "$HOST" 2>/dev/null
-ssh -F "$SSH_CONFIG" $MUX -O exit "$HOST" 2>/dev/null
+ssh -F "$SSH_CONFIG" "$@" -O cancel -L "$PORT:localhost:$PORT" "$HOST" 2>/dev/null
+ssh -F "$SSH_CONFIG" "$@" -O exit "$HOST" 2>/dev/null

@@ -302,7 +302,8 @@ network:
         if self.link_mode != "proxy":
             return
         openssh, paramiko_turns = [], []
-        snippet = ("import sys,time; from sockdeploy.spec.hosts import load_config; from sockdeploy.ssh.session import SshSession;"
+        snippet = ("import sys,time; from sockdeploy.spec.hosts import load_config; "
+                   "from sockdeploy.ssh.session import SshSession;"
                    "s=SshSession(load_config(sys.argv[1]).server); s.open(); time.sleep(1.0); s.close()")
         for _ in range(3):
             _, _, off = self.counters()
@@ -639,8 +640,8 @@ network:
         uname = platform.uname()
         cpu = ""
         try:
-            cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                       if l.startswith("model name"))
+            cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                       if line.startswith("model name"))
         except (OSError, StopIteration):
             pass
         add("# sockdeploy benchmark (issue 7)")
@@ -751,7 +752,8 @@ network:
             add("Copies of the bundled ex5, one folder per group, `--via tunnel`; the default pool "
                 "(at most min(-j, 4) logins, at most 3 runs per connection for sshd's MaxSessions 10).")
             add("")
-            add("| submissions | -j | wall (s) | s per submission | submissions per minute | passed | other results | transcripts kept | SSH logins |")
+            add("| submissions | -j | wall (s) | s per submission | submissions per minute | passed | other results "
+                "| transcripts kept | SSH logins |")
             add("|---:|---:|---:|---:|---:|---:|---|---:|---:|")
             for r in batch_rows:
                 others = ", ".join(f"{v} {k}" for k, v in r["others"].items()) or "-"

@@ -142,11 +142,11 @@ class ScriptTimeout(Exception):
         self.partial = partial
 
 
-class AgentUnavailable(Exception):
+class HelperUnavailable(Exception):
     """The remote helper could not start (no python3); nothing was run."""
 
 
-class AgentLost(Exception):
+class HelperLost(Exception):
     """The remote helper's channel ended while a script ran; whether it finished is unknown."""
 
 
@@ -164,3 +164,11 @@ class ServerNotListening(Exception):
     def __init__(self, proc: ServerProcess, waited: float) -> None:
         super().__init__("server not listening")
         self.proc, self.waited = proc, waited
+
+
+# -- grading (batch): what a whole batch ends with ------------------------------------
+
+class SubmissionsFailed(ProgramError):
+    """The batch ran, but some submissions did not pass (their builds, programs or expectations)."""
+
+    kind = "submissions"

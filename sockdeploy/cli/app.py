@@ -13,6 +13,7 @@ import click
 
 from sockdeploy import __version__
 from sockdeploy.errors import LabError, SockdeployError, Terminated
+from sockdeploy.output.table import render_table
 
 EXIT_CODES = """\b
 Exit codes: 0 ok, 2 config/usage, 3 SSH connection/authentication/host key,
@@ -220,7 +221,7 @@ def batch_cmd(dirs: Tuple[str, ...], exercise: Optional[str], jobs: int, connect
         click.echo(json.dumps(result.to_dict(), indent=2))
     if not quiet:
         click.echo("\nsummary:", err=True)
-        click.echo(grading.render_table(result.rows(), grading.SUMMARY_HEADER), err=True)
+        click.echo(result.table(), err=True)
         counts = ", ".join(f"{n} {v}" for v, n in result.counts().items())
         click.echo(f"{counts}; {result.logins} SSH login(s); batch folder: {result.folder}", err=True)
     if result.interrupted is not None:
@@ -261,7 +262,7 @@ def _batch_answers(batch, cfg, members: Tuple[str, ...], out: Path, quiet: bool)
 
     if not quiet:
         click.echo("\nsummary:", err=True)
-        click.echo(_table(batch_mod.summary_rows(batch), ["target", "result", "run folder"]), err=True)
+        click.echo(render_table(batch_mod.summary_rows(batch), ["target", "result", "run folder"]), err=True)
     if cfg is None:
         try:
             cfg = answers_mod.load_group_config(None)
@@ -453,12 +454,6 @@ def bundle(run_dirs: Tuple[str, ...], output: str, members: Tuple[str, ...], hos
     click.echo(f"check it with: unzip {result.path.name} && cd {top} && sha256sum -c {bundle_mod.MANIFEST}")
 
 
-def _table(rows: List[List[str]], header: List[str]) -> str:
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*map(str, r)) for r in rows])
-
-
 @cli.command()
 @click.option("--hosts", "hosts_path", metavar="PATH", help="hosts.yaml to check.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
@@ -471,7 +466,7 @@ def doctor(hosts_path: Optional[str], as_json: bool) -> None:
     Example:
       sockdeploy doctor
     """
-    from sockdeploy.doctor import checks as doctor_mod
+    from sockdeploy.doctor import doctor as doctor_mod
 
     on_check = None
     if not as_json and sys.stderr.isatty():
@@ -558,7 +553,7 @@ def init(host: Optional[str], user: Optional[str], port: Optional[int], identity
         click.echo(f"note: {shadow} is used instead of {out} when you run sockdeploy from this folder", err=True)
     if no_doctor:
         return
-    from sockdeploy.doctor import checks as doctor_mod
+    from sockdeploy.doctor import doctor as doctor_mod
 
     click.echo(f"checking it: sockdeploy doctor --hosts {out}", err=True)
     checks = doctor_mod.run_doctor(str(out), prompt=_prompt_fn())
@@ -603,7 +598,7 @@ def vpn_status(hosts_path: Optional[str], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
     else:
-        click.echo(_table([[c.name, "ok" if c.ok else "FAIL", c.detail, c.fix] for c in checks], ["check", "result", "detail", "fix"]))
+        click.echo(render_table([[c.name, "ok" if c.ok else "FAIL", c.detail, c.fix] for c in checks], ["check", "result", "detail", "fix"]))
     if vpn_mod.first_failure(checks) is not None:
         raise click.exceptions.Exit(5)
 
@@ -674,7 +669,7 @@ def tunnel_status(as_json: bool) -> None:
     rows = [[r["local_port"], f"{r.get('host', '?')}:{r.get('remote_port')}", r.get("pid"), "yes" if r["running"] else "NO",
              "yes" if r["listening"] else "NO", "yes" if r["ssh_alive"] else r.get("status", "NO"), r.get("reconnects", 0)]
             for r in reports]
-    click.echo(_table(rows, ["port", "to", "pid", "running", "listening", "ssh", "reconnects"]))
+    click.echo(render_table(rows, ["port", "to", "pid", "running", "listening", "ssh", "reconnects"]))
 
 
 @tunnel.command("close")

@@ -1,22 +1,28 @@
 """Persistent tunnels, like `ssh -f -N -L`: a background process per local port, with state files.
 
-The background process keeps its SSH connection alive and reconnects after a
-drop when it can do so without asking anything (key or agent logins).
+The background process (TunnelKeeper, run as `python -m sockdeploy.daemons.tunnel`)
+keeps its SSH connection alive and reconnects after a drop when it can do so
+without asking anything (key or agent logins). It exits with the exit code of
+the domain error that stopped it from starting (see base.main).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
+from sockdeploy import errors
+from sockdeploy.daemons.base import StateFile, StopRequest, main, pid_alive, spawn, state_home, stop
 from sockdeploy.errors import NetworkPathError, SockdeployError, UsageError
+
+if TYPE_CHECKING:
+    from sockdeploy.net.forward import LocalForward, RemoteForward
+    from sockdeploy.spec.hosts import Config
+    from sockdeploy.ssh.session import SshSession
 
 HEARTBEAT = 5.0
 STALE_AFTER = 20.0
@@ -24,32 +30,20 @@ START_TIMEOUT = 40.0
 
 
 def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    d = Path(base) / "sockdeploy" / "tunnels"
+    """Return the folder of the tunnels' state files (one per local port)."""
+    d = state_home() / "tunnels"
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
     return d
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not a running tunnel
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _listening(port: int) -> bool:
+    """Return whether something on this machine listens on TCP `port` (from /proc/net)."""
     hexport = f":{port:04X}"
     for name in ("tcp", "tcp6"):
         try:
             for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
                 f = line.split()
-                if len(f) > 3 and f[1].endswith(hexport) and f[3] == "0A":
+                if len(f) > 3 and f[1].endswith(hexport) and f[3] == "0A":  # 0A: LISTEN
                     return True
         except OSError:
             continue
@@ -58,6 +52,8 @@ def _listening(port: int) -> bool:
 
 @dataclass
 class TunnelState:
+    """One tunnel's state file and what it says."""
+
     path: Path
     data: Dict[str, Any]
 
@@ -70,92 +66,80 @@ class TunnelState:
         return int(self.data.get("pid", 0))
 
     def alive(self) -> bool:
-        return self.pid > 0 and _pid_alive(self.pid)
+        return pid_alive(self.pid)
 
     def report(self) -> Dict[str, Any]:
+        """Return the state with what is true now: process running, port listening, SSH alive."""
         age = time.time() - float(self.data.get("heartbeat", 0))
         return dict(self.data, running=self.alive(), listening=_listening(self.port),
                     ssh_alive=self.alive() and self.data.get("status") == "ready" and age < STALE_AFTER)
 
 
 def list_tunnels() -> List[TunnelState]:
+    """Return the state of every tunnel with a readable state file, by port."""
     found = []
     for p in sorted(state_dir().glob("*.json")):
-        try:
-            found.append(TunnelState(p, json.loads(p.read_text())))
-        except (OSError, ValueError):
-            continue
+        data = StateFile(p).read()
+        if data is not None:
+            found.append(TunnelState(p, data))
     return found
 
 
-def _write(path: Path, data: Dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
 def open_tunnel(hosts_path: Path, port: int, accept_new: bool = False, local_port: Optional[int] = None) -> TunnelState:
-    """Start a background tunnel 127.0.0.1:local_port -> the login host's 127.0.0.1:port; wait until it is ready."""
+    """Start a background tunnel 127.0.0.1:local_port -> the login host's 127.0.0.1:port; wait until it is ready.
+
+    Raises UsageError when a tunnel already holds the port, and the error the
+    tunnel process met (login, host key, forwarding...) when it could not start.
+    """
     remote_port = port
     port = local_port or port
-    path = state_dir() / f"{port}.json"
-    if path.exists():
-        old = TunnelState(path, json.loads(path.read_text() or "{}") if path.stat().st_size else {"local_port": port})
-        if old.alive():
-            raise UsageError(f"a tunnel on port {port} is already open (pid {old.pid})",
+    state = StateFile(state_dir() / f"{port}.json")
+    old = state.read()
+    if old is not None or state.path.exists():
+        old_state = TunnelState(state.path, old or {"local_port": port})
+        if old_state.alive():
+            raise UsageError(f"a tunnel on port {port} is already open (pid {old_state.pid})",
                              f"use it as it is, or close it first: sockdeploy tunnel close --port {port}")
-        path.unlink()
-    log = path.with_suffix(".log")
-    argv = [sys.executable, "-m", "sockdeploy.daemons.tunnel", str(hosts_path.resolve()), str(port), str(path), str(remote_port)]
-    if accept_new:
-        argv.append("--accept-new")
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, start_new_session=True)
+        state.remove()
+    args = [str(hosts_path.resolve()), str(port), str(state.path), str(remote_port)]
+    proc = spawn("tunnel", args + (["--accept-new"] if accept_new else []), state.log)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if path.exists():
-            st = TunnelState(path, json.loads(path.read_text()))
-            if st.data.get("status") == "ready":
-                return st
-            if st.data.get("status") == "failed":
-                proc.wait(timeout=10)
-                path.unlink(missing_ok=True)
-                err = st.data.get("error") or {}
-                raise _rebuild(err)
-        if proc.poll() is not None and not path.exists():
-            raise NetworkPathError(f"the tunnel process exited at start: see {log}", "run 'sockdeploy doctor' or 'sockdeploy run' once to check the login")
+        data = state.read()
+        if data is not None and data.get("status") == "ready":
+            return TunnelState(state.path, data)
+        if data is not None and data.get("status") == "failed":
+            proc.wait(timeout=10)
+            state.remove()
+            raise _rebuild(data.get("error") or {})
+        if proc.poll() is not None and not state.path.exists():
+            raise NetworkPathError(f"the tunnel process exited at start: see {state.log}",
+                                   "run 'sockdeploy doctor' or 'sockdeploy run' once to check the login")
         time.sleep(0.1)
     close_tunnels(port)
-    raise NetworkPathError(f"the tunnel on port {port} did not come up within {START_TIMEOUT:g} s", f"see {log}")
+    raise NetworkPathError(f"the tunnel on port {port} did not come up within {START_TIMEOUT:g} s", f"see {state.log}")
 
 
 def _rebuild(err: Dict[str, Any]) -> SockdeployError:
-    from sockdeploy import errors
-
-    cls = next((c for c in (errors.HostKeyError, errors.AuthError, errors.ConnectError, errors.NetworkPathError, errors.ConfigError)
-                if c.kind == err.get("kind")), errors.NetworkPathError)
+    """Turn the error a tunnel process wrote into its state file back into a domain error."""
+    kinds = (errors.HostKeyError, errors.AuthError, errors.ConnectError, errors.NetworkPathError, errors.ConfigError)
+    cls = next((c for c in kinds if c.kind == err.get("kind")), errors.NetworkPathError)
     if err.get("kind") in ("forwarding-forbidden", "forward-connect"):
         cls = errors.NetworkPathError
     return cls(err.get("message", "the tunnel failed"), err.get("hint"))
 
 
 def close_tunnels(port: Optional[int] = None) -> List[int]:
-    """Stop background tunnels (all, or the one on `port`); return the ports closed."""
+    """Stop background tunnels (all, or the one on `port`); return the ports closed.
+
+    Raises UsageError when `port` is given and no tunnel is open there.
+    """
     closed = []
     for st in list_tunnels():
         if port is not None and st.port != port:
             continue
         if st.alive():
-            try:
-                os.kill(st.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            for _ in range(50):
-                if not st.alive():
-                    break
-                time.sleep(0.1)
-            else:
-                os.kill(st.pid, signal.SIGKILL)
+            stop(st.pid, wait=5.0, force=True)
         st.path.unlink(missing_ok=True)
         closed.append(st.port)
     if port is not None and not closed:
@@ -163,96 +147,125 @@ def close_tunnels(port: Optional[int] = None) -> List[int]:
     return closed
 
 
-def _daemon(hosts: str, port: int, state_path: Path, accept_new: bool, remote_port: int) -> int:
-    """The background side: hold the forward, heartbeat, reconnect after a drop."""
-    import logging
+class TunnelKeeper:
+    """The background side: hold the forward, heartbeat into the state file, reconnect after a drop."""
 
-    from sockdeploy.net.forward import LocalForward, RemoteForward
-    from sockdeploy.spec.hosts import load_config
-    from sockdeploy.ssh.session import SshSession
+    def __init__(self, hosts: str, state: StateFile, local_port: int, remote_port: int, accept_new: bool) -> None:
+        self.hosts = hosts
+        self.cfg: Optional[Config] = None
+        self.state_file = state
+        self.local_port = local_port
+        self.remote_port = remote_port
+        self.accept_new = accept_new
+        self.session: Optional[SshSession] = None
+        self.pi: Optional[SshSession] = None  # the client host, when the tunnel listens there
+        self.forward: Optional[Union[LocalForward, RemoteForward]] = None
+        self.state: Dict[str, Any] = {"local_port": local_port, "remote_port": remote_port, "pid": os.getpid(),
+                                      "status": "starting", "hosts": hosts, "started": time.time(),
+                                      "heartbeat": time.time(), "reconnects": 0}
 
-    logging.getLogger("paramiko").addHandler(logging.NullHandler())
-    logging.getLogger("paramiko").propagate = False
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
-    state: Dict[str, Any] = {"local_port": port, "remote_port": remote_port, "pid": os.getpid(), "status": "starting",
-                             "hosts": hosts, "started": time.time(), "heartbeat": time.time(), "reconnects": 0}
-    holder: Dict[str, Any] = {}
+    def __enter__(self) -> TunnelKeeper:
+        self.start()
+        return self
 
-    def connect() -> None:
-        s = SshSession(cfg.server, accept_new=accept_new)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def publish(self, **changes: Any) -> None:
+        """Update the state and write it out."""
+        self.state.update(changes)
+        self.state_file.write(self.state)
+
+    def _open_far(self, origin: Tuple[str, int]) -> Any:
+        assert self.session is not None
+        return self.session.open_forward("127.0.0.1", self.remote_port, origin)
+
+    def connect(self) -> None:
+        """Log in to the login host (and the client host, if the tunnel listens there)."""
+        from sockdeploy.net.forward import RemoteForward
+        from sockdeploy.ssh.session import SshSession
+
+        assert self.cfg is not None
+        s = SshSession(self.cfg.server, accept_new=self.accept_new)
         s.open()
         s.check_forwarding()
-        holder["session"] = s
-        state.update(host=s.name, login=s.login)
-        if cfg.client.ssh is not None:
+        self.session = s
+        self.state.update(host=s.name, login=s.login)
+        if self.cfg.client.ssh is not None:
             # the tunnel listens on the Pi, joined here to the login host's connection
-            pi = SshSession(cfg.client.ssh, accept_new=accept_new)
+            pi = SshSession(self.cfg.client.ssh, accept_new=self.accept_new)
             pi.role = "client host"
             pi.open()
-            holder["pi"] = pi
-            holder["fwd"] = RemoteForward(pi, opener, port, exact=True).start()
-            state.update(client_host=pi.name)
+            self.pi = pi
+            self.forward = RemoteForward(pi, self._open_far, self.local_port, exact=True).start()
+            self.state.update(client_host=pi.name)
 
-    def opener(origin):  # type: ignore[no-untyped-def]
-        return holder["session"].open_forward("127.0.0.1", remote_port, origin)
+    def alive(self) -> bool:
+        return self.session is not None and self.session.alive and (self.pi is None or self.pi.alive)
 
-    def alive() -> bool:
-        return holder["session"].alive and ("pi" not in holder or holder["pi"].alive)
+    def disconnect(self) -> None:
+        """Close the connections; a forward that listens on the client host goes with its connection."""
+        if self.pi is not None:
+            if self.forward is not None:
+                self.forward.close()
+            self.pi.close()
+            self.pi = None
+        if self.session is not None:
+            self.session.close()
 
-    def disconnect() -> None:
-        if "pi" in holder:
-            holder["fwd"].close()
-            holder.pop("pi").close()
-        holder["session"].close()
+    def start(self) -> None:
+        """Connect and listen; on failure write the error for the waiting `tunnel open`, and raise it."""
+        from sockdeploy.net.forward import LocalForward
+        from sockdeploy.spec.hosts import load_config
 
-    try:
-        cfg = load_config(hosts)
-        connect()
-        if "pi" in holder:
-            fwd = holder["fwd"]
-        else:
-            fwd = LocalForward(opener, ("127.0.0.1", remote_port), port, exact=True)
-            fwd.start()
-    except SockdeployError as exc:
-        state.update(status="failed", error=exc.to_dict())
-        _write(state_path, state)
-        return exc.exit_code
-    state.update(status="ready", listen=fwd.addresses)
-    _write(state_path, state)
-    backoff = 1.0
-    try:
+        try:
+            self.cfg = load_config(self.hosts)
+            self.connect()
+            if self.pi is None:
+                self.forward = LocalForward(self._open_far, ("127.0.0.1", self.remote_port), self.local_port, exact=True)
+                self.forward.start()
+        except SockdeployError as exc:
+            self.publish(status="failed", error=exc.to_dict())
+            raise
+        assert self.forward is not None
+        self.publish(status="ready", listen=self.forward.addresses)
+
+    def keep(self, stopping: StopRequest) -> None:
+        """Heartbeat while the connection lives; reconnect (with backoff) when it drops, until asked to stop."""
+        backoff = 1.0
         while not stopping:
-            if alive():
-                backoff = 1.0
-                state.update(status="ready", heartbeat=time.time())
-            else:
-                state.update(status="reconnecting")
-                _write(state_path, state)
+            if not self.alive():
+                self.publish(status="reconnecting")
                 try:
-                    disconnect()
-                    connect()
-                    fwd = holder.get("fwd", fwd)
-                    state["reconnects"] += 1
-                    continue
+                    self.disconnect()
+                    self.connect()
+                    self.state["reconnects"] += 1
                 except SockdeployError as exc:
-                    state["last_error"] = exc.headline()
-                    time.sleep(min(backoff, 30))
+                    self.state["last_error"] = exc.headline()
+                    stopping.wait(min(backoff, 30))
                     backoff *= 2
-                    continue
-            _write(state_path, state)
-            for _ in range(int(HEARTBEAT * 10)):
-                if stopping or not alive():
-                    break
-                time.sleep(0.1)
-    finally:
-        fwd.close()
-        disconnect()
-        state_path.unlink(missing_ok=True)
-    return 0
+                continue
+            backoff = 1.0
+            self.publish(status="ready", heartbeat=time.time())
+            stopping.wait(HEARTBEAT, until=lambda: not self.alive())
+
+    def close(self) -> None:
+        """Stop listening, log out, remove the state file."""
+        if self.forward is not None:
+            self.forward.close()
+        self.disconnect()
+        self.state_file.remove()
+
+
+def serve(argv: List[str]) -> None:
+    """The tunnel process: HOSTS_YAML LOCAL_PORT STATE_FILE REMOTE_PORT [--accept-new]."""
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    logging.getLogger("paramiko").propagate = False
+    stopping = StopRequest().install()
+    hosts, port, state_path, remote_port = argv[0], int(argv[1]), Path(argv[2]), int(argv[3])
+    with TunnelKeeper(hosts, StateFile(state_path), port, remote_port, "--accept-new" in argv) as keeper:
+        keeper.keep(stopping)
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    sys.exit(_daemon(args[0], int(args[1]), Path(args[2]), "--accept-new" in args, int(args[3])))
+    main(serve)

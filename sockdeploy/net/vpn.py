@@ -10,11 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
+from sockdeploy.net.command import script_call
+from sockdeploy.remote import marker
+from sockdeploy.remote.host import Host
+
 DEFAULT_GATEWAY = "danforthvpn.wustl.edu"
 
 
 @dataclass(frozen=True)
-class Check:
+class VpnCheck:
+    """One VPN check: its outcome, what was seen, and how to fix a failure."""
+
     name: str
     ok: bool
     detail: str
@@ -22,6 +28,7 @@ class Check:
 
 
 def openconnect_pids() -> List[int]:
+    """Return the pids of openconnect processes on this machine."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -60,6 +67,7 @@ def route_device(ip: str) -> Optional[str]:
 
 
 def connect_hint(gateway: str) -> str:
+    """Return how to start the VPN (or avoid it)."""
     return (f"start the VPN: sudo openconnect {gateway} (WUSTL Key, password, then type push or phone at the "
             f"second Password: prompt), or use --via tunnel instead")
 
@@ -74,58 +82,45 @@ class Facts:
 
 
 def local_facts(server_ip: Optional[str]) -> Facts:
+    """Gather the facts on this machine."""
     return Facts(openconnect_pids(), tun_devices_up(), route_device(server_ip) if server_ip else None)
 
 
-_FACTS_SCRIPT = r"""
-for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = openconnect ] && echo "SD-PID ${p#/proc/}"; done
-for d in /sys/class/net/*; do
-  [ -e "$d/tun_flags" ] || continue
-  f=$(cat "$d/flags" 2>/dev/null) || continue
-  [ $(( f & 1 )) -eq 1 ] && echo "SD-TUN ${d##*/}"
-done
-[ -n "$1" ] && { ip route get "$1" 2>/dev/null || /sbin/ip route get "$1" 2>/dev/null; } | sed -n 's/.* dev \([^ ]*\).*/SD-DEV \1/p' | head -n 1
-exit 0
-"""
-
-
-def remote_facts(host: object, server_ip: Optional[str]) -> Facts:
+def remote_facts(host: Host, server_ip: Optional[str]) -> Facts:
     """The same facts gathered on another host (the client host over SSH): its VPN, its routes."""
-    import shlex
-
-    script = f"set -- {shlex.quote(server_ip or '')}\n" + _FACTS_SCRIPT
-    out = host.run(script, timeout=20).stdout  # type: ignore[attr-defined]
-    pids = [int(line.split()[1]) for line in out.splitlines() if line.startswith("SD-PID ")]
-    tuns = [line.split()[1] for line in out.splitlines() if line.startswith("SD-TUN ")]
-    dev = next((line.split()[1] for line in out.splitlines() if line.startswith("SD-DEV ")), None)
-    return Facts(pids, tuns, dev)
+    out = host.run(script_call("vpn_facts.sh", server_ip or ""), timeout=20).stdout
+    return Facts([int(pid) for pid in marker.values(out, "PID")], marker.values(out, "TUN"), marker.first(out, "DEV"))
 
 
-def vpn_checks(server_ip: Optional[str], gateway: str = DEFAULT_GATEWAY, facts: Optional[Facts] = None) -> List[Check]:
+def vpn_checks(server_ip: Optional[str], gateway: str = DEFAULT_GATEWAY,
+               facts: Optional[Facts] = None) -> List[VpnCheck]:
     """Run the three checks in order: openconnect process, tun device up, route through it.
 
     `facts` come from this machine unless given (remote_facts for the client host).
     """
     facts = facts or local_facts(server_ip)
-    checks: List[Check] = []
-    pids = facts.pids
-    checks.append(Check("openconnect running", bool(pids),
-                        f"pid {', '.join(map(str, pids))}" if pids else "no openconnect process",
-                        "" if pids else connect_hint(gateway)))
-    tuns = facts.tuns
-    checks.append(Check("VPN device up", bool(tuns), ", ".join(tuns) if tuns else "no tun device is up",
-                        "" if tuns else (f"openconnect runs but has no device up yet: wait for it to finish logging in, or restart it (sudo openconnect {gateway})"
-                                         if pids else connect_hint(gateway))))
+    pids, tuns = facts.pids, facts.tuns
+    running = VpnCheck("openconnect running", bool(pids),
+                       f"pid {', '.join(map(str, pids))}" if pids else "no openconnect process",
+                       "" if pids else connect_hint(gateway))
+    not_up_yet = (f"openconnect runs but has no device up yet: wait for it to finish logging in, "
+                  f"or restart it (sudo openconnect {gateway})")
+    device = VpnCheck("VPN device up", bool(tuns), ", ".join(tuns) if tuns else "no tun device is up",
+                      "" if tuns else (not_up_yet if pids else connect_hint(gateway)))
+    return [running, device, _route_check(server_ip, gateway, facts)]
+
+
+def _route_check(server_ip: Optional[str], gateway: str, facts: Facts) -> VpnCheck:
+    name = "route to the server via VPN"
     if server_ip is None:
-        checks.append(Check("route to the server via VPN", False, "server address unknown", "check server.host in hosts.yaml"))
-    else:
-        dev = facts.route_dev
-        ok = dev is not None and dev in tuns
-        checks.append(Check("route to the server via VPN", ok, f"{server_ip} goes via {dev or 'no route'}",
-                            "" if ok else (f"the VPN does not carry traffic to {server_ip}; reconnect it, or use --via tunnel"
-                                           if tuns else connect_hint(gateway))))
-    return checks
+        return VpnCheck(name, False, "server address unknown", "check server.host in hosts.yaml")
+    dev = facts.route_dev
+    ok = dev is not None and dev in facts.tuns
+    elsewhere = f"the VPN does not carry traffic to {server_ip}; reconnect it, or use --via tunnel"
+    return VpnCheck(name, ok, f"{server_ip} goes via {dev or 'no route'}",
+                    "" if ok else (elsewhere if facts.tuns else connect_hint(gateway)))
 
 
-def first_failure(checks: List[Check]) -> Optional[Check]:
+def first_failure(checks: List[VpnCheck]) -> Optional[VpnCheck]:
+    """Return the first check that failed, or None when all passed."""
     return next((c for c in checks if not c.ok), None)

@@ -78,7 +78,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[process.Workspace]:
 
 def start_watchdog(session: SshSession, ws: process.Workspace) -> Watchdog:
     """Start the host's watchdog for `ws`: it stops the server and removes the folder if the connection dies."""
-    return session.start_lifeline(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
+    return session.start_watchdog(process.lifeline_script(ws.path), ready=process.LIFELINE_READY)
 
 
 def resolve(name: str) -> str:

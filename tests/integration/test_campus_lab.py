@@ -18,50 +18,11 @@ import pytest
 from sockdeploy.errors import LabError
 from sockdeploy.lab.campus import CampusLab, campus_available
 from sockdeploy.spec.hosts import parse_config
+from tests.integration.labprograms import program
 
 pytestmark = [pytest.mark.integration, pytest.mark.campus]
 
 COURSE_PORT = 31000
-
-# answers TCP connects and UDP datagrams with the peer's address, so a test sees which path a packet took
-LISTENER = r"""
-import socket, sys, threading
-addr = (sys.argv[1], int(sys.argv[2]))
-tcp = socket.socket()
-tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-tcp.bind(addr)
-tcp.listen(16)
-udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-udp.bind(addr)
-def echo():
-    while True:
-        _, peer = udp.recvfrom(2048)
-        udp.sendto(b"hello " + peer[0].encode(), peer)
-threading.Thread(target=echo, daemon=True).start()
-print("ready", flush=True)
-while True:
-    conn, peer = tcp.accept()
-    conn.sendall(b"hello " + peer[0].encode() + b"\n")
-    conn.close()
-"""
-
-PROBE = r"""
-import socket, sys
-host, port, proto, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
-s.settimeout(timeout)
-try:
-    if proto == "tcp":
-        s.connect((host, port))
-    else:
-        s.sendto(b"ping", (host, port))
-    print("open", s.recv(200).decode(errors="replace").strip())
-except socket.timeout:
-    print("timeout")
-except OSError as exc:
-    print("error", exc)
-"""
-
 
 def require_campus() -> None:
     ok, reason = campus_available()
@@ -82,7 +43,7 @@ def campus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CampusLab]:
 
 @pytest.fixture(scope="module")
 def course_listener(campus: CampusLab) -> Iterator[subprocess.Popen]:
-    proc = campus.campus_popen([sys.executable, "-c", LISTENER, campus.server_ip, str(COURSE_PORT)],
+    proc = campus.campus_popen([sys.executable, program("peer_echo.py"), campus.server_ip, str(COURSE_PORT)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.stderr
     yield proc
@@ -95,7 +56,7 @@ def course_listener(campus: CampusLab) -> Iterator[subprocess.Popen]:
 def probe(lab: CampusLab, host: str, port: int, proto: str = "tcp", timeout: float = 2.0) -> Tuple[str, float]:
     """Return the probe's verdict from the home namespace and how long it took."""
     start = time.monotonic()
-    res = lab.home([sys.executable, "-c", PROBE, host, str(port), proto, str(timeout)], timeout=timeout + 10)
+    res = lab.home([sys.executable, program("probe.py"), host, str(port), proto, str(timeout)], timeout=timeout + 10)
     assert res.returncode == 0, res.stderr
     return res.stdout.strip(), time.monotonic() - start
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.labprograms import program
+
 pytestmark = [pytest.mark.integration, pytest.mark.campus]
 
 
@@ -93,17 +95,12 @@ def test_vpn_check_fails_before_and_passes_after_connecting(campus, on_pi):
 
 def test_persistent_tunnel_from_the_pi(no_vpn, on_pi):
     port = 34567
-    server = no_vpn.campus_popen([sys.executable, "-c",
-        "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-        f"s.bind(('0.0.0.0', {port})); s.listen()\n"
-        "while True:\n c,_=s.accept(); c.sendall(c.recv(100).upper()); c.close()\n"])
+    server = no_vpn.campus_popen([sys.executable, program("upper_echo.py"), str(port)])
     try:
         hosts = str(no_vpn.write_hosts("tunnel"))
         opened = on_pi("tunnel", "open", "--port", str(port), "--hosts", hosts)
         assert opened.returncode == 0, opened.stderr
-        ask = ("import socket,sys\nc=socket.create_connection(('127.0.0.1', %d), timeout=10)\n"
-               "c.sendall(sys.argv[1].encode()); print(c.recv(100).decode())" % port)
-        reply = no_vpn.home([sys.executable, "-c", ask, "through"], timeout=30)
+        reply = no_vpn.home([sys.executable, program("ask.py"), str(port), "through"], timeout=30)
         assert reply.stdout.strip() == "THROUGH", reply.stderr
         status = json.loads(on_pi("tunnel", "status", "--json").stdout)
         assert status[0]["listening"] and status[0]["ssh_alive"]

@@ -14,15 +14,10 @@ from typing import Dict, List
 
 import pytest
 
-from sockdeploy.doctor import checks as doctor
-from sockdeploy.doctor.checks import (
-    ORDER,
-    Check,
-    exit_code,
-    render_table,
-    run_doctor,
-    to_json,
-)
+from sockdeploy.doctor import netchecks
+from sockdeploy.doctor.check import ORDER, Check
+from sockdeploy.doctor.doctor import run_doctor
+from sockdeploy.doctor.report import exit_code, render_table, to_json
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -167,7 +162,7 @@ def test_bad_hosts_file(home, tmp_path):
 
 
 def test_banner_from_the_lab(clean_lab):
-    outcome, text = doctor.ssh_banner("127.0.0.1", clean_lab.port, 5)
+    outcome, text = netchecks.ssh_banner("127.0.0.1", clean_lab.port, 5)
     assert outcome == "banner" and text.startswith("SSH-2.0-OpenSSH")
 
 
@@ -175,12 +170,12 @@ def test_banner_refused_and_silent():
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    assert doctor.ssh_banner("127.0.0.1", port, 2)[0] == "refused"
+    assert netchecks.ssh_banner("127.0.0.1", port, 2)[0] == "refused"
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         start = time.monotonic()
-        outcome, text = doctor.ssh_banner("127.0.0.1", silent.getsockname()[1], 0.5)
+        outcome, text = netchecks.ssh_banner("127.0.0.1", silent.getsockname()[1], 0.5)
         assert outcome == "no-banner" and "no SSH banner" in text and time.monotonic() - start < 3
 
 
@@ -196,7 +191,7 @@ def test_banner_not_ssh():
 
         t = threading.Thread(target=answer, daemon=True)
         t.start()
-        outcome, text = doctor.ssh_banner("127.0.0.1", web.getsockname()[1], 2)
+        outcome, text = netchecks.ssh_banner("127.0.0.1", web.getsockname()[1], 2)
         t.join(5)
     assert outcome == "no-banner" and "not an SSH server" in text and "HTTP/1.1 400" in text
 
@@ -204,20 +199,17 @@ def test_banner_not_ssh():
 # -- the campus lab: off campus, no VPN, via auto -------------------------------------------
 
 
-DOCTOR_SNIPPET = ("import json, sys\n"
-                  "from sockdeploy.doctor.checks import run_doctor, to_json\n"
-                  "print(json.dumps(to_json(run_doctor(sys.argv[1]))))\n")
-
-
 @pytest.mark.campus
 def test_off_campus_without_vpn_auto_takes_the_tunnel(campus, fake_home, tmp_path):
+    from tests.integration.labprograms import program
+
     if campus.vpn_is_up():
         campus.vpn_down()
     hosts = campus.write_hosts("auto", path=tmp_path / "hosts.yaml")
     env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
     before = campus.login_count()
     start = time.monotonic()
-    proc = campus.home([sys.executable, "-c", DOCTOR_SNIPPET, str(hosts)], env=env, cwd=tmp_path, timeout=120)
+    proc = campus.home([sys.executable, program("doctor_json.py"), str(hosts)], env=env, cwd=tmp_path, timeout=120)
     took = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
     checks = [Check(**d) for d in json.loads(proc.stdout)]

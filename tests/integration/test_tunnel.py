@@ -185,17 +185,17 @@ def test_the_transport_delivers_into_the_socket_and_a_slow_reader_still_gets_eve
     import hashlib
     import time
 
-    from sockdeploy.ssh import session as session_mod
+    from sockdeploy.ssh import forwarding as forwarding_mod
 
     assert getattr(session.transport, "_sd_direct", False), "direct delivery is not installed on this connection"
     used = []
-    real = session_mod.DirectSink.run
+    real = forwarding_mod.DirectSink.run
 
     def spy(self, *a):  # type: ignore[no-untyped-def]
         used.append(self)
         return real(self, *a)
 
-    session_mod.DirectSink.run = spy
+    forwarding_mod.DirectSink.run = spy
     try:
         source = _Source(24 * 1024 * 1024)  # six times the channel window
         with LocalForward(lambda o: session.open_forward("127.0.0.1", source.port, o), ("127.0.0.1", source.port), 0) as fwd:
@@ -209,7 +209,7 @@ def test_the_transport_delivers_into_the_socket_and_a_slow_reader_still_gets_eve
         assert len(used) == 1
         assert used[0].backlogged > 0  # the waiting path was taken, not only the direct one
     finally:
-        session_mod.DirectSink.run = real
+        forwarding_mod.DirectSink.run = real
 
 
 def test_a_connection_the_tunnel_could_not_carry_fails_the_run_even_if_the_client_did_not_notice(cli, tmp_path, clean_lab):

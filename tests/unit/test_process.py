@@ -14,7 +14,7 @@ from sockdeploy.run.server import (
     shell_path,
     tar_sources,
 )
-from sockdeploy.ssh.session import wrap_script
+from sockdeploy.ssh.command import wrap_script
 
 PROC_NET_TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

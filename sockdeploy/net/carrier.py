@@ -1,0 +1,92 @@
+"""What both forwards share: carrying accepted connections to channels, one thread each."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, List, Set, Tuple, TypeVar
+
+from sockdeploy.errors import SockdeployError
+from sockdeploy.net.pump import Channel, Endpoint, close_quietly, pump
+from sockdeploy.net.threads import ThreadGroup
+
+log = logging.getLogger("sockdeploy.net.forward")
+
+# Opens the far end of one forwarded connection, given the address it came from.
+Opener = Callable[[Tuple[str, int]], Channel]
+
+C = TypeVar("C", bound="Carrier")
+
+
+class Carrier:
+    """Carry each accepted connection to a channel from `opener`; close them all on the way out.
+
+    Subclasses listen (start) and stop listening (close); a Carrier is a context
+    manager that starts on enter and closes on exit.
+    """
+
+    def __init__(self, opener: Opener) -> None:
+        self.opener = opener
+        self.port = 0
+        self.connections = 0
+        self.errors: List[SockdeployError] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._carriers = ThreadGroup()
+        self._open_pairs: Set[Tuple[Endpoint, Channel]] = set()
+
+    def start(self: C) -> C:
+        raise NotImplementedError
+
+    def close(self, drain: float = 0) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: C) -> C:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def addresses(self) -> List[str]:
+        """Where clients connect, for people to read."""
+        raise NotImplementedError
+
+    def carry(self, near: Endpoint, origin: Tuple[str, int], name: str) -> None:
+        """Carry one accepted connection on a thread of its own."""
+        if not self._carriers.start(self._serve, near, origin, name=name):
+            close_quietly(near)  # accepted while closing: nobody would carry it
+
+    def _serve(self, near: Endpoint, origin: Tuple[str, int]) -> None:
+        try:
+            far = self.opener(origin)
+        except SockdeployError as exc:
+            self.errors.append(exc)
+            log.info("tunnel: %s", exc.message)
+            close_quietly(near)
+            return
+        with self._lock:
+            self.connections += 1
+            self._open_pairs.add((near, far))
+        try:
+            pump(near, far, self._stop)
+        finally:
+            with self._lock:
+                self._open_pairs.discard((near, far))
+
+    def close_carried(self, drain: float) -> None:
+        """Give carried connections up to `drain` s to finish, then close them (listening has stopped).
+
+        The drain lets a client's last bytes reach a server that should end by itself.
+        """
+        deadline = time.monotonic() + drain
+        while time.monotonic() < deadline and self._carriers.busy:
+            time.sleep(0.01)
+        self._stop.set()
+        with self._lock:
+            pairs = list(self._open_pairs)
+        for near, far in pairs:
+            close_quietly(near)
+            close_quietly(far)
+        self._carriers.close(timeout=2)

@@ -1,0 +1,42 @@
+"""One script on an SSH channel of its own: the way without the remote helper, and streams."""
+
+from __future__ import annotations
+
+import select
+import time
+from typing import Any, Callable, Optional
+
+from sockdeploy.errors import ScriptTimeout
+from sockdeploy.remote.host import CommandResult
+from sockdeploy.ssh.command import wrap_script
+
+CHUNK = 65536
+POLL = 0.02
+
+
+def collect(chan: Any, script: str, stdin: Optional[bytes], timeout: Optional[float],
+            check_alive: Callable[[], None]) -> CommandResult:
+    """Run `script` on the fresh channel `chan` and return what it printed and its status.
+
+    `check_alive` raises when the connection died meanwhile; ScriptTimeout
+    (with what the script printed) comes after `timeout` s. The caller closes `chan`.
+    """
+    out, err = bytearray(), bytearray()
+    chan.exec_command(wrap_script(script))
+    if stdin:
+        chan.sendall(stdin)
+    chan.shutdown_write()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        while chan.recv_ready():
+            out += chan.recv(CHUNK)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(CHUNK)
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            break
+        check_alive()
+        if deadline is not None and time.monotonic() > deadline:
+            raise ScriptTimeout(CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), -1))
+        select.select([chan], [], [], POLL)
+    status = chan.recv_exit_status()
+    return CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), status)

@@ -1,0 +1,124 @@
+"""Host keys: the known_hosts file, fingerprints, and the policy for a key seen for the first time."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from sockdeploy.errors import HostKeyError
+from sockdeploy.ssh.terminal import Confirm
+
+if TYPE_CHECKING:  # paramiko is imported only once a connection is made (a fast CLI start)
+    import paramiko
+
+log = logging.getLogger("sockdeploy.ssh.hostkeys")
+
+SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """Return the OpenSSH-style SHA256 fingerprint of a paramiko key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """Return the name known_hosts files this host under (`[host]:port` off port 22)."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+class KnownHosts:
+    """One known_hosts file (hosts.yaml's server.known_hosts, else ~/.ssh/known_hosts)."""
+
+    def __init__(self, configured: Optional[str]) -> None:
+        """`configured` is hosts.yaml's path, if it names one; the system file is read only without it."""
+        self.configured = configured
+        self.path = Path(configured or os.path.join(os.path.expanduser("~"), ".ssh", "known_hosts"))
+
+    def load_into(self, client: paramiko.SSHClient) -> None:
+        """Give `client` the known keys: this file, and the system's file unless hosts.yaml names one."""
+        if self.path.is_file():
+            try:
+                client.load_host_keys(str(self.path))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise HostKeyError(f"cannot read known_hosts: {exc}", "check the file's permissions",
+                                   where=str(self.path)) from None
+        if not self.configured and os.path.isfile(SYSTEM_KNOWN_HOSTS):
+            try:
+                client.load_system_host_keys(SYSTEM_KNOWN_HOSTS)
+            except OSError:
+                pass
+
+    def find_entry(self, name: str) -> Optional[str]:
+        """Return 'FILE:LINE' of the entry for `name` (plain or hashed), if any."""
+        import paramiko
+
+        try:
+            lines = self.path.read_text(errors="replace").splitlines()
+        except OSError:
+            return None
+        for no, line in enumerate(lines, 1):
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, no)
+            except Exception:  # a malformed line: OpenSSH skips it too
+                continue
+            if entry is None:
+                continue
+            for h in entry.hostnames:
+                if h == name or (h.startswith("|1|") and paramiko.HostKeys.hash_host(name, h) == h):
+                    return f"{self.path}:{no}"
+        return None
+
+    def store(self, name: str, key: paramiko.PKey) -> None:
+        """Append `key` for `name`; the file and its folder are created private."""
+        import paramiko
+
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        line = paramiko.hostkeys.HostKeyEntry([name], key).to_line()
+        fd = os.open(str(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as fh:
+            fh.write(line or "")  # None only for a key without a name, which paramiko never hands over
+        log.info("stored host key for %s in %s", name, self.path)
+
+    def changed_key_error(self, name: str, key: paramiko.PKey) -> HostKeyError:
+        """Return the error for a host offering a key other than the known one."""
+        entry = self.find_entry(name)
+        return HostKeyError(
+            f"HOST KEY CHANGED for {name}: it offered {key.get_name()} {fingerprint(key)}, "
+            f"which differs from the known key{(' at ' + entry) if entry else ''}; refusing to connect (this can be an attack)",
+            f"if the host was really reinstalled, check the new fingerprint with its admins, then remove the old entry: "
+            f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(self.path))}",
+        )
+
+
+class HostKeyPolicy:
+    """Unknown keys: store with --accept-new, ask on a terminal, else refuse (like StrictHostKeyChecking=ask)."""
+
+    def __init__(self, known_hosts: KnownHosts, *, accept_new: bool, confirm: Optional[Confirm]) -> None:
+        self.known_hosts = known_hosts
+        self.accept_new = accept_new
+        self.confirm = confirm
+
+    def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
+        """Store the key when allowed; raise HostKeyError otherwise."""
+        what = f"{key.get_name()} key {fingerprint(key)}"
+        if self.accept_new:
+            self.known_hosts.store(hostname, key)
+            return
+        if self.confirm is not None:
+            question = (f"The authenticity of host {hostname} can't be established.\n"
+                        f"Its {what}.\nTrust it and store it in {self.known_hosts.path}? [yes/no] ")
+            if self.confirm(question):
+                self.known_hosts.store(hostname, key)
+                return
+            raise HostKeyError(f"host key for {hostname} not trusted ({what})",
+                               "compare the fingerprint with the one your course publishes, then answer yes")
+        raise HostKeyError(
+            f"unknown host key for {hostname}: {what}",
+            "check this fingerprint with your course staff, then run once with --accept-new (or from a terminal) to store it",
+        )

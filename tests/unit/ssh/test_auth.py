@@ -1,0 +1,164 @@
+"""The login order: ssh-agent keys, identity files, then keyboard-interactive or password answers (mocks only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple
+
+import paramiko
+import pytest
+
+from sockdeploy.errors import AuthError
+from sockdeploy.spec.hosts import ServerConfig
+from sockdeploy.ssh import auth
+from sockdeploy.ssh.auth import Authenticator, identity_files
+
+
+class FakeKey:
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+
+class FakeTransport:
+    """Accepts what `accept` names; records every method tried, in order."""
+
+    def __init__(self, accept: Sequence[str], methods: Sequence[str] = ("publickey", "keyboard-interactive"),
+                 second_factor: bool = False) -> None:
+        self.accept = set(accept)
+        self.methods = list(methods)
+        self.second_factor = second_factor
+        self.tried: List[str] = []
+        self.done = False
+
+    def is_authenticated(self) -> bool:
+        return self.done
+
+    def auth_publickey(self, user: str, key: FakeKey) -> List[str]:
+        self.tried.append(key.label)
+        if "publickey" not in self.methods:
+            raise paramiko.BadAuthenticationType("no", self.methods)
+        if key.label not in self.accept:
+            raise paramiko.AuthenticationException("denied")
+        if self.second_factor:
+            return ["keyboard-interactive"]
+        self.done = True
+        return []
+
+    def auth_none(self, user: str) -> List[str]:
+        self.tried.append("none")
+        raise paramiko.BadAuthenticationType("no", self.methods)
+
+    def auth_interactive(self, user: str, handler: Any) -> List[str]:
+        answers = handler("Duo", "Two factors", [("Code: ", False)])
+        self.tried.append(f"keyboard-interactive {answers}")
+        if answers != ["123456"]:
+            raise paramiko.AuthenticationException("wrong")
+        self.done = True
+        return []
+
+    def auth_password(self, user: str, password: str) -> List[str]:
+        self.tried.append(f"password {password}")
+        self.done = password == "secret"
+        return []
+
+
+class Person:
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.prompts: List[Tuple[str, bool]] = []
+
+    def __call__(self, text: str, echo: bool) -> str:
+        self.prompts.append((text, echo))
+        return self.answers.pop(0)
+
+
+def authenticator(mocker: Any, keys: Sequence[str], prompt: Optional[Person] = None) -> Authenticator:
+    a = Authenticator(ServerConfig(host="login.example"), [], prompt)
+    mocker.patch.object(Authenticator, "keys", lambda self: iter([(FakeKey(k), k) for k in keys]))
+    return a
+
+
+def test_keys_are_offered_in_order_until_one_is_accepted(mocker: Any) -> None:
+    t = FakeTransport(accept=["id_rsa"])
+    authenticator(mocker, ["agent key 1", "id_ed25519", "id_rsa", "id_ecdsa"]).login(t, "jdoe", "jdoe@login.example:22")
+    assert t.tried == ["agent key 1", "id_ed25519", "id_rsa"]
+
+
+def test_a_second_factor_after_a_key_is_relayed_to_the_person(mocker: Any, capsys: Any) -> None:
+    t = FakeTransport(accept=["id_ed25519"], second_factor=True)
+    person = Person("123456")
+    authenticator(mocker, ["id_ed25519"], person).login(t, "jdoe", "target")
+    assert t.tried == ["id_ed25519", "keyboard-interactive ['123456']"]
+    assert person.prompts == [("Code: ", False)] and "Duo\nTwo factors" in capsys.readouterr().err
+
+
+def test_without_keys_the_server_is_asked_and_a_password_follows(mocker: Any) -> None:
+    t = FakeTransport(accept=[], methods=["password"])
+    person = Person("secret")
+    authenticator(mocker, [], person).login(t, "jdoe", "target")
+    assert t.tried == ["none", "password secret"]
+    assert person.prompts == [("jdoe@login.example's password: ", False)]
+
+
+def test_a_server_refusing_keys_stops_the_key_offers(mocker: Any) -> None:
+    t = FakeTransport(accept=[], methods=["keyboard-interactive"])
+    authenticator(mocker, ["id_ed25519", "id_rsa"], Person("123456")).login(t, "jdoe", "target")
+    assert t.tried == ["id_ed25519", "keyboard-interactive ['123456']"]
+
+
+def test_answers_without_a_terminal_fail_without_asking(mocker: Any) -> None:
+    t = FakeTransport(accept=[], methods=["publickey", "keyboard-interactive"])
+    with pytest.raises(AuthError, match="no terminal"):
+        authenticator(mocker, ["id_rsa"]).login(t, "jdoe", "target")
+
+
+def test_when_nothing_is_left_the_error_names_what_was_tried(mocker: Any) -> None:
+    t = FakeTransport(accept=[], methods=["publickey"])
+    a = authenticator(mocker, ["agent key 1", "id_rsa"])
+    a.skipped.append("/home/jdoe/.ssh/id_ecdsa (wrong passphrase)")
+    with pytest.raises(AuthError) as caught:
+        a.login(t, "jdoe", "jdoe@login.example:22")
+    msg = caught.value.message
+    assert "tried: agent key 1, id_rsa" in msg and "skipped: /home/jdoe/.ssh/id_ecdsa (wrong passphrase)" in msg
+    assert "the server accepts: publickey" in msg
+
+
+def test_wrong_answers_are_an_auth_error(mocker: Any) -> None:
+    t = FakeTransport(accept=[], methods=["keyboard-interactive"])
+    with pytest.raises(AuthError, match="did not accept the answers"):
+        authenticator(mocker, [], Person("000000")).login(t, "jdoe", "target")
+
+
+def test_agent_keys_come_before_identity_files_and_an_encrypted_key_asks_its_passphrase(mocker: Any, tmp_path: Path,
+                                                                                       monkeypatch: Any) -> None:
+    plain, locked = tmp_path / "id_plain", tmp_path / "id_locked"
+    paramiko.ECDSAKey.generate().write_private_key_file(str(plain))
+    paramiko.ECDSAKey.generate().write_private_key_file(str(locked), password="pw")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/nonexistent")
+    agent_key = FakeKey("from the agent")
+    mocker.patch("paramiko.Agent", return_value=mocker.Mock(**{"get_keys.return_value": [agent_key]}))
+    person = Person("pw")
+    a = Authenticator(ServerConfig(host="h", agent=True), [str(plain), str(locked)], person)
+    found = list(a.keys())
+    assert [label for _, label in found] == ["agent key 1", str(plain), str(locked)]
+    assert found[0][0] is agent_key and person.prompts == [(f"Enter passphrase for key '{locked}': ", False)]
+
+
+def test_an_encrypted_key_without_a_terminal_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    locked = tmp_path / "id_locked"
+    paramiko.ECDSAKey.generate().write_private_key_file(str(locked), password="pw")
+    a = Authenticator(ServerConfig(host="h", agent=False), [str(locked)], None)
+    assert list(a.keys()) == []
+    assert a.skipped == [f"{locked} (needs its passphrase; no terminal to ask)"]
+
+
+def test_identity_files_hosts_yaml_alone_else_ssh_config_then_defaults(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ssh = tmp_path / ".ssh"
+    ssh.mkdir()
+    for name in ("id_rsa", "id_ed25519", "custom"):
+        (ssh / name).write_text("x")
+    assert identity_files(ServerConfig(host="h"), ["~/.ssh/custom", "~/.ssh/missing"]) == [
+        str(ssh / "custom"), str(ssh / "id_ed25519"), str(ssh / "id_rsa")]
+    assert identity_files(ServerConfig(host="h", identity=str(ssh / "id_rsa")), ["~/.ssh/custom"]) == [str(ssh / "id_rsa")]
+    assert auth.DEFAULT_IDENTITIES == ("id_ed25519", "id_ecdsa", "id_rsa")

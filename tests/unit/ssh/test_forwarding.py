@@ -1,0 +1,58 @@
+"""What sshd's answers to a forward mean (mock channel openers; no network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import paramiko
+import pytest
+
+from sockdeploy.errors import ConnectError, ForwardConnectFailed, ForwardingForbidden
+from sockdeploy.ssh.forwarding import check_forwarding, direct_sink, open_forward
+
+
+def refusing(exc: BaseException) -> Any:
+    def opener(*args: Any, **kwargs: Any) -> Any:
+        raise exc
+    return opener
+
+
+def test_administratively_prohibited_means_forwarding_is_forbidden() -> None:
+    with pytest.raises(ForwardingForbidden, match="AllowTcpForwarding no"):
+        open_forward(refusing(paramiko.ChannelException(1, "prohibited")), "login", "127.0.0.1", 8080, ("127.0.0.1", 0))
+    with pytest.raises(ForwardingForbidden):
+        check_forwarding(refusing(paramiko.ChannelException(1, "prohibited")), "login")
+
+
+def test_a_refused_connect_is_the_servers_not_the_forwards() -> None:
+    with pytest.raises(ForwardConnectFailed, match="could not connect to 127.0.0.1:8080 for the tunnel: Connection refused"):
+        open_forward(refusing(paramiko.ChannelException(2, "Connection refused")), "login", "127.0.0.1", 8080, ("127.0.0.1", 0))
+    check_forwarding(refusing(paramiko.ChannelException(2, "Connection refused")), "login")  # allowed
+
+
+def test_a_broken_connection_is_a_connect_error() -> None:
+    with pytest.raises(ConnectError, match="failed while opening a tunnel channel"):
+        open_forward(refusing(EOFError()), "login", "127.0.0.1", 8080, ("127.0.0.1", 0))
+
+
+def test_forward_opens_ask_for_a_large_window_and_the_check_closes_its_channel(mocker: Any) -> None:
+    chan = mocker.Mock()
+    opener = mocker.Mock(return_value=chan)
+    check_forwarding(opener, "login")
+    opener.assert_called_once_with("direct-tcpip", ("127.0.0.1", 1), ("127.0.0.1", 0),
+                                   window_size=4 * 1024 * 1024, max_packet_size=32768)
+    chan.close.assert_called_once_with()
+
+
+def test_direct_delivery_applies_only_to_sockets_on_prepared_transports(mocker: Any) -> None:
+    import socket
+
+    a, b = socket.socketpair()
+    try:
+        plain = mocker.Mock(transport=mocker.Mock(_sd_direct=False))
+        prepared = mocker.Mock(transport=mocker.Mock(_sd_direct=True))
+        assert direct_sink(plain, a) is None and direct_sink(prepared, object()) is None
+        assert direct_sink(prepared, a) is not None
+    finally:
+        a.close()
+        b.close()
