@@ -6,7 +6,15 @@ import getpass
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
 
-from sockdeploy.errors import ConnectError, NetworkPathError, ProgramError, ScriptTimeout, SockdeployError
+from sockdeploy.errors import (
+    ConnectError,
+    NetworkPathError,
+    ProgramError,
+    ScriptTimeout,
+    ServerExited,
+    ServerNotListening,
+    SockdeployError,
+)
 from sockdeploy.output.runfolder import ProgramLog
 from sockdeploy.run import netpath as paths
 from sockdeploy.run import server as process
@@ -52,7 +60,7 @@ def launch(ctx: RunContext, ws: process.Workspace, values: Dict[str, Any], befor
             before_start(port)
         try:
             return _start_once(ctx, ws, values, port)
-        except process.ServerExited as exc:
+        except ServerExited as exc:
             if port is not None and ctx.opts.port is None and process.looks_like_port_in_use(exc.log) and attempt < PORT_ATTEMPTS:
                 ctx.progress.info(f"port {port} was taken meanwhile; trying another")
                 continue
@@ -79,12 +87,12 @@ def _start_once(ctx: RunContext, ws: process.Workspace, values: Dict[str, Any], 
     try:
         with ctx.progress.step(label):
             proc = process.start_server(ws, command, ready=ctx.payload.ready, port=port, socket_path=values.get("socket"))
-    except process.ServerExited as exc:
+    except ServerExited as exc:
         log.output = exc.log
         log.ending = process.describe_status(exc.status)
         ctx.record.server.exit_code = exc.status
         raise
-    except process.ServerNotListening as exc:
+    except ServerNotListening as exc:
         ctx.server.proc = exc.proc
         other = process.listening_ports_of_group(ws, exc.proc.pid) if port else []
         if other:
@@ -99,7 +107,7 @@ def _start_once(ctx: RunContext, ws: process.Workspace, values: Dict[str, Any], 
     return proc
 
 
-def _exit_error(exc: process.ServerExited, port: Optional[int], ws: process.Workspace, command: str) -> SockdeployError:
+def _exit_error(exc: ServerExited, port: Optional[int], ws: process.Workspace, command: str) -> SockdeployError:
     if port is not None and process.looks_like_port_in_use(exc.log):
         return NetworkPathError(f"the server could not bind port {port} on {ws.host.name}: address already in use",
                                 "pick another with --port, or leave --port out", output=exc.log)
