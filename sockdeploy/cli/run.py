@@ -166,6 +166,7 @@ def _demo_loopback(out: Path, progress: Progress) -> Optional[SockdeployError]:
 def _demo_campus(out: Path, progress: Progress) -> Optional[SockdeployError]:
     """Run ex5 and ex6 as the Pi off campus (a namespace behind the campus firewall); return the first failure."""
     from sockdeploy.lab.campus import CampusLab
+    from sockdeploy.run.record import RunRecord
 
     out = out.resolve()
     with CampusLab() as lab:
@@ -177,14 +178,14 @@ def _demo_campus(out: Path, progress: Progress) -> Optional[SockdeployError]:
             argv = [sys.executable, "-m", "sockdeploy", "run", target, "--hosts", str(hosts), "--out", str(out), "--json"]
             proc = lab.home(argv, capture_output=False, stdout=subprocess.PIPE, text=True)
             try:
-                record = json.loads(proc.stdout)
+                record = RunRecord.from_json(json.loads(proc.stdout))
             except ValueError:
                 return ProgramError(f"the demo run of {target} printed no result (exit {proc.returncode})",
                                     "run it again with -v")
-            click.echo(Path(record["run_dir"], "transcript.md").read_text())
-            if not record["ok"]:
-                err = record["error"] or {}
-                return ProgramError(err.get("message", "the demo run failed"), err.get("hint"))
+            click.echo(Path(str(record.run_dir), "transcript.md").read_text())
+            if not record.ok:
+                err = record.error
+                return ProgramError(err.message if err else "the demo run failed", err.hint if err else None)
         progress.info(f"SSH logins seen by the login host's sshd: {lab.login_count()} (one per run)")
     return None
 

@@ -119,10 +119,10 @@ class Grader:
 
     def _finish(self, result: GradingResult, started: float) -> None:
         """Record every outcome, sweep the hosts, close the connections and write the summary."""
-        from sockdeploy.run import runner as orchestrator
+        from sockdeploy.run.signals import HOLD
 
         # Housekeeping is short: a Ctrl-C now waits until the summary is written.
-        with orchestrator.shielded():
+        with HOLD.shielded():
             if self._stop is not None and result.interrupted is None:
                 result.interrupted = self._stop
             self.progress.close()
@@ -134,11 +134,11 @@ class Grader:
                 result.logins = self.pool.logins
             result.seconds = time.monotonic() - started
             result.write_summary(self.progress.info)
-        if orchestrator.held_signals and result.interrupted is None:
+        if HOLD and result.interrupted is None:
             result.interrupted = (Terminated("terminated (SIGTERM)", "the summary was written first")
-                                  if orchestrator.held_signals[0] == signal.SIGTERM else
+                                  if HOLD.first() == signal.SIGTERM else
                                   Interrupted("interrupted (Ctrl-C)", "the summary was written first"))
-        orchestrator.held_signals.clear()
+        HOLD.clear()
 
     # -- the submissions ------------------------------------------------------------------
     def _run_all(self) -> None:

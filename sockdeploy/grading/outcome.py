@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 from sockdeploy.errors import SockdeployError
 from sockdeploy.grading.submission import Submission
 from sockdeploy.grading.verdict import PASSED
+from sockdeploy.run.record import RunRecord
 
 
 @dataclass
@@ -21,7 +22,7 @@ class Outcome:
     folder: Optional[Path] = None
     host: Optional[str] = None
     error: Optional[SockdeployError] = None
-    record: Optional[Dict[str, Any]] = None
+    record: Optional[RunRecord] = None
 
     @property
     def passed(self) -> bool:

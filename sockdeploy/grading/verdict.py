@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Mapping, Optional, Type, Union
 
 from sockdeploy.errors import (
     BuildError,
@@ -18,6 +18,7 @@ from sockdeploy.errors import (
     SubmissionsFailed,
     UsageError,
 )
+from sockdeploy.run.record import RunRecord
 
 # In the order the summary counts them.
 PASSED = "passed"
@@ -51,11 +52,11 @@ SEVERITY: Dict[str, Type[SockdeployError]] = {
 }
 
 
-def classify(error: Optional[SockdeployError], record: Optional[Dict[str, Any]] = None) -> str:
+def classify(error: Optional[SockdeployError], record: Union[RunRecord, Mapping[str, Any], None] = None) -> str:
     """Return the verdict for a run that ended with `error` (None: passed)."""
     if error is None:
         return PASSED
-    record = record or {}
+    rec = record if isinstance(record, RunRecord) else RunRecord.from_json(record or {})
     if isinstance(error, Interrupted):
         return INTERRUPTED
     if isinstance(error, ExpectationsFailed):
@@ -63,9 +64,7 @@ def classify(error: Optional[SockdeployError], record: Optional[Dict[str, Any]] 
     if isinstance(error, BuildError):
         return BUILD_FAILED
     if isinstance(error, ProgramError):
-        clients = record.get("clients") or []
-        server = record.get("server") or {}
-        if server.get("timed_out") or any(c.get("timed_out") for c in clients):
+        if rec.server.timed_out or any(c.timed_out for c in rec.clients):
             return TIMED_OUT
         return PROGRAM_FAILED
     if isinstance(error, (PayloadError, UsageError, ConfigError)):

@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from sockdeploy.errors import UsageError
+from sockdeploy.run.record import RunRecord
 
 DEFAULT_TITLE = "Sockets studio: answers"
 NO_MEMBERS = ("(no group members given: pass --member NAME for each person, "
@@ -35,18 +36,18 @@ class RunInfo:
     """A finished run folder: its record and its terminals in the order they happened."""
 
     path: Path
-    record: Dict[str, Any]
+    record: RunRecord
     terminals: List[Terminal] = field(default_factory=list)
     timeline: str = ""
     description: str = ""
 
     @property
     def target(self) -> str:
-        return str(self.record.get("target") or self.path.name)
+        return self.record.target or self.path.name
 
     @property
     def started(self) -> str:
-        return str(self.record.get("started") or "")
+        return self.record.started
 
 
 # -- reading run folders ------------------------------------------------------
@@ -74,11 +75,12 @@ def load_run(path: Path) -> RunInfo:
     if not isinstance(record, dict) or not record.get("started"):
         raise UsageError(f"{record_path}: not a sockdeploy run record (no 'started')",
                          "pass a folder made by 'sockdeploy run'")
-    info = RunInfo(path=path, record=record)
-    info.terminals = _terminals(path, record)
+    info = RunInfo(path=path, record=RunRecord.from_json(record))
+    info.terminals = _terminals(path, info.record)
     info.timeline = _read_text(path / "timeline.txt")
     # Runs made before run.json carried a description fall back to the bundled exercise's.
-    info.description = str(record.get("description") or "") if "description" in record else _bundled_description(info.target)
+    described = info.record.description
+    info.description = described if described is not None else _bundled_description(info.target)
     return info
 
 
@@ -99,11 +101,11 @@ def collect(paths: Iterable[Path]) -> List[RunInfo]:
     return runs
 
 
-def _start_time(record: Dict[str, Any]) -> datetime:
+def _start_time(record: RunRecord) -> datetime:
     """When the run began: to the microsecond when run.json has it ('started' has whole seconds only)."""
-    for key in ("started_exact", "started"):
+    for stamp in (record.started_exact, record.started):
         try:
-            value = datetime.fromisoformat(str(record.get(key)).replace("Z", "+00:00"))
+            value = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         except ValueError:
             continue
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -132,11 +134,10 @@ def _log_number(name: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _terminals(path: Path, record: Dict[str, Any]) -> List[Terminal]:
+def _terminals(path: Path, record: RunRecord) -> List[Terminal]:
     """Builds first (they ran first), then the server's terminal, then each client run in order."""
-    srv = record.get("server") or {}
-    server_host = srv.get("host") or "server host"
-    client_host = record.get("client_host") or "client host"
+    server_host = record.server.host or "server host"
+    client_host = record.client_host or "client host"
     out: List[Terminal] = []
     for name, title in (("server-build.log", f"Server build ({server_host})"),
                         ("client-build.log", f"Client build ({client_host})"),
@@ -226,29 +227,28 @@ def render_markdown(runs: Sequence[RunInfo], members: Sequence[str], title: str 
 
 def _run_section(number: int, run: RunInfo) -> List[str]:
     rec = run.record
-    srv = rec.get("server") or {}
+    srv = rec.server
     heading = f"## {number}. Exercise {_plain(run.target)}"
     if run.description:
         heading += f": {_plain(run.description)}"
     lines = [heading, ""]
-    result = "ok" if rec.get("ok") else "FAILED"
-    err = rec.get("error") or {}
-    if err.get("message"):
-        result += f" ({err['message']})"
-    server_at = str(srv.get("host") or "?") + (f" ({srv['ip']})" if srv.get("ip") else "")
+    result = "ok" if rec.ok else "FAILED"
+    if rec.error is not None and rec.error.message:
+        result += f" ({rec.error.message})"
+    server_at = (srv.host or "?") + (f" ({srv.ip})" if srv.ip else "")
     facts = [
         f"- **Run:** {_plain(run.started)}, folder {_inline_code(run.path.name)}, result {_plain(result)}",
     ]
-    if srv.get("command"):
-        facts.append(f"- **Server** on {_plain(server_at)}: {_inline_code(srv['command'])}")
-    client_host = rec.get("client_host") or "?"
-    for c in rec.get("clients") or []:
-        cmd = _inline_code(c.get("command", ""))
-        typed = f", typed {_inline_code(c['stdin'].rstrip(chr(10)))}" if c.get("stdin") else ""
-        facts.append(f"- **Client run {c.get('run', '?')}** on {_plain(client_host)}: {cmd}{typed}")
-    if rec.get("via"):
-        reason = f": {rec['via_reason']}" if rec.get("via_reason") else ""
-        facts.append(f"- **Network path:** {_plain(str(rec['via']) + reason)}")
+    if srv.command:
+        facts.append(f"- **Server** on {_plain(server_at)}: {_inline_code(srv.command)}")
+    client_host = rec.client_host or "?"
+    for c in rec.clients:
+        cmd = _inline_code(c.command)
+        typed = f", typed {_inline_code(c.stdin.rstrip(chr(10)))}" if c.stdin else ""
+        facts.append(f"- **Client run {c.run or '?'}** on {_plain(client_host)}: {cmd}{typed}")
+    if rec.via:
+        reason = f": {rec.via_reason}" if rec.via_reason else ""
+        facts.append(f"- **Network path:** {_plain(rec.via + reason)}")
     lines += facts + [""]
     for term in run.terminals:
         lines += [f"### {_plain(term.title)}", ""] + _code_block(term.text)

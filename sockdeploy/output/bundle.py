@@ -38,13 +38,14 @@ def verified_sources(run: RunInfo) -> List[Tuple[str, bytes]]:
     Reads the run folder's sources/ copy; for runs made before that copy
     existed, the payload folder named in run.json, which must be unchanged.
     """
-    recorded = run.record.get("sources")
+    recorded = run.record.sources
     record_path = run.path / "run.json"
-    if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
+    if recorded is None:
         raise UsageError(f"{record_path}: no 'sources' checksums", "the run folder is damaged or too old; run the exercise again")
     for name in recorded:
-        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
-            raise UsageError(f"{record_path}: bad source name {name!r} in 'sources'", "the run folder is damaged; run the exercise again")
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise UsageError(f"{record_path}: bad source name {name!r} in 'sources'",
+                             "the run folder is damaged; run the exercise again")
     snapshot = run.path / "sources"
     if snapshot.is_dir():
         base, where = snapshot, "the run folder's sources/"
@@ -54,7 +55,7 @@ def verified_sources(run: RunInfo) -> List[Tuple[str, bytes]]:
             raise SourceChanged(f"{snapshot / extra[0]}: not among the sources that ran (run.json does not list it)",
                                 f"remove it, or run {run.target} again with the sources you want to hand in")
     else:
-        payload_dir = run.record.get("payload_dir")
+        payload_dir = run.record.payload_dir
         if not payload_dir:
             raise UsageError(f"{run.path}: no sources/ folder and no payload_dir in run.json", "run the exercise again")
         base, where = Path(str(payload_dir)), "the payload folder"
@@ -130,7 +131,8 @@ def write_bundle(runs: Sequence[RunInfo], members: Sequence[str], output: Path,
     output = Path(output)
     if output.is_dir():
         raise UsageError(f"{output}: is a folder", "pass a file name for the zip, e.g. -o submission.zip")
-    top = re.sub(r"[^A-Za-z0-9._-]+", "_", output.name[:-4] if output.name.lower().endswith(".zip") else output.name) or "submission"
+    stem = output.name[:-4] if output.name.lower().endswith(".zip") else output.name
+    top = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "submission"
     files = bundle_entries(runs, members, title)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Mapping, Optional, Union
+
+from sockdeploy.run.record import RunRecord
 
 
 @dataclass
@@ -76,14 +78,16 @@ class RunFolder:
             self.logs.sort(key=_log_order)
         _atomic_write(self.path / log.filename, log.text())
 
-    def write_json(self, record: Dict[str, Any]) -> None:
-        _atomic_write(self.path / "run.json", json.dumps(record, indent=2) + "\n")
+    def write_json(self, record: Union[RunRecord, Mapping[str, Any]]) -> None:
+        """Write run.json (a mapping is written as it is: a record made elsewhere, e.g. a test's)."""
+        data = record.to_json() if isinstance(record, RunRecord) else dict(record)
+        _atomic_write(self.path / "run.json", json.dumps(data, indent=2) + "\n")
 
     def write_timeline(self, text: str) -> None:
         self.timeline = text
         _atomic_write(self.path / "timeline.txt", text)
 
-    def write_transcript(self, record: Dict[str, Any], description: str = "") -> None:
+    def write_transcript(self, record: RunRecord, description: str = "") -> None:
         _atomic_write(self.path / "transcript.md", render_markdown(record, self.logs, description, self.timeline))
 
 
@@ -104,33 +108,35 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def render_markdown(record: Dict[str, Any], logs: List[ProgramLog], description: str = "", timeline: str = "") -> str:
-    target = record.get("target", "?")
-    srv = record.get("server") or {}
+def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str = "", timeline: str = "") -> str:
+    """Render transcript.md: the facts of the run, its checks, each terminal, the merged timeline."""
+    target = record.target or "?"
+    srv = record.server
     lines = [f"# {target}: sockdeploy transcript", ""]
     if description:
         lines += [description, ""]
-    status = "ok" if record.get("ok") else "FAILED"
-    err = record.get("error")
+    status = "ok" if record.ok else "FAILED"
+    err = record.error
     rows = [
-        ("result", status + (f": {err['message']}" if err else "")),
-        ("started", record.get("started", "")),
-        ("server host", f"{srv.get('host')} ({srv.get('ip')})" if srv.get("ip") else str(srv.get("host"))),
-        ("port", str(srv.get("port")) if srv.get("port") else "n/a"),
-        ("client host", str(record.get("client_host", ""))),
-        ("network path", f"{record.get('via')}: {record.get('via_reason', '')}".rstrip(": ")),
-        ("client connected to", str(record.get("connect_host") or "n/a")),
+        ("result", status + (f": {err.message}" if err else "")),
+        ("started", record.started),
+        ("server host", f"{srv.host} ({srv.ip})" if srv.ip else str(srv.host)),
+        ("port", str(srv.port) if srv.port else "n/a"),
+        ("client host", str(record.client_host or "")),
+        ("network path", f"{record.via}: {record.via_reason}".rstrip(": ")),
+        ("client connected to", str(record.connect_host or "n/a")),
     ]
-    if err and err.get("hint"):
-        rows.append(("how to fix", err["hint"]))
+    if err and err.hint:
+        rows.append(("how to fix", err.hint))
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v.replace('|', '/')} |" for k, v in rows] + [""]
-    checks = record.get("expectations") or []
+    checks = record.expectations or []
     if checks:
         lines += ["## Checks", "", "| check | result | detail |", "|---|---|---|"]
-        lines += [f"| {c['check'].replace('|', '/')} | {'ok' if c['ok'] else 'FAILED'} | {c['detail'].replace('|', '/')} |" for c in checks]
+        lines += [f"| {c.check.replace('|', '/')} | {'ok' if c.ok else 'FAILED'} | {c.detail.replace('|', '/')} |"
+                  for c in checks]
         lines.append("")
-    if record.get("expectations_note"):
-        lines += [f"Note: {record['expectations_note']}.", ""]
+    if record.expectations_note:
+        lines += [f"Note: {record.expectations_note}.", ""]
     for log in logs:
         text = log.text()
         fence = _fence(text)

@@ -60,7 +60,7 @@ def run_targets(payloads: Sequence[Payload], cfg: Optional[Config], opts: RunOpt
     """
     progress = progress or Progress(quiet=True)
     batch = BatchResult()
-    session: Optional[SshSession] = None
+    session: Optional[_CountingSession] = None
     # One run alone opens and closes its own connection, exactly as `run TARGET` always has.
     if cfg is not None and opts.session is None and sum(not (p.local or opts.local) for p in payloads) > 1:
         session = _CountingSession(cfg.server, accept_new=opts.accept_new, confirm=opts.confirm, prompt=opts.prompt)
@@ -90,20 +90,23 @@ def summary_rows(batch: BatchResult) -> List[List[str]]:
     """One row per target: target, ok/failed (with the reason), run folder."""
     rows = []
     for o in batch.outcomes:
-        status = "ok" if o.ok else f"failed (exit {o.error.exit_code}): {o.error.headline()}"  # type: ignore[union-attr]
+        status = "ok" if o.error is None else f"failed (exit {o.error.exit_code}): {o.error.headline()}"
         rows.append([o.target, status, str(o.folder) if o.folder else "-"])
     return rows
 
 
 def records(batch: BatchResult) -> List[Dict[str, Any]]:
-    return [o.result.record for o in batch.outcomes if o.result is not None]
+    """run.json's content of every target that ran, in order."""
+    return [o.result.record.to_json() for o in batch.outcomes if o.result is not None]
 
 
 class _CountingSession(SshSession):
     """The shared connection, counting its logins (one unless the link died between targets)."""
 
-    logins = 0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logins = 0
 
-    def open(self) -> None:
-        super().open()
+    def open(self, login: bool = True) -> None:
+        super().open(login)
         self.logins += 1

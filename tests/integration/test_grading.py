@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -30,7 +30,8 @@ def lab(tmp_path_factory):  # overrides conftest's lab (and so clean_lab) for th
         yield running
 
 
-def _submission(root: Path, name: str, edit: Dict[str, tuple] = {}) -> Path:
+def _submission(root: Path, name: str, edit: Optional[Dict[str, tuple]] = None) -> Path:
+    edit = edit or {}
     dest = root / name
     dest.mkdir(parents=True)
     for src in ("server.c", "client.c"):

@@ -14,11 +14,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Tuple
 
 import pytest
 
 from tests.conftest import REPO, Reply, drive_pty, only_run_dir, unavailable
+
+if TYPE_CHECKING:
+    from sockdeploy.lab.loopback import LoopbackLab
 
 pytestmark = [pytest.mark.integration, pytest.mark.campus]
 
@@ -138,7 +141,8 @@ def test_wrong_totp_code_is_a_clear_error(lab2fa, tmp_path, fake_home):
     before = lab2fa.login_count()
     failed_before = lab2fa.log_file.read_text().count("Failed keyboard-interactive")
     wrong = _wrong_code(lab2fa)
-    code, screen = _run_ex5(lab2fa, tmp_path, fake_home, [(PASSWORD_PROMPT, lambda: lab2fa.password), (TOTP_PROMPT, lambda: wrong)])
+    answers = [(PASSWORD_PROMPT, lambda: lab2fa.password), (TOTP_PROMPT, lambda: wrong)]
+    code, screen = _run_ex5(lab2fa, tmp_path, fake_home, answers)
     assert code == 3, screen
     assert "Traceback" not in screen
     assert re.search(r"sockdeploy: error: .*(keyboard-interactive|password|authentication)", screen), screen

@@ -32,7 +32,8 @@ def test_ssh_config_alias_supplies_hostname_user_port_identity(cli, clean_lab, f
     ssh = fake_home / ".ssh"
     ssh.mkdir(mode=0o700)
     (ssh / "config").write_text(
-        f"Host studio\n  HostName localhost\n  Port {clean_lab.port}\n  User {clean_lab.user}\n  IdentityFile {clean_lab.identity}\n")
+        f"Host studio\n  HostName localhost\n  Port {clean_lab.port}\n  User {clean_lab.user}\n"
+        f"  IdentityFile {clean_lab.identity}\n")
     text = clean_lab.hosts_file.read_text()
     for key in ("  port:", "  user:", "  identity:", "  ssh_config:"):
         text = _drop_line(text, key.strip())
@@ -74,7 +75,8 @@ def test_proxyjump_checks_the_jump_hosts_key_too(cli, clean_lab, fake_home, tmp_
     ssh = fake_home / ".ssh"
     ssh.mkdir(mode=0o700)
     (ssh / "config").write_text(
-        f"Host jump\n  HostName 127.0.0.1\n  Port {clean_lab.port}\n  User {clean_lab.user}\n  IdentityFile {clean_lab.identity}\n"
+        f"Host jump\n  HostName 127.0.0.1\n  Port {clean_lab.port}\n  User {clean_lab.user}\n"
+        f"  IdentityFile {clean_lab.identity}\n"
         f"Host behind\n  HostName localhost\n  ProxyJump jump\n")
     text = _drop_line(clean_lab.hosts_file.read_text(), "ssh_config:")
     hosts = tmp_path / "hosts.yaml"
@@ -85,7 +87,8 @@ def test_proxyjump_checks_the_jump_hosts_key_too(cli, clean_lab, fake_home, tmp_
     assert clean_lab.login_count() - before == 2, "one login to the jump host, one to the server"
     # a jump host whose key is unknown is refused like any other
     kh = tmp_path / "kh"
-    kh.write_text("".join(l for l in clean_lab.known_hosts.read_text().splitlines(True) if not l.startswith("[127.0.0.1]")))
+    kh.write_text("".join(line for line in clean_lab.known_hosts.read_text().splitlines(True)
+                          if not line.startswith("[127.0.0.1]")))
     hosts.write_text(hosts.read_text().replace(str(clean_lab.known_hosts), str(kh)))
     before = clean_lab.login_count()
     res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs")
@@ -133,7 +136,8 @@ def test_unknown_host_key_is_asked_about_on_a_terminal(clean_lab, tmp_path, fake
     code, screen = drive_pty([sys.executable, "-m", "sockdeploy", "run", "ex5", "--hosts", str(hosts), "--out", "runs"],
                              env, tmp_path, [("[yes/no] ", lambda: answer)])
     assert code == expected, screen
-    fp = subprocess.run(["ssh-keygen", "-lf", str(clean_lab.host_key.with_suffix(".pub"))], capture_output=True, text=True).stdout.split()[1]
+    fp = subprocess.run(["ssh-keygen", "-lf", str(clean_lab.host_key.with_suffix(".pub"))],
+                        capture_output=True, text=True).stdout.split()[1]
     assert "can't be established" in screen and fp in screen
     if answer == "yes":
         assert f"[localhost]:{clean_lab.port} ssh-ed25519" in kh.read_text()

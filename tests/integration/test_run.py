@@ -208,7 +208,8 @@ def test_changed_host_key_is_always_refused(cli, tmp_path, clean_lab):
     other = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
     kh = tmp_path / "known_hosts"
-    kh.write_text("# comment\n" + f"[localhost]:{clean_lab.port} " + " ".join(other.with_suffix(".pub").read_text().split()[:2]) + "\n")
+    other_key = " ".join(other.with_suffix(".pub").read_text().split()[:2])
+    kh.write_text("# comment\n" + f"[localhost]:{clean_lab.port} " + other_key + "\n")
     hosts = tmp_path / "hosts.yaml"
     hosts.write_text(clean_lab.hosts_file.read_text().replace(str(clean_lab.known_hosts), str(kh)))
     before = clean_lab.login_count()
@@ -225,7 +226,8 @@ def _hanging_payload(tmp_path: Path) -> Path:
     """ex5 whose second client hangs; its sleep carries a token unique to this test run."""
     d = copy_payload("ex5", tmp_path / "hang")
     (d / "payload.yaml").write_text(
-        (d / "payload.yaml").read_text().replace("- ./client {ip} {port} quit", f"- sh -c 'echo waiting for ever; sleep {_token(tmp_path)}'")
+        (d / "payload.yaml").read_text().replace("- ./client {ip} {port} quit",
+                                                 f"- sh -c 'echo waiting for ever; sleep {_token(tmp_path)}'")
     )
     return d
 
@@ -238,7 +240,8 @@ def _token(tmp_path: Path) -> str:
 def test_interrupted_run_leaves_nothing_behind(tmp_path, fake_home, clean_lab, sig, code):
     d = _hanging_payload(tmp_path)
     env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": "/usr/local/bin:/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "sockdeploy", "run", str(d), "--hosts", str(clean_lab.hosts_file), "--out", "runs"],
+    proc = subprocess.Popen([sys.executable, "-m", "sockdeploy", "run", str(d), "--hosts", str(clean_lab.hosts_file),
+                             "--out", "runs"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     log = None
@@ -259,7 +262,8 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, fake_home, clean_lab, s
     assert received((run_dir / "server.log").read_text()) == FIB, "partial server output must be kept"
     record = json.loads((run_dir / "run.json").read_text())
     assert record["ok"] is False and record["error"]["exit_code"] == code
-    assert subprocess.run(["pgrep", "-f", f"sleep {_token(tmp_path)}"], capture_output=True).returncode == 1, "the client must be stopped too"
+    still = subprocess.run(["pgrep", "-f", f"sleep {_token(tmp_path)}"], capture_output=True)
+    assert still.returncode == 1, "the client must be stopped too"
 
 
 def test_connection_killed_server_side_stops_the_server(tmp_path, fake_home):
@@ -270,7 +274,8 @@ def test_connection_killed_server_side_stops_the_server(tmp_path, fake_home):
     (d / "payload.yaml").write_text((d / "payload.yaml").read_text().replace("expect:", "  timeout: 45\nexpect:"))
     with LoopbackLab(tmp_path / "lab") as lab:
         env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": "/usr/local/bin:/usr/bin:/bin"}
-        proc = subprocess.Popen([sys.executable, "-m", "sockdeploy", "run", str(d), "--hosts", str(lab.hosts_file), "--out", "runs"],
+        proc = subprocess.Popen([sys.executable, "-m", "sockdeploy", "run", str(d), "--hosts", str(lab.hosts_file),
+                                 "--out", "runs"],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 60

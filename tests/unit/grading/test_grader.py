@@ -31,7 +31,7 @@ from sockdeploy.grading.verdict import (
 )
 from sockdeploy.output.runfolder import RunFolder
 from sockdeploy.remote.host import CommandResult
-from sockdeploy.run import runner as orchestrator
+from sockdeploy.run import signals as orchestrator
 from sockdeploy.run.ports import PortBook
 from sockdeploy.run.runner import RunResult
 from sockdeploy.spec.hosts import Config, ServerConfig

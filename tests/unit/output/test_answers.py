@@ -1,24 +1,18 @@
-"""answers.md / answers.html, the submission zip and multi-target batches, from synthetic run folders."""
+"""answers.md / answers.html from synthetic run folders."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-import shutil
-import subprocess
 import types
-import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
 
-from sockdeploy.errors import Interrupted, ProgramError, SourceChanged, UsageError
-from sockdeploy.output import answers, bundle
-from sockdeploy.output.progress import Progress
-from sockdeploy.run import targets as batch
-from sockdeploy.run.runner import RunOptions, _snapshot_sources
+from sockdeploy.errors import UsageError
+from sockdeploy.output import answers
 from tests.conftest import code_blocks
 
 SERVER_C = b"int main(void) { return 0; }\n"
@@ -119,7 +113,8 @@ def test_outputs_are_code_blocks_server_first_then_clients_in_numeric_order(tmp_
     assert blocks[1:12] == [(d / f"client-{i}.log").read_text().rstrip("\n") for i in range(1, 12)]
     assert blocks[12] == "   0.000s  server | srv line"  # the merged timeline comes last
     assert md.index("### Server terminal (shell)") < md.index("### Client terminal (raspberry), run 1") \
-        < md.index("### Client terminal (raspberry), run 2") < md.index("### Client terminal (raspberry), run 10") < md.index("### Merged timeline")
+        < md.index("### Client terminal (raspberry), run 2") < md.index("### Client terminal (raspberry), run 10") \
+        < md.index("### Merged timeline")
 
 
 def test_no_timeline_section_without_timeline_txt(tmp_path):
@@ -197,158 +192,3 @@ def test_a_folder_of_run_folders_is_refused_with_a_hint(tmp_path):
     with pytest.raises(UsageError) as info:
         answers.load_run(tmp_path / "runs")
     assert "20261121T100000Z-ex5" in info.value.hint
-
-
-# -- the submission zip ------------------------------------------------------------
-
-def test_bundle_holds_answers_runs_and_verified_sources(tmp_path):
-    a = make_run(tmp_path, "20261121T100000Z-ex5", "ex5", "2026-11-21T10:00:00Z", timeline="t\n")
-    b = make_run(tmp_path, "20261121T100500Z-ex6", "ex6", "2026-11-21T10:05:00Z", snapshot=False)
-    res = bundle.write_bundle(answers.collect([b, a]), ["Ada"], tmp_path / "submission.zip")
-    with zipfile.ZipFile(res.path) as zf:
-        names = zf.namelist()
-        assert names == sorted(names) and all(n.startswith("submission/") for n in names)
-        assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in zf.infolist())
-        files = {n[len("submission/"):]: zf.read(n) for n in names}
-    for run in (a, b):
-        record = json.loads((run / "run.json").read_text())
-        for fname, digest in record["sources"].items():
-            assert hashlib.sha256(files[f"runs/{run.name}/sources/{fname}"]).hexdigest() == digest
-        for log in ("server.log", "client-1.log", "run.json", "transcript.md"):
-            assert files[f"runs/{run.name}/{log}"] == (run / log).read_bytes()
-    assert b"## 1. Group members\n\n- Ada" in files["answers.md"] and b"<!DOCTYPE html>" in files["answers.html"]
-    manifest = files["MANIFEST.sha256"].decode().splitlines()
-    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in manifest}
-    assert set(listed) == set(files) - {"MANIFEST.sha256"}
-    assert all(hashlib.sha256(files[n]).hexdigest() == h for n, h in listed.items())
-    if shutil.which("sha256sum"):
-        out = tmp_path / "unpacked"
-        zipfile.ZipFile(res.path).extractall(out)
-        check = subprocess.run(["sha256sum", "-c", "--strict", "MANIFEST.sha256"], cwd=out / "submission",
-                               capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout + check.stderr
-
-
-def test_bundle_is_reproducible(tmp_path):
-    a = make_run(tmp_path, "r1", "ex5", "2026-11-21T10:00:00Z")
-    runs = answers.collect([a])
-    one = bundle.write_bundle(runs, ["A"], tmp_path / "x" / "s.zip").path.read_bytes()
-    two = bundle.write_bundle(runs, ["A"], tmp_path / "y" / "s.zip").path.read_bytes()
-    assert one == two
-
-
-@pytest.mark.parametrize("snapshot", [True, False])
-def test_a_changed_source_is_refused(tmp_path, snapshot):
-    d = make_run(tmp_path, "r1", "ex5", "2026-11-21T10:00:00Z", snapshot=snapshot)
-    src = (d / "sources" if snapshot else Path(json.loads((d / "run.json").read_text())["payload_dir"])) / "server.c"
-    src.write_bytes(SERVER_C + b"/* edited later */\n")
-    with pytest.raises(SourceChanged) as info:
-        bundle.write_bundle(answers.collect([d]), ["A"], tmp_path / "s.zip")
-    assert info.value.exit_code == 2 and str(src) in info.value.message and "changed after the run" in info.value.message
-    assert "ex5 again" in info.value.hint
-    assert not (tmp_path / "s.zip").exists()
-
-
-def test_a_missing_or_extra_source_is_refused(tmp_path):
-    d = make_run(tmp_path, "r1", "ex5", "2026-11-21T10:00:00Z")
-    (d / "sources" / "notes.c").write_text("added later")
-    with pytest.raises(SourceChanged, match="not among the sources that ran"):
-        bundle.verified_sources(answers.load_run(d))
-    (d / "sources" / "notes.c").unlink()
-    (d / "sources" / "client.c").unlink()
-    with pytest.raises(SourceChanged, match="missing from"):
-        bundle.verified_sources(answers.load_run(d))
-
-
-def test_source_names_from_run_json_cannot_escape_the_zip_folder(tmp_path):
-    d = make_run(tmp_path, "r1", "ex5", "2026-11-21T10:00:00Z")
-    record = json.loads((d / "run.json").read_text())
-    record["sources"] = {"../../etc/passwd": "0" * 64}
-    (d / "run.json").write_text(json.dumps(record))
-    with pytest.raises(UsageError, match="bad source name"):
-        bundle.verified_sources(answers.load_run(d))
-
-
-def test_manifest_lines_use_sha256sum_escapes():
-    assert bundle.manifest_line("ab", "a b.c") == "ab  a b.c\n"
-    assert bundle.manifest_line("ab", "a\\b\nc") == "\\ab  a\\\\b\\nc\n"
-
-
-# -- the sources snapshot taken at run time ---------------------------------------------
-
-def test_snapshot_copies_the_sources_and_the_run_reads_the_copies(tmp_path):
-    from sockdeploy.spec import payload as payload_mod
-
-    p = payload_mod.resolve("ex5")
-    snap = _snapshot_sources(p, tmp_path / "sources", Progress(quiet=True))
-    assert sorted(f.name for f in snap.files) == sorted(f.name for f in p.files)
-    assert all(f.parent == tmp_path / "sources" for f in snap.files)
-    assert snap.checksums() == p.checksums() and snap.source_dir == p.source_dir
-
-
-# -- several targets in one command ------------------------------------------------------
-
-def _fake_payload(name: str, local: bool = False):
-    return types.SimpleNamespace(name=name, local=local)
-
-
-def test_batch_goes_on_after_a_failure_and_stops_on_ctrl_c(monkeypatch, tmp_path):
-    errors = {"ex2": ProgramError("client failed"), "ex3": NetworkPathError_("blocked"), "ex4": Interrupted("Ctrl-C")}
-    seen_sessions = []
-
-    def fake_run(payload, cfg, opts, progress):
-        seen_sessions.append(opts.session)
-        folder = types.SimpleNamespace(path=tmp_path / payload.name)
-        return types.SimpleNamespace(ok=payload.name not in errors, folder=folder, record={"target": payload.name},
-                                     error=errors.get(payload.name))
-
-    class FakeSession:
-        instances = []
-
-        def __init__(self, *a, **kw):
-            self.closed = False
-            self.logins = 1
-            FakeSession.instances.append(self)
-
-        def close(self):
-            self.closed = True
-
-    monkeypatch.setattr(batch, "run_payload", fake_run)
-    monkeypatch.setattr(batch, "_CountingSession", FakeSession)
-    cfg = types.SimpleNamespace(server=object())
-    reported = []
-    result = batch.run_targets([_fake_payload(n) for n in ("ex1", "ex2", "ex3", "ex4", "ex5")], cfg, RunOptions(),
-                               on_result=lambda o: reported.append(o.target))
-    assert [o.target for o in result.outcomes] == ["ex1", "ex2", "ex3", "ex4", "ex5"]
-    assert [o.ok for o in result.outcomes] == [True, False, False, False, False]
-    assert result.outcomes[4].result is None and "not run" in result.outcomes[4].error.message
-    assert reported == ["ex1", "ex2", "ex3", "ex4"]  # ex5 never ran
-    assert result.exit_code == 6  # the first failure's, not the last one's
-    assert len(FakeSession.instances) == 1 and FakeSession.instances[0].closed
-    assert all(s is FakeSession.instances[0] for s in seen_sessions)  # one connection for every target
-    rows = batch.summary_rows(result)
-    assert rows[0] == ["ex1", "ok", str(tmp_path / "ex1")] and rows[1][1].startswith("failed (exit 6)")
-
-
-def test_batch_of_local_targets_opens_no_connection(monkeypatch, tmp_path):
-    monkeypatch.setattr(batch, "run_payload", lambda p, c, o, pr: types.SimpleNamespace(
-        ok=True, folder=types.SimpleNamespace(path=tmp_path), record={}, error=None, session=o.session))
-    monkeypatch.setattr(batch, "_CountingSession", lambda *a, **k: pytest.fail("no session for local targets"))
-    result = batch.run_targets([_fake_payload("ex1", local=True)], types.SimpleNamespace(server=object()), RunOptions())
-    assert result.exit_code == 0 and result.logins == 0
-
-
-def test_one_remote_target_keeps_its_own_connection(monkeypatch, tmp_path):
-    seen = []
-    monkeypatch.setattr(batch, "run_payload", lambda p, c, o, pr: seen.append(o.session) or types.SimpleNamespace(
-        ok=True, folder=types.SimpleNamespace(path=tmp_path), record={}, error=None))
-    monkeypatch.setattr(batch, "_CountingSession", lambda *a, **k: pytest.fail("one target needs no shared connection"))
-    batch.run_targets([_fake_payload("ex5"), _fake_payload("ex1", local=True)], types.SimpleNamespace(server=object()),
-                      RunOptions())
-    assert seen == [None, None]
-
-
-def NetworkPathError_(message: str):
-    from sockdeploy.errors import NetworkPathError
-
-    return NetworkPathError(message)

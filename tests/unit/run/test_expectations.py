@@ -25,7 +25,8 @@ def test_runs_and_counts():
 
 
 def _manifest(tmp_path: Path, runs: str, expect: str = "") -> Path:
-    (tmp_path / "payload.yaml").write_text(f"language: python\nserver:\n  run: python3 s.py {{port}}\nclient:\n  runs:\n{runs}{expect}")
+    (tmp_path / "payload.yaml").write_text("language: python\nserver:\n  run: python3 s.py {port}\n"
+                                           f"client:\n  runs:\n{runs}{expect}")
     return tmp_path / "payload.yaml"
 
 

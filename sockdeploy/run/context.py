@@ -1,0 +1,106 @@
+"""The state of one run, created per run and handed to each step in turn."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Protocol, Union
+
+from sockdeploy.errors import SockdeployError
+from sockdeploy.output.progress import Progress
+from sockdeploy.output.runfolder import ProgramLog, RunFolder
+from sockdeploy.remote.host import LocalHost
+from sockdeploy.run.clockprobe import ClockProbe
+from sockdeploy.run.ports import PortLease
+from sockdeploy.run.record import RunRecord
+from sockdeploy.run.server import ServerProcess
+from sockdeploy.run.signals import HOLD, SignalHold
+from sockdeploy.spec.hosts import Config
+from sockdeploy.spec.payload import Payload
+from sockdeploy.ssh.session import SshSession
+
+# Seconds a server that should end by itself gets after the last client run.
+SERVER_EXIT_WAIT = 10.0
+
+
+@dataclass
+class RunOptions:
+    """How the person asked for the run (command-line options and shared resources)."""
+
+    out: Path = Path("runs")
+    via: Optional[str] = None
+    port: Optional[int] = None
+    local: bool = False
+    accept_new: bool = False
+    keep_remote: bool = False
+    confirm: Optional[Callable[[str], bool]] = None
+    prompt: Optional[Callable[[str, bool], str]] = None
+    # A connection shared by several runs (one login for `run ex5 ex6`): opened by the
+    # first run that needs it, reopened if it died, and closed by its owner, not by a run.
+    session: Optional[SshSession] = None
+    # A batch's exact run folder (`sockdeploy batch`: <out>/<batch>/<submission>/) instead of <out>/<UTC>-<target>/.
+    folder: Optional[Path] = None
+    # Ports shared with parallel runs on the same server host, so no two pick the same port.
+    ports: Optional[PortLease] = None
+
+
+class Watchdog(Protocol):
+    """The heartbeat channel that keeps a host's watchdog program from stopping the run."""
+
+    def ensure(self) -> None: ...
+
+    def settle(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class ServerState:
+    """The server as the run knows it: started, awaited, and its terminal log."""
+
+    log: Optional[ProgramLog] = None
+    proc: Optional[ServerProcess] = None
+    must_exit: bool = False  # the plan expects the server to end by itself after the clients
+    exited_in_time: Optional[bool] = None  # and whether it did, within SERVER_EXIT_WAIT
+
+
+@dataclass
+class RunContext:
+    """Everything one run has learned and holds; nothing per-run lives anywhere else."""
+
+    payload: Payload
+    cfg: Optional[Config]
+    opts: RunOptions
+    progress: Progress
+    folder: RunFolder
+    record: RunRecord
+    stack: ExitStack = field(default_factory=ExitStack)  # tunnels and relays opened mid-run close here
+    hold: SignalHold = HOLD
+    local_host: LocalHost = field(default_factory=lambda: LocalHost("client host"))
+    session: Optional[SshSession] = None  # the server host's connection
+    pi: Optional[SshSession] = None  # the client host over SSH (client.host in hosts.yaml); None: this machine
+    watchdog: Optional[Watchdog] = None  # on the server host
+    client_watchdog: Optional[Watchdog] = None  # on the client host over SSH
+    via: str = "local"
+    server: ServerState = field(default_factory=ServerState)
+    server_values: Dict[str, Any] = field(default_factory=dict)  # placeholders as the server saw them
+    client_values: Dict[str, Any] = field(default_factory=dict)  # as the clients saw them (through a tunnel: its port)
+    tunnel_errors: List[SockdeployError] = field(default_factory=list)  # connections the tunnel could not carry
+    cleanup_error: Optional[SockdeployError] = None
+    clock: Optional[ClockProbe] = None  # the server host's clock offset, for the timeline
+
+    @property
+    def local_mode(self) -> bool:
+        """Whether both programs run on the client host."""
+        return self.payload.local or self.opts.local
+
+    @property
+    def client_host(self) -> Union[LocalHost, SshSession]:
+        """Where the clients run: the client host over SSH, or this machine."""
+        return self.pi if self.pi is not None else self.local_host
+
+    @property
+    def client_host_name(self) -> str:
+        """The client host's name, as the terminals show it."""
+        return self.client_host.name

@@ -1,0 +1,46 @@
+"""The network path: check the VPN, probe the server's port, and settle how the clients reach it."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from sockdeploy.errors import NetworkPathError
+from sockdeploy.net import vpn
+from sockdeploy.run import netpath as paths
+from sockdeploy.run.context import RunContext
+from sockdeploy.run.record import ProbeRecord, VpnCheckRecord
+
+
+def require_vpn(ctx: RunContext, ip: str) -> None:
+    """Fail unless the VPN is up and routes to `ip` (checked from the client host)."""
+    facts = vpn.remote_facts(ctx.pi, ip) if ctx.pi is not None else None
+    checks = vpn.vpn_checks(ip, ctx.cfg.network.vpn_gateway if ctx.cfg else vpn.DEFAULT_GATEWAY, facts)
+    ctx.record.vpn_checks = [VpnCheckRecord(c.name, c.ok, c.detail, c.fix) for c in checks]
+    failed = vpn.first_failure(checks)
+    if failed is not None:
+        raise NetworkPathError(f"--via vpn: {failed.name}: no ({failed.detail})", failed.fix)
+
+
+def choose_path(ctx: RunContext, port: int, values: Dict[str, Any]) -> None:
+    """Decide how the client reaches the server's port; runs before the server takes the port."""
+    assert ctx.cfg is not None and ctx.session is not None
+    found: Optional[paths.Probe] = None
+    chosen = ctx.via
+    if ctx.via in ("direct", "vpn", "auto"):
+        ip = values["ip"]
+        with ctx.progress.step(f"probe {ip}:{port} from here"):
+            found = paths.probe_from(ctx.pi, ip, port) if ctx.pi is not None else paths.probe(ip, port)
+        ctx.progress.info(found.describe())
+        ctx.record.probe = ProbeRecord(target=f"{ip}:{port}", outcome=found.outcome)
+        if found.reachable:
+            chosen = "vpn" if ctx.via == "vpn" else "direct"
+        elif ctx.via == "auto":
+            chosen = "tunnel"
+            with ctx.progress.step("check that the server host allows forwarding"):
+                ctx.session.check_forwarding()
+        else:
+            hint = (f"the VPN is up but does not let you reach port {port}; use --via tunnel" if ctx.via == "vpn"
+                    else paths.blocked_hint(ctx.cfg.network.vpn_gateway))
+            raise NetworkPathError(f"cannot reach {ip}:{port} from this machine: {found.describe()}", hint)
+    ctx.record.via = chosen
+    ctx.record.via_reason = paths.describe_choice(ctx.via, chosen, found)

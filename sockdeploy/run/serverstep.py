@@ -1,0 +1,213 @@
+"""The server's life in a run: launch on a free port (retrying a taken one), then stop it and collect its log."""
+
+from __future__ import annotations
+
+import getpass
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
+
+from sockdeploy.errors import (
+    ConnectError,
+    NetworkPathError,
+    ProgramError,
+    ScriptTimeout,
+    ServerExited,
+    ServerNotListening,
+    SockdeployError,
+)
+from sockdeploy.output.runfolder import ProgramLog
+from sockdeploy.run import netpath as paths
+from sockdeploy.run.context import SERVER_EXIT_WAIT, RunContext
+from sockdeploy.run.exitstatus import describe_status, program_failure
+from sockdeploy.run.faults import fault_point
+from sockdeploy.run.ports import choose_port
+from sockdeploy.run.server import ServerProcess, finish, listening_ports_of_group, looks_like_port_in_use, start_server
+from sockdeploy.run.watchdog import WATCHDOG_SILENCE
+from sockdeploy.run.workspace import Workspace, create_workspace
+from sockdeploy.spec.payload import render
+from sockdeploy.ssh.session import SshSession
+
+PORT_ATTEMPTS = 5
+DEFAULT_PORTS = (30000, 40000)
+
+# Called with the port just chosen, before the server takes it (e.g. the network path choice).
+PortHook = Callable[[int], None]
+
+
+def whoami() -> str:
+    """This machine's user name, for the terminals' prompts."""
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "me"
+
+
+def check_pinned_port(ctx: RunContext, ws: Workspace) -> Optional[int]:
+    """Return --port, refusing it when it is already in use on the server host."""
+    port = ctx.opts.port
+    if port is not None and port in ws.used_ports:
+        raise NetworkPathError(f"port {port} is already in use on {ws.host.name}",
+                               "pick another with --port, or leave --port out to let sockdeploy choose a free one")
+    return port
+
+
+def launch(ctx: RunContext, ws: Workspace, values: Dict[str, Any], before_start: PortHook) -> ServerProcess:
+    """Start the server; a port taken meanwhile is retried with another (up to PORT_ATTEMPTS)."""
+    port_range = ctx.cfg.network.ports if ctx.cfg else DEFAULT_PORTS
+    tried: Set[int] = set()
+    needs_port = "{port}" in "".join(ctx.payload.server.commands + ctx.payload.client.commands)
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = _pick_port(ctx, ws, port_range, tried) if needs_port else None
+        values["port"] = port
+        if port is not None:
+            tried.add(port)
+            before_start(port)
+        try:
+            return _start_once(ctx, ws, values, port)
+        except ServerExited as exc:
+            if port is not None and ctx.opts.port is None and looks_like_port_in_use(exc.log) and attempt < PORT_ATTEMPTS:
+                ctx.progress.info(f"port {port} was taken meanwhile; trying another")
+                continue
+            raise _exit_error(exc, port, ws, ctx.record.server.command or "") from None
+    raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
+
+
+def _pick_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int], tried: Set[int]) -> int:
+    pinned = ctx.opts.port
+    if pinned is not None:
+        check_pinned_port(ctx, ws)
+        return pinned
+    choose = ctx.opts.ports.choose if ctx.opts.ports is not None else choose_port
+    return choose(ws.used_ports, port_range, tried)
+
+
+def _start_once(ctx: RunContext, ws: Workspace, values: Dict[str, Any], port: Optional[int]) -> ServerProcess:
+    command = render(ctx.payload.server.commands[0], values)
+    ctx.record.server.port = port
+    ctx.record.server.command = command
+    log = ProgramLog("server.log", f"Server terminal ({ws.host.name})", f"{_server_user(ws)}@{ws.host.name}", command)
+    ctx.server.log = log
+    label = f"start the server on port {port}" if port else "start the server"
+    try:
+        with ctx.progress.step(label):
+            proc = start_server(ws, command, ready=ctx.payload.ready, port=port, socket_path=values.get("socket"))
+    except ServerExited as exc:
+        log.output = exc.log
+        log.ending = describe_status(exc.status)
+        ctx.record.server.exit_code = exc.status
+        raise
+    except ServerNotListening as exc:
+        ctx.server.proc = exc.proc
+        other = listening_ports_of_group(ws, exc.proc.pid) if port else []
+        if other:
+            raise ProgramError(f"the server listens on port {', '.join(map(str, other))}, not on port {port} it was given",
+                               "make the server use the port from its command line ({port} in payload.yaml)",
+                               command=command) from None
+        ctx.record.server.timed_out = True
+        raise ProgramError(f"the server did not start listening within {exc.waited:g} s",
+                           "check that it calls listen() early and prints nothing it waits on; its output is in server.log",
+                           command=command) from None
+    ctx.server.proc = proc
+    return proc
+
+
+def _exit_error(exc: ServerExited, port: Optional[int], ws: Workspace, command: str) -> SockdeployError:
+    if port is not None and looks_like_port_in_use(exc.log):
+        return NetworkPathError(f"the server could not bind port {port} on {ws.host.name}: address already in use",
+                                "pick another with --port, or leave --port out", output=exc.log)
+    return program_failure("server", command, exc.status, exc.log,
+                                   "it ended before listening; read its output above (wrong arguments?)")
+
+
+def _server_user(ws: Workspace) -> str:
+    login = getattr(ws.host, "login", None)
+    return login.split("@", 1)[0] if login else whoami()
+
+
+@contextmanager
+def server_workspace(ctx: RunContext, ws: Workspace) -> Iterator[Workspace]:
+    """Own the server's workspace: on every exit path stop the server, keep its log, remove the folder."""
+    try:
+        yield ws
+    finally:
+        with ctx.hold.shielded():
+            finish_server(ctx, ws)
+
+
+def finish_server(ctx: RunContext, ws: Workspace) -> None:
+    """Stop (or await) the server, collect its log into the run folder, remove the workspace."""
+    remote = ws.host is not ctx.client_host
+    remove = not (remote and ctx.opts.keep_remote)
+    watchdog = ctx.watchdog if ws.host is ctx.session else None
+    if watchdog is not None:
+        # Settled first: started while the folder is being removed, it would write its pidfile into it.
+        watchdog.settle()
+    proc = ctx.server.proc
+    pid = proc.pid if proc is not None and proc.ws is ws else None
+    fault_point("log-fetch", ctx.session, ctx.hold)
+    awaiting = pid is not None and ctx.server.must_exit
+    label = ("wait for the server to end and collect its log" if awaiting
+             else "stop the server and collect its log" if pid else "clean up")
+    try:
+        with ctx.progress.step(label):
+            collected = finish(ws, pid=pid, remove=remove, await_exit=SERVER_EXIT_WAIT if awaiting else 0)
+    except (SockdeployError, ScriptTimeout, OSError) as exc:
+        _lost_log(ctx, ws, exc)
+        return
+    finally:
+        if watchdog is not None:  # after the stop, so the log says who ended the server
+            watchdog.close()
+            ctx.watchdog = None
+    if awaiting and collected.awaited is not None:
+        ctx.server.exited_in_time = collected.awaited
+        if collected.awaited and proc is not None:
+            proc.exit_code = collected.exit_code
+            ctx.record.server.exit_code = collected.exit_code
+    log = ctx.server.log
+    if log is not None and collected.log is not None:
+        log.output = collected.log + ("\n[log truncated]\n" if collected.truncated else "")
+        log.times = collected.times
+        log.remote = remote
+        if collected.stopped:
+            log.ending = "stopped by sockdeploy after the run"
+            ctx.record.server.stopped_by_sockdeploy = True
+        elif collected.exit_code is not None:
+            log.ending = describe_status(collected.exit_code)
+            ctx.record.server.exit_code = collected.exit_code
+        ctx.folder.write_log(log)
+    if remote and not remove:
+        ctx.progress.info(f"kept the remote run directory {ws.path} (--keep-remote)")
+
+
+def _lost_log(ctx: RunContext, ws: Workspace, exc: BaseException) -> None:
+    why = getattr(exc, "message", exc)
+    ctx.progress.info(f"warning: cleanup on {ws.host.name} failed ({why}); "
+                      f"the server host's watchdog stops the server within {WATCHDOG_SILENCE} s, "
+                      "and the next run removes its folder")
+    if ctx.server.log is not None and ctx.server.log.output == "":
+        ctx.server.log.ending = "log not fetched: the SSH connection was lost"
+    if ctx.cleanup_error is None:
+        ctx.cleanup_error = ConnectError(f"the server log could not be fetched from {ws.host.name}: {why}",
+                                         "check your network; the run folder has everything that arrived")
+
+
+@contextmanager
+def remote_workspace(ctx: RunContext, session: SshSession) -> Iterator[Workspace]:
+    """Upload the sources into a private folder on the server host, owned as the server's workspace."""
+    assert ctx.cfg is not None
+    with ctx.progress.step("upload the server sources"):
+        ws = create_workspace(session, ctx.cfg.server.workdir, ctx.payload.files)
+    with server_workspace(ctx, ws):
+        yield ws
+
+
+def survey_ports(ctx: RunContext, ws: Workspace) -> None:
+    """Note what the fresh workspace found: leftovers removed, ports busy there (and here, for a tunnel)."""
+    ctx.record.server.remote_dir = ws.path
+    if ws.cleaned:
+        ctx.progress.info(f"removed {len(ws.cleaned)} run folder(s) that crashed earlier runs left on {ws.host.name}")
+        ctx.record.cleaned_stale_runs = list(ws.cleaned)
+    check_pinned_port(ctx, ws)
+    if ctx.via in ("tunnel", "auto"):
+        # Prefer a port free here too, so the tunnel can keep the server's number.
+        ws.used_ports |= paths.local_busy_ports()
