@@ -17,9 +17,9 @@ from typing import Any, Dict, Protocol, Tuple
 
 from sockdeploy.errors import NetworkPathError
 from sockdeploy.net import frames
-from sockdeploy.net.command import script_call
 from sockdeploy.net.pump import Channel, Endpoint, close_quietly, pump
 from sockdeploy.net.threads import ThreadGroup
+from sockdeploy.remote.program import program
 from sockdeploy.remote.scripts import load
 
 log = logging.getLogger("sockdeploy.net.udprelay")
@@ -29,9 +29,9 @@ class RelayChannel(Channel, Endpoint, Protocol):
     """A channel running a relay program: read and written by both sides of a joined relay."""
 
 
-def _launch(program: str, port: int) -> str:
-    """The sh script that runs relay `program` with the host's python3 (or says it is missing)."""
-    return script_call("udprelay.sh", load(program), load("udprelay_frames.py"), str(int(port)))
+def _launch(relay: str, port: int) -> str:
+    """The sh script that runs the relay program RELAY with the host's python3 (or says it is missing)."""
+    return program("udprelay.sh", load(relay), load("udprelay_frames.py"), str(int(port)))
 
 
 def remote_script(port: int) -> str:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
-from sockdeploy.net.command import script_call
 from sockdeploy.remote import marker
 from sockdeploy.remote.host import Host
+from sockdeploy.remote.program import program
 
 DEFAULT_GATEWAY = "danforthvpn.wustl.edu"
 
@@ -88,7 +88,7 @@ def local_facts(server_ip: Optional[str]) -> Facts:
 
 def remote_facts(host: Host, server_ip: Optional[str]) -> Facts:
     """The same facts gathered on another host (the client host over SSH): its VPN, its routes."""
-    out = host.run(script_call("vpn_facts.sh", server_ip or ""), timeout=20).stdout
+    out = host.run(program("vpn_facts.sh", server_ip or ""), timeout=20).stdout
     return Facts([int(pid) for pid in marker.values(out, "PID")], marker.values(out, "TUN"), marker.first(out, "DEV"))
 
 

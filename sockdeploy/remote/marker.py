@@ -8,7 +8,10 @@ knows the prefix and parses such lines.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from sockdeploy.remote.host import CommandResult
 
 PREFIX = "SD-"
 
@@ -50,3 +53,25 @@ def first(text: str, tag: str) -> Optional[str]:
     """Return the value of the first TAG marker in TEXT, or None."""
     found = values(text, tag)
     return found[0] if found else None
+
+
+def split_log(stdout: str) -> Tuple[str, Optional[str]]:
+    """Split a program's output at its SD-LOG line: (the markers before it, the log after it or None)."""
+    lines = stdout.splitlines(keepends=True)
+    for n, line in enumerate(lines):
+        found = parse_line(line)
+        if found is not None and found.tag == "LOG":
+            return "".join(lines[:n]), "".join(lines[n + 1:])
+    return stdout, None
+
+
+def tags(result: CommandResult) -> Dict[str, str]:
+    """Return each marker's value by tag (the last one wins), up to the SD-LOG line."""
+    head, _ = split_log(result.stdout)
+    return {m.tag: m.value for m in markers(head.splitlines())}
+
+
+def tag_values(result: CommandResult, tag: str) -> List[str]:
+    """Return the value of every TAG marker before the SD-LOG line, in order."""
+    head, _ = split_log(result.stdout)
+    return values(head, tag)

@@ -6,7 +6,7 @@ from typing import Optional
 
 from sockdeploy.errors import BuildError, ScriptTimeout
 from sockdeploy.remote.host import CommandResult
-from sockdeploy.run.hostprogram import sh_command
+from sockdeploy.remote.program import sh_command
 from sockdeploy.run.workspace import Workspace
 
 BUILD_TIMEOUT = 180.0

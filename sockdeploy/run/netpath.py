@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Optional, Set
 
 from sockdeploy.remote.host import Host
+from sockdeploy.remote.program import sh_command
 from sockdeploy.remote.scripts import load
-from sockdeploy.run.hostprogram import sh_command
 from sockdeploy.run.ports import parse_busy_ports
 
 PROBE_TIMEOUT = 3.0

@@ -9,8 +9,8 @@ from typing import Any, BinaryIO, List, Optional
 
 from sockdeploy.errors import ConnectError
 from sockdeploy.remote import marker
+from sockdeploy.remote.program import sh_command
 from sockdeploy.run.clients import ClientOutcome, LineTimes
-from sockdeploy.run.hostprogram import sh_command
 
 
 def client_command(ws_path: str, command: str, with_stdin: bool) -> str:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from sockdeploy.errors import RemoteError, ServerExited, ServerNotListening
+from sockdeploy.remote.marker import split_log, tags
+from sockdeploy.remote.program import PROCS, Arg, sh_command
 from sockdeploy.remote.scripts import load
-from sockdeploy.run.hostprogram import PROCS, Arg, sh_command, split_log, tags
 from sockdeploy.run.workspace import SERVER_CAP, Workspace
 
 READY_TIMEOUT = 10.0

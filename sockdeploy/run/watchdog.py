@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sockdeploy.remote import marker
-from sockdeploy.run.hostprogram import PROCS, sh_command
+from sockdeploy.remote.program import PROCS, sh_command
 
 WATCHDOG_SILENCE = 20  # seconds without a heartbeat before the server host stops the server
 WATCHDOG_READY = (marker.PREFIX + "WATCHING").encode()  # its pid file is written: it guards the run

@@ -11,7 +11,8 @@ from typing import Iterable, List, Sequence, Set
 
 from sockdeploy.errors import RemoteError
 from sockdeploy.remote.host import Host
-from sockdeploy.run.hostprogram import PROCS, sh_command, tag_values, tags
+from sockdeploy.remote.marker import tag_values, tags
+from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.run.ports import parse_busy_ports
 
 SERVER_CAP = 600  # absolute lifetime of a started server, in seconds

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shlex
 
 
 def wrap_script(script: str) -> str:
@@ -16,7 +15,3 @@ def wrap_script(script: str) -> str:
     b64 = base64.b64encode(("umask 077\n" + script).encode()).decode()
     return f"/bin/sh -c 'eval \"$(printf %s {b64} | base64 -d)\"'"
 
-
-def with_args(script: str, *args: str) -> str:
-    """Return `script` preceded by `set --` giving it `args` as its positional parameters, each quoted."""
-    return "set -- " + " ".join(shlex.quote(a) for a in args) + "\n" + script

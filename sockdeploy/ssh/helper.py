@@ -27,8 +27,8 @@ from typing import Any, Callable, NoReturn, Optional
 
 from sockdeploy.errors import ConnectError, HelperLost, HelperUnavailable, ScriptTimeout
 from sockdeploy.remote.host import CommandResult
+from sockdeploy.remote.program import with_args
 from sockdeploy.remote.scripts import load
-from sockdeploy.ssh.command import with_args
 
 # The switch's name predates the "remote helper" name; users and tests set it.
 ENV_SWITCH = "SOCKDEPLOY_REMOTE_AGENT"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import List, Tuple
 
 from sockdeploy.remote.host import LocalHost
+from sockdeploy.remote.program import with_args
 from sockdeploy.remote.scripts import load
-from sockdeploy.ssh.command import with_args
 from sockdeploy.ssh.helper import launcher, request
 
 NONCE = "feedc0de12345678"

@@ -12,8 +12,8 @@ import pytest
 from sockdeploy.errors import ServerExited, ServerNotListening
 from sockdeploy.remote import marker
 from sockdeploy.remote.host import group_exists, kill_group
+from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.remote.scripts import load
-from sockdeploy.run.hostprogram import PROCS, sh_command
 from sockdeploy.run.server import ServerProcess, start_server
 from sockdeploy.run.workspace import Workspace
 from tests.unit.remote.helpers import free_port, wait_until

@@ -6,7 +6,7 @@ import shlex
 import time
 from pathlib import Path
 
-from sockdeploy.run.hostprogram import sh_command
+from sockdeploy.remote.program import sh_command
 
 
 def _wrap(host, folder: Path, command: str, cap: int):

@@ -7,9 +7,9 @@ import struct
 import threading
 
 from sockdeploy.net import frames
-from sockdeploy.net.command import script_call
 from sockdeploy.net.udprelay import client_script
 from sockdeploy.remote.host import LocalHost
+from sockdeploy.remote.program import program
 from sockdeploy.remote.scripts import load
 from tests.unit.remote.relayrun import frames_of, run_relay
 
@@ -76,7 +76,7 @@ def test_without_python3_the_launcher_says_nopython():
 
 
 def test_a_bad_port_is_a_usage_error_on_stderr():
-    script = script_call("udprelay.sh", load("udprelay_client.py"), load("udprelay_frames.py"), "70000")
+    script = program("udprelay.sh", load("udprelay_client.py"), load("udprelay_frames.py"), "70000")
     result = LocalHost().run(script, stdin=b"", timeout=10)
     assert result.exit_status == 2 and result.stdout == ""
     assert "udprelay_client: usage" in result.stderr

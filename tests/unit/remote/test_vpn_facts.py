@@ -5,15 +5,15 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from sockdeploy.net.command import script_call
 from sockdeploy.remote import marker
 from sockdeploy.remote.host import CommandResult, LocalHost
+from sockdeploy.remote.program import program
 
 
 def _facts(tmp_path: Path, server_ip: str = "") -> CommandResult:
     env = f"SD_PROC_DIR={shlex.quote(str(tmp_path / 'proc'))}; SD_SYSNET_DIR={shlex.quote(str(tmp_path / 'net'))}; " \
           "export SD_PROC_DIR SD_SYSNET_DIR\n"
-    return LocalHost().run(env + script_call("vpn_facts.sh", server_ip), timeout=20)
+    return LocalHost().run(env + program("vpn_facts.sh", server_ip), timeout=20)
 
 
 def _process(tmp_path: Path, pid: int, comm: str) -> None:

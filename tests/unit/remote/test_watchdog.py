@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sockdeploy.remote.host import group_exists
-from sockdeploy.run.hostprogram import PROCS, sh_command
+from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.run.watchdog import WATCHDOG_READY, watchdog_script
 from tests.unit.remote.helpers import wait_until
 

@@ -9,7 +9,7 @@ import pytest
 
 from sockdeploy.errors import RemoteError
 from sockdeploy.remote import marker
-from sockdeploy.run.hostprogram import PROCS, sh_command
+from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.run.workspace import RUN_MARKER, create_workspace
 
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from sockdeploy.ssh.command import with_args, wrap_script
+from sockdeploy.remote.program import with_args
+from sockdeploy.ssh.command import wrap_script
 
 TRICKY = "it's \"quoted\" $HOME `date` \\ ; | & \n second line"
 

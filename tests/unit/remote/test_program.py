@@ -2,7 +2,8 @@ import shlex
 import subprocess
 
 from sockdeploy.remote.host import CommandResult
-from sockdeploy.run.hostprogram import sh_command, split_log, tag_values, tags
+from sockdeploy.remote.marker import split_log, tag_values, tags
+from sockdeploy.remote.program import sh_command
 
 
 def test_arguments_arrive_unchanged_whatever_they_hold(tmp_path):
