@@ -244,9 +244,8 @@ def test_checks_run_on_every_host_at_once_with_fabric(mocker):
 
 
 def test_cli_prints_the_table_and_maps_the_exit_code(tmp_path, mocker):
-    from click.testing import CliRunner
-
     from sockdeploy.cli.app import cli
+    from tests.unit.cli.support import make_runner
 
     (d,) = _submissions(tmp_path, "g1")
     hosts = tmp_path / "hosts.yaml"
@@ -255,7 +254,7 @@ def test_cli_prints_the_table_and_maps_the_exit_code(tmp_path, mocker):
                               ProgramError("still running"))
     fake = GradingResult(folder=tmp_path / "b", outcomes=[outcome], logins=1)
     grade = mocker.patch.object(Grader, "grade", return_value=fake)
-    res = CliRunner().invoke(cli, ["batch", str(d), "--exercise", "ex5", "--hosts", str(hosts), "-j", "2", "--json"])
+    res = make_runner().invoke(cli, ["batch", str(d), "--exercise", "ex5", "--hosts", str(hosts), "-j", "2", "--json"])
     assert res.exit_code == 6 and grade.call_count == 1
     summary = json.loads(res.stdout)  # --json: only the summary on stdout
     assert summary["submissions"][0]["result"] == "timed out" and summary["exit_code"] == 6
@@ -263,11 +262,10 @@ def test_cli_prints_the_table_and_maps_the_exit_code(tmp_path, mocker):
 
 
 def test_cli_refuses_a_missing_folder_before_anything(tmp_path, mocker):
-    from click.testing import CliRunner
-
     from sockdeploy.cli.app import cli
+    from tests.unit.cli.support import make_runner
 
     grade = mocker.patch.object(Grader, "grade")
-    res = CliRunner().invoke(cli, ["batch", str(tmp_path / "nope"), "--exercise", "ex5"])
+    res = make_runner().invoke(cli, ["batch", str(tmp_path / "nope"), "--exercise", "ex5"])
     assert res.exit_code == 2 and "submission folder not found" in res.stderr and "hint:" in res.stderr
     assert grade.call_count == 0
