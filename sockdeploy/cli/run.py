@@ -32,13 +32,16 @@ from sockdeploy.spec.payload import Payload
 @options.out("runs", "Where run folders are created.")
 @options.accept_new()
 @click.option("--keep-remote", is_flag=True, help="Keep the remote run directory for inspection.")
+@click.option("--stdin", "stdin_text", metavar="TEXT",
+              help="Feed TEXT (then end of file) to each client run that has no stdin of its own.")
 @options.as_json("Print run.json (a list of them for several targets), and only that, on stdout.")
 @options.quiet()
 @options.verbose()
 @options.members("A group member, for the answers.md of several targets (repeat for each; adds to group: in hosts.yaml).")
 @click.option("--dry-run", is_flag=True, help="Contact nothing; print the commands you would type to do this run by hand.")
 def run(targets: Tuple[str, ...], payload_dir: Optional[str], hosts_path: Optional[str], via: Optional[str], port: Optional[int],
-        local: bool, out: str, accept_new: bool, keep_remote: bool, as_json: bool, quiet: bool, verbose: bool,
+        local: bool, out: str, accept_new: bool, keep_remote: bool, stdin_text: Optional[str],
+        as_json: bool, quiet: bool, verbose: bool,
         members: Tuple[str, ...], dry_run: bool) -> None:
     """Deploy, build and run each TARGET (ex1..ex6, a bundled payload, or a payload folder).
 
@@ -55,16 +58,19 @@ def run(targets: Tuple[str, ...], payload_dir: Optional[str], hosts_path: Option
       sockdeploy run ex1 ex2 ex3 ex4 ex5 ex6 --member "Ada Lovelace" --member "Alan Turing"
       sockdeploy run ex5 --dry-run                 # what it would do, as commands to type
     """
+    from sockdeploy.discover.payload import resolve_target
     from sockdeploy.run import targets as batch_mod
     from sockdeploy.run.runner import RunOptions
+
     # Every target is checked before any runs: a typo in the last one should not wait for the others.
-    payloads = [payload_mod.resolve(target, payload_dir) for target in targets]
+    payloads = [resolve_target(target, payload_dir) for target in targets]
     if dry_run:
         _dry_run(payloads, hosts_path, via, port, local)
         return
     cfg = _config_for(payloads, hosts_path, local)
     progress = Progress(quiet=quiet, verbose=verbose)
     opts = RunOptions(out=Path(out), via=via, port=port, local=local, accept_new=accept_new, keep_remote=keep_remote,
+                      stdin=_stdin_text(stdin_text),
                       confirm=confirm_fn(), prompt=prompt_fn())
     several = len(payloads) > 1
 
@@ -215,3 +221,10 @@ def payloads_cmd(as_json: bool) -> None:
         else:
             where = "one host" if item["hosts"] == 1 else "two hosts"
             click.echo(f"{item['name']:<14} {where:<9}  {item['description']}  [{item['origin']}]")
+
+
+def _stdin_text(text: Optional[str]) -> Optional[str]:
+    """--stdin TEXT as a client would get it typed: ending with a newline."""
+    if text is None:
+        return None
+    return text if text.endswith("\n") else text + "\n"

@@ -140,6 +140,8 @@ class CReader:
             self.facts.families.add("AF_INET6")
         elif name in ("AF_UNIX", "AF_LOCAL", "PF_UNIX", "PF_LOCAL", "sockaddr_un", "sun_path"):
             self.facts.families.add("AF_UNIX")
+        elif name in ("AF_UNSPEC", "PF_UNSPEC"):
+            self.facts.families.add("AF_UNSPEC")
         elif name == "SOCK_STREAM":
             self.facts.socktypes.add("tcp")
         elif name == "SOCK_DGRAM":

@@ -48,10 +48,18 @@ class ProgramFacts:
     @property
     def family(self) -> Optional[str]:
         """The address family the program uses; INET wins over a stray UNIX mention."""
-        for name in ("AF_INET", "AF_INET6", "AF_UNIX"):
+        for name in ("AF_INET", "AF_INET6", "AF_UNIX", "AF_UNSPEC"):
             if name in self.families:
                 return name
         return None
+
+    def fits(self, family: str) -> bool:
+        """Whether the program can play its part in an exercise of FAMILY (getaddrinfo's AF_UNSPEC fits INET)."""
+        if self.family == family:
+            return True
+        internet = family in ("AF_INET", "AF_INET6")
+        return internet and (self.family in (None, "AF_UNSPEC", "AF_INET", "AF_INET6")) and (
+            self.language == "python" or self.family is not None or "getaddrinfo" in self.uses)
 
     @property
     def protocol(self) -> str:

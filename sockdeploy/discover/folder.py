@@ -105,7 +105,7 @@ def candidates(found: Discovery, role: str, family: Optional[str]) -> List[Progr
     """The programs that can play ROLE (of FAMILY when given), best first."""
     fits = [p for p in found.programs if p.role == role and (p.has_main or p.language == "python")]
     if family is not None:
-        fits = [p for p in fits if p.family == family or (p.family is None and family == "AF_INET" and p.language == "python")]
+        fits = [p for p in fits if p.fits(family)]
     return sorted(fits, key=lambda p: -_score(p, role, family))
 
 
@@ -144,5 +144,5 @@ def _explain(found: Discovery, family: Optional[str]) -> None:
             found.reasons.append(f"{role}: {chosen.path} - {describe(chosen)}")
         others = [p for p in found.programs if p is not chosen and p.role == role]
         for other in others:
-            why = (f"not {family}" if family and other.family != family else "a less likely name")
+            why = (f"not {family}" if family and not other.fits(family) else "a less likely name")
             found.reasons.append(f"  also a {role}: {other.path} - {describe(other)}; not chosen: {why}")

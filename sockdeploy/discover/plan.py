@@ -155,7 +155,7 @@ def _annotate(plan: Plan, server: ProgramFacts, client: ProgramFacts, wants_quit
     elif client.quit_alone:
         plan.notes.append(f"the client recognises {client.quit_word!r} only as its sole argument")
     if client.reads_stdin:
-        plan.undecided.append("the client reads standard input: give it with --stdin TEXT or `stdin:` in payload.yaml")
+        plan.undecided.append("the client reads standard input: give it with --stdin TEXT, or `stdin:` in payload.yaml")
     if server.family == "AF_UNIX" or client.family == "AF_UNIX":
         plan.notes.append("AF_UNIX programs talk through a socket file: both run on one machine")
 
@@ -165,8 +165,10 @@ def _missing(found: Discovery, role: str, family: Optional[str]) -> PayloadError
     if others and family:
         names = ", ".join(f"{p.path} ({describe(p)})" for p in others)
         return PayloadError(f"no {family} {role} in {found.folder}: found only {names}",
-                            f"this exercise needs {family} sockets; add that version, or name the file with --{role} FILE")
+                            f"this exercise needs {family} sockets; add that version, or choose the file: "
+                            f"sockdeploy inspect {found.folder} --{role} FILE --write")
     return PayloadError(f"no {role} program found in {found.folder}",
                         f"a {role} is a C file with main() that calls "
                         + ("listen()/accept()" if role == "server" else "connect()")
-                        + f", or a Python file doing the same; name it with --{role} FILE")
+                        + ", or a Python file doing the same; choose it: "
+                        + f"sockdeploy inspect {found.folder} --{role} FILE --write")

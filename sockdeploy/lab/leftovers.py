@@ -25,7 +25,9 @@ def leftover_processes(workdir: Path) -> List[str]:
 
 
 def leftover_dirs(workdir: Path) -> List[str]:
-    """Return the entries left in `workdir`, sorted."""
+    """Return the entries left in `workdir`, sorted (the redirect library's cache is kept on purpose)."""
+    from sockdeploy.run.redirect import CACHE_NAME
+
     if not workdir.is_dir():
         return []
-    return sorted(str(p) for p in workdir.iterdir())
+    return sorted(str(p) for p in workdir.iterdir() if p.name != CACHE_NAME)

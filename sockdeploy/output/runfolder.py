@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from sockdeploy.run.record import RunRecord
 
@@ -88,7 +88,10 @@ class RunFolder:
         _atomic_write(self.path / "timeline.txt", text)
 
     def write_transcript(self, record: RunRecord, description: str = "") -> None:
-        _atomic_write(self.path / "transcript.md", render_markdown(record, self.logs, description, self.timeline))
+        builds = {name: (self.path / name).read_text(errors="replace") for name in BUILD_LOGS
+                  if (self.path / name).is_file()}
+        _atomic_write(self.path / "transcript.md",
+                      render_markdown(record, self.logs, description, self.timeline, builds))
 
 
 def _log_order(log: ProgramLog) -> tuple:
@@ -108,8 +111,12 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str = "", timeline: str = "") -> str:
-    """Render transcript.md: the facts of the run, its checks, each terminal, the merged timeline."""
+BUILD_LOGS = ("server-build.log", "client-build.log")
+
+
+def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str = "", timeline: str = "",
+                    builds: Optional[Dict[str, str]] = None) -> str:
+    """Render transcript.md: the facts of the run, its checks, each terminal, the builds' output, the timeline."""
     target = record.target or "?"
     srv = record.server
     lines = [f"# {target}: sockdeploy transcript", ""]
@@ -137,12 +144,20 @@ def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str 
         lines.append("")
     if record.expectations_note:
         lines += [f"Note: {record.expectations_note}.", ""]
+    if record.plan:
+        lines += ["## What sockdeploy chose", ""] + [f"- {note}" for note in record.plan] + [""]
+    if record.redirects:
+        lines += ["## Addresses carried for the programs", ""] + [f"- {r}" for r in record.redirects] + [""]
     for log in logs:
         text = log.text()
         fence = _fence(text)
         lines += [f"## {log.title}", "", f"{fence}text", text.rstrip("\n"), fence, ""]
     if not logs:
         lines += ["No program ran.", ""]
+    for name, text in (builds or {}).items():  # compiler warnings stay with the transcript
+        if text.strip():
+            fence = _fence(text)
+            lines += [f"## Build output ({name})", "", f"{fence}text", text.rstrip("\n"), fence, ""]
     if timeline:
         fence = _fence(timeline)
         lines += ["## Merged timeline", "", "Both terminals' lines in the order they were produced.", "",

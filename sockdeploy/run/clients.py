@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from sockdeploy.remote.host import group_exists, kill_group
 
@@ -55,7 +55,8 @@ class LineTimes:
 
 
 def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float,
-               stdin: Optional[str] = None, duration: Optional[float] = None) -> ClientOutcome:
+               stdin: Optional[str] = None, duration: Optional[float] = None,
+               extra_env: Optional[Dict[str, str]] = None) -> ClientOutcome:
     """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`.
 
     `stdin` is fed to the client (then end of file). With `duration`, the client
@@ -63,7 +64,7 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
     The client gets its own session so a Ctrl-C reaches sockdeploy, which then
     stops the client's whole process group; partial output stays in the log.
     """
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
     argv = ["/bin/sh", "-c", command]
     if shutil.which("stdbuf"):
         argv = ["stdbuf", "-oL", "-eL"] + argv  # keep lines if the client is killed mid-run

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from sockdeploy.errors import ProgramError
 from sockdeploy.output.runfolder import ProgramLog
+from sockdeploy.run import redirectstep
 from sockdeploy.run.clients import ClientOutcome, run_client
 from sockdeploy.run.context import RunContext
 from sockdeploy.run.exitstatus import program_failure
@@ -18,30 +20,40 @@ from sockdeploy.run.remoteclient import run_remote_client
 from sockdeploy.run.serverstep import whoami
 from sockdeploy.spec.payload import ClientRun, render
 
+STDIN_HINT = "the client reads standard input: give it with --stdin TEXT, or `stdin:` in payload.yaml"
+
 
 def run_clients(ctx: RunContext, values: Dict[str, Any], client_cwd: str) -> None:
     """Run the plan's client runs with `values`; raise on the first failure."""
     login = (ctx.pi.login or "") if ctx.pi is not None else ""
     prompt = f"{login.split('@', 1)[0] if '@' in login else whoami()}@{ctx.client_host_name}"
     runs = ctx.payload.runs
-    if ctx.payload.concurrent:
-        ctx.progress.info(f"starting {len(runs)} client runs at once")
-        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-            futures = [pool.submit(run_one_client, ctx, i, run, values, client_cwd, prompt) for i, run in enumerate(runs, 1)]
-        ctx.record.clients.sort(key=lambda entry: entry.run)
-        for future in futures:
-            future.result()  # the first failure, after all have ended
-        return
-    for i, run in enumerate(runs, 1):
-        run_one_client(ctx, i, run, values, client_cwd, prompt)
-        if i == 1:
-            fault_point("client-runs", ctx.session, ctx.hold)
+    env = redirectstep.prepare(ctx, values, client_cwd, [render(r.command, values) for r in runs])
+    try:
+        if ctx.payload.concurrent:
+            ctx.progress.info(f"starting {len(runs)} client runs at once")
+            with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+                futures = [pool.submit(run_one_client, ctx, i, run, values, client_cwd, prompt, env)
+                           for i, run in enumerate(runs, 1)]
+            ctx.record.clients.sort(key=lambda entry: entry.run)
+            for future in futures:
+                future.result()  # the first failure, after all have ended
+            return
+        for i, run in enumerate(runs, 1):
+            run_one_client(ctx, i, run, values, client_cwd, prompt, env)
+            if i == 1:
+                fault_point("client-runs", ctx.session, ctx.hold)
+    finally:
+        redirectstep.note(ctx)
 
 
-def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, Any], client_cwd: str, prompt: str) -> None:
+def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, Any], client_cwd: str, prompt: str,
+                   env: Optional[Dict[str, str]] = None) -> None:
     """Run client run `i`, its output streamed to client-i.log; raise on failure."""
     command = render(run.command, values)
     timeout = run.timeout or ctx.payload.client_timeout
+    if run.stdin is None and ctx.opts.stdin is not None:
+        run = dataclasses.replace(run, stdin=ctx.opts.stdin)
     shown = command + (f" <<< {run.stdin.strip()!r}" if run.stdin else "")
     log = ProgramLog(f"client-{i}.log", f"Client terminal ({ctx.client_host_name}), run {i}", prompt, command)
     if run.stdin:
@@ -56,21 +68,25 @@ def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, An
                                             stdin=run.stdin, duration=run.duration)
             else:
                 outcome = run_client(command, client_cwd, log_path, log.text(), timeout, stdin=run.stdin,
-                                     duration=run.duration)
+                                     duration=run.duration, extra_env=env)
         except BaseException:
             log.output = read_partial(log_path, log.text())
             log.ending = "interrupted"
             ctx.folder.write_log(log)
             raise
         _note_outcome(ctx, log, entry, outcome, run, timeout)
+        waits_on_input = ctx.payload.client_reads_stdin and not run.stdin
         if outcome.timed_out:
-            raise ProgramError(f"client run {i} `{command}` did not finish within {timeout:g} s",
+            raise ProgramError(f"client run {i} `{command}` did not finish within {timeout:g} s"
+                               + (" (it reads standard input and was given none)" if waits_on_input else ""),
+                               STDIN_HINT if waits_on_input else
                                "check that the server answers, or raise the timeout in payload.yaml",
                                command=command, output=outcome.output)
         if outcome.exit_code != 0 and not outcome.stopped:
             blame_lost_connection(ctx)
             raise program_failure(f"client run {i}", command, outcome.exit_code, outcome.output,
-                                          "read the client's output above; its log is in the run folder")
+                                  STDIN_HINT if waits_on_input else
+                                  "read the client's output above; its log is in the run folder")
 
 
 def _note_outcome(ctx: RunContext, log: ProgramLog, entry: ClientRecord, outcome: ClientOutcome, run: ClientRun,

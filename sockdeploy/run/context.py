@@ -34,6 +34,7 @@ class RunOptions:
     local: bool = False
     accept_new: bool = False
     keep_remote: bool = False
+    stdin: Optional[str] = None  # fed to every client run that has no stdin of its own (--stdin)
     confirm: Optional[Callable[[str], bool]] = None
     prompt: Optional[Callable[[str, bool], str]] = None
     # A connection shared by several runs (one login for `run ex5 ex6`): opened by the
@@ -63,6 +64,8 @@ class ServerState:
     proc: Optional[ServerProcess] = None
     must_exit: bool = False  # the plan expects the server to end by itself after the clients
     exited_in_time: Optional[bool] = None  # and whether it did, within SERVER_EXIT_WAIT
+    moved_from: Optional[int] = None  # the port written into the server, when its bind() was moved to another
+    library: Optional[str] = None  # the redirect library on the server host that moves it
 
 
 @dataclass

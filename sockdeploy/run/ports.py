@@ -24,11 +24,38 @@ def parse_busy_ports(text: str) -> Set[int]:
     return ports
 
 
-def choose_port(busy: Set[int], port_range: Tuple[int, int], tried: Set[int], rng: Optional[random.Random] = None) -> int:
-    """Pick a random port in range that is neither busy nor already tried."""
+# /proc/net states that hold a port against a new bind(): TCP LISTEN, and 07 (a bound TCP socket not
+# listening, or an unconnected UDP socket). TIME_WAIT (06) and established connections (01) only linger.
+HOLDING_STATES = ("0A", "07")
+
+
+def parse_held_ports(text: str) -> Set[int]:
+    """Read the ports something listens on or has bound (not those of lingering connections) from /proc/net."""
+    ports: Set[int] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and re.fullmatch(r"\d+:", fields[0]) and ":" in fields[1] and fields[3] in HOLDING_STATES:
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        elif fields and fields[0].startswith(("tcp", "udp")) and len(fields) > 3 and (
+                fields[0].startswith("udp") or "LISTEN" in fields):
+            m = re.search(r"[.:](\d+)$", fields[3])
+            if m:
+                ports.add(int(m.group(1)))
+    return ports
+
+
+def choose_port(busy: Set[int], port_range: Tuple[int, int], tried: Set[int], rng: Optional[random.Random] = None,
+                held: Optional[Set[int]] = None) -> int:
+    """Pick a random port in range that is neither busy nor already tried.
+
+    When every port is busy, one that only lingering connections use (TIME_WAIT of
+    earlier runs, not in HELD) is taken: a server that cannot reuse it is retried.
+    """
     lo, hi = port_range
     rng = rng or random.SystemRandom()
     free = [p for p in range(lo, hi + 1) if p not in busy and p not in tried]
+    if not free and held is not None:
+        free = [p for p in range(lo, hi + 1) if p not in held and p not in tried]
     if not free:
         raise NetworkPathError(f"no free port in {lo}-{hi} on the server host ({len(busy & set(range(lo, hi + 1)))} busy)",
                                "widen network.ports in hosts.yaml or pass --port N")

@@ -233,7 +233,7 @@ class TimelineRecord:
 
 # Top-level keys written only once the run got that far (absent, not null, before).
 OPTIONAL_KEYS = ("client_ssh", "cleaned_stale_runs", "vpn_checks", "probe", "tunnel", "expectations",
-                 "expectations_note", "timeline")
+                 "expectations_note", "timeline", "plan", "redirects")
 
 
 @dataclass
@@ -266,6 +266,8 @@ class RunRecord:
     expectations: Optional[List[ExpectationRecord]] = None
     expectations_note: Optional[str] = None
     timeline: Optional[TimelineRecord] = None
+    plan: Optional[List[str]] = None  # what sockdeploy chose for programs it found in a folder, and why
+    redirects: Optional[List[str]] = None  # hard-coded addresses and ports carried elsewhere, one sentence each
     schema: int = SCHEMA
 
     def to_json(self) -> Dict[str, Any]:
@@ -321,4 +323,6 @@ class RunRecord:
                           if isinstance(d.get("expectations"), list) else None),
             expectations_note=_opt_str(d.get("expectations_note")),
             timeline=TimelineRecord.from_json(d["timeline"]) if isinstance(d.get("timeline"), Mapping) else None,
+            plan=[str(n) for n in d["plan"]] if isinstance(d.get("plan"), list) else None,
+            redirects=[str(n) for n in d["redirects"]] if isinstance(d.get("redirects"), list) else None,
         )

@@ -21,6 +21,7 @@ from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.remote.scripts import load
 
 SOURCE = "redirect.c"
+CACHE_NAME = "lib"  # the folder under the server host's workdir that keeps the built library between runs
 BUILD_TIMEOUT = 60
 PT_INTERP = 3
 MANUAL = "or edit the address and port in your source to the ones the run prints"

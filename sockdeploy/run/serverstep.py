@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import shlex
 from contextlib import contextmanager
+from pathlib import PurePosixPath
 from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
 
 from sockdeploy.errors import (
@@ -55,7 +57,8 @@ def launch(ctx: RunContext, ws: Workspace, values: Dict[str, Any], before_start:
     """Start the server; a port taken meanwhile is retried with another (up to PORT_ATTEMPTS)."""
     port_range = ctx.cfg.network.ports if ctx.cfg else DEFAULT_PORTS
     tried: Set[int] = set()
-    needs_port = "{port}" in "".join(ctx.payload.server.commands + ctx.payload.client.commands)
+    needs_port = ("{port}" in "".join(ctx.payload.server.commands + ctx.payload.client.commands)
+                  or ctx.payload.fixed_port is not None)
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = _pick_port(ctx, ws, port_range, tried) if needs_port else None
         values["port"] = port
@@ -65,20 +68,66 @@ def launch(ctx: RunContext, ws: Workspace, values: Dict[str, Any], before_start:
         try:
             return _start_once(ctx, ws, values, port)
         except ServerExited as exc:
-            if port is not None and ctx.opts.port is None and looks_like_port_in_use(exc.log) and attempt < PORT_ATTEMPTS:
+            moving = ctx.payload.fixed_port is not None and ctx.server.moved_from is None
+            if port is not None and moving and looks_like_port_in_use(exc.log):
+                ws.used_ports.add(port)  # taken between the survey and the start: move the bind and try again
+                continue
+            if (port is not None and ctx.opts.port is None and ctx.payload.fixed_port is None
+                    and looks_like_port_in_use(exc.log) and attempt < PORT_ATTEMPTS):
                 ctx.progress.info(f"port {port} was taken meanwhile; trying another")
                 continue
-            raise _exit_error(exc, port, ws, ctx.record.server.command or "") from None
+            raise _exit_error(exc, port, ws, ctx.record.server.command or "", ctx.payload.fixed_port is not None) from None
     raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
 
 
 def _pick_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int], tried: Set[int]) -> int:
+    if ctx.payload.fixed_port is not None:
+        return fixed_port(ctx, ws, port_range)
     pinned = ctx.opts.port
     if pinned is not None:
         check_pinned_port(ctx, ws)
         return pinned
-    choose = ctx.opts.ports.choose if ctx.opts.ports is not None else choose_port
-    return choose(ws.used_ports, port_range, tried)
+    if ctx.opts.ports is not None:
+        return ctx.opts.ports.choose(ws.used_ports, port_range, tried)
+    return choose_port(ws.used_ports, port_range, tried, held=ws.held_ports)
+
+
+def fixed_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int]) -> int:
+    """The port written into the server: used as it is, or moved when the server host has it in use."""
+    port = ctx.payload.fixed_port
+    assert port is not None
+    if ctx.opts.port is not None and ctx.opts.port != port:
+        ctx.progress.info(f"warning: --port {ctx.opts.port} is not used: the server's source sets port {port}")
+    low, high = port_range
+    if not low <= port <= high:
+        ctx.progress.info(f"warning: the server's port {port} is outside the course ports {low}-{high}; "
+                          "off campus only the tunnel reaches it")
+    if port in ws.used_ports or ctx.server.moved_from is not None:
+        return move_bind(ctx, ws, port, port_range)
+    return port
+
+
+def move_bind(ctx: RunContext, ws: Workspace, port: int, port_range: Tuple[int, int]) -> int:
+    """Give the server a free port instead of the one written into it (its bind() is moved by the redirect)."""
+    low, high = port_range
+    free = choose_port(ws.used_ports | {port}, port_range, set())
+    why = "is taken" if port in ws.held_ports else "is still held by an earlier connection"
+    ctx.progress.info(f"port {port}, written into your server, {why} on {ws.host.name}; "
+                      f"its bind() to {port} is moved to {free} for this run")
+    if ctx.server.moved_from is None:
+        ctx.server.moved_from = port
+    ctx.server.library = _library_on(ws, f"change the port in your server's source to a free one in {low}-{high}")
+    return free
+
+
+def _library_on(ws: Workspace, fix: str) -> str:
+    from sockdeploy.run.redirect import CACHE_NAME, build_library
+
+    try:
+        return build_library(ws.host, str(PurePosixPath(ws.path).parent / CACHE_NAME))
+    except SockdeployError as exc:
+        raise NetworkPathError(f"the server's port is in use on {ws.host.name} and it cannot be moved: {exc.message}",
+                               fix) from None
 
 
 def _start_once(ctx: RunContext, ws: Workspace, values: Dict[str, Any], port: Optional[int]) -> ServerProcess:
@@ -88,9 +137,10 @@ def _start_once(ctx: RunContext, ws: Workspace, values: Dict[str, Any], port: Op
     log = ProgramLog("server.log", f"Server terminal ({ws.host.name})", f"{_server_user(ws)}@{ws.host.name}", command)
     ctx.server.log = log
     label = f"start the server on port {port}" if port else "start the server"
+    started = _with_moved_bind(ctx, command, port)
     try:
         with ctx.progress.step(label):
-            proc = start_server(ws, command, ready=ctx.payload.ready, port=port, socket_path=values.get("socket"))
+            proc = start_server(ws, started, ready=ctx.payload.ready, port=port, socket_path=values.get("socket"))
     except ServerExited as exc:
         log.output = exc.log
         log.ending = describe_status(exc.status)
@@ -111,7 +161,21 @@ def _start_once(ctx: RunContext, ws: Workspace, values: Dict[str, Any], port: Op
     return proc
 
 
-def _exit_error(exc: ServerExited, port: Optional[int], ws: Workspace, command: str) -> SockdeployError:
+def _with_moved_bind(ctx: RunContext, command: str, port: Optional[int]) -> str:
+    """COMMAND, preceded by the environment that moves its bind() when the written-in port is in use."""
+    moved, library = ctx.server.moved_from, ctx.server.library
+    if moved is None or library is None or port is None:
+        return command
+    sentence = f"the server's bind to port {moved} went to port {port}; carried by the redirect on the server host"
+    ctx.record.redirects = [r for r in ctx.record.redirects or [] if "server's bind" not in r] + [sentence]
+    env = {"LD_PRELOAD": library, "SOCKDEPLOY_BIND": f"{moved}>{port}"}
+    return "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + command
+
+
+def _exit_error(exc: ServerExited, port: Optional[int], ws: Workspace, command: str, fixed: bool) -> SockdeployError:
+    if port is not None and looks_like_port_in_use(exc.log) and fixed:
+        return NetworkPathError(f"port {port}, written into your server, is taken on {ws.host.name} (by another user?)",
+                                "change the port in your server's source (and your client's) to a free one", output=exc.log)
     if port is not None and looks_like_port_in_use(exc.log):
         return NetworkPathError(f"the server could not bind port {port} on {ws.host.name}: address already in use",
                                 "pick another with --port, or leave --port out", output=exc.log)

@@ -13,7 +13,7 @@ from sockdeploy.errors import RemoteError
 from sockdeploy.remote.host import Host
 from sockdeploy.remote.marker import tag_values, tags
 from sockdeploy.remote.program import PROCS, sh_command
-from sockdeploy.run.ports import parse_busy_ports
+from sockdeploy.run.ports import parse_busy_ports, parse_held_ports
 
 SERVER_CAP = 600  # absolute lifetime of a started server, in seconds
 RUN_MARKER = ".sockdeploy-run"  # the file that makes a folder sockdeploy's to sweep (named in run_procs.sh too)
@@ -25,7 +25,8 @@ class Workspace:
 
     host: Host
     path: str
-    used_ports: Set[int]
+    used_ports: Set[int]  # every port in the socket tables, lingering connections too
+    held_ports: Set[int] = field(default_factory=set)  # ports something listens on or has bound
     cleaned: List[str] = field(default_factory=list)
 
 
@@ -80,4 +81,4 @@ def create_workspace(host: Host, base: str, files: Sequence[Path], *, prefix: st
             output=None if "ERR" in found else result.output,
         )
     return Workspace(host=host, path=found["DIR"], used_ports=parse_busy_ports(result.stdout),
-                     cleaned=tag_values(result, "CLEANED"))
+                     held_ports=parse_held_ports(result.stdout), cleaned=tag_values(result, "CLEANED"))

@@ -87,6 +87,12 @@ class Payload:
     expect: Expectations = field(default_factory=Expectations)
     # Your own sources under a bundled plan: its output checks describe the bundled programs, not yours.
     checks_skipped: bool = False
+    # What discovery found written into the programs (a plan made from a folder without payload.yaml).
+    fixed_port: Optional[int] = None  # the server listens on this port whatever it is told
+    client_address: Optional[str] = None  # the server address the client connects to
+    client_port: Optional[int] = None  # the server port the client connects to
+    client_reads_stdin: bool = False  # the client reads standard input (scanf, input(), fgets(stdin)...)
+    plan_notes: Tuple[str, ...] = ()  # what was chosen and why, for the run's first lines and run.json
 
     def checksums(self) -> Dict[str, str]:
         """Return each source file's sha256, by file name."""

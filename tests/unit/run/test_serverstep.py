@@ -26,7 +26,7 @@ def _ctx(tmp_path, **opts: Any) -> RunContext:  # type: ignore[no-untyped-def]
 
 def _ws(used=()) -> Any:  # type: ignore[no-untyped-def]
     return types.SimpleNamespace(host=types.SimpleNamespace(name="shell", login="me@shell"), path="/tmp/run-1",
-                                 used_ports=set(used))
+                                 used_ports=set(used), held_ports=set(used))
 
 
 def _starts(monkeypatch, outcomes: List[Any]) -> List[Any]:  # type: ignore[no-untyped-def]

@@ -1,0 +1,70 @@
+"""A Payload from a folder without payload.yaml: discovery's plan, fitted to an exercise when one is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+from sockdeploy.discover.exercise import inspect_folder
+from sockdeploy.discover.folder import Discovery
+from sockdeploy.discover.plan import Plan
+from sockdeploy.errors import PayloadError
+from sockdeploy.spec.payload import MANIFEST, ClientRun, Payload, Program, bundled_dir, list_sources, resolve
+
+
+def resolve_target(target: str, payload_dir: Optional[str] = None) -> Payload:
+    """Like spec.payload.resolve, but a folder without payload.yaml is read by discovery instead of refused."""
+    as_path = Path(target).expanduser()
+    if payload_dir is None and as_path.is_dir() and not (as_path / MANIFEST).is_file():
+        return payload_from_folder(as_path, None)
+    mine = Path(payload_dir).expanduser() if payload_dir else None
+    bundled = bundled_dir() / target
+    if mine is not None and mine.is_dir() and not (mine / MANIFEST).is_file() and (bundled / MANIFEST).is_file():
+        return payload_from_folder(mine, target)
+    return resolve(target, payload_dir)
+
+
+def payload_from_folder(folder: Path, exercise: Optional[str]) -> Payload:
+    """Discover FOLDER's programs and turn the plan (for EXERCISE's steps, when given) into a Payload."""
+    found, plan, description = inspect_folder(folder, exercise)
+    src = folder.resolve()
+    _require_top_level(found, src)
+    return Payload(
+        name=exercise or src.name, manifest=src / MANIFEST, source_dir=src, description=description,
+        origin="discovered by sockdeploy", local=_local(found), server=Program(plan.server_build, (plan.server_run,)),
+        client=Program(plan.client_build, tuple(s.command for s in plan.runs)), ready=_ready(plan),
+        client_timeout=30.0, server_exits=plan.server_exits, files=tuple(list_sources(src)), protocol=plan.protocol,
+        language=plan.language, runs=tuple(ClientRun(s.command) for s in plan.runs), checks_skipped=exercise is not None,
+        fixed_port=plan.server_port, client_address=plan.client_address, client_port=plan.client_port,
+        client_reads_stdin=bool(found.client and found.client.reads_stdin),
+        plan_notes=tuple(_notes(found, plan, folder)))
+
+
+def _local(found: Discovery) -> bool:
+    return found.server is not None and found.server.family == "AF_UNIX"
+
+
+def _ready(plan: Plan) -> str:
+    if "{socket}" in plan.server_run:
+        return "unix"
+    return plan.protocol if "{port}" in plan.server_run or plan.server_port is not None else "none"
+
+
+def _notes(found: Discovery, plan: Plan, folder: Path) -> List[str]:
+    notes = [reason.strip() for reason in found.reasons]
+    notes += plan.notes
+    notes += [f"undecided: {item}" for item in plan.undecided]
+    notes.append(f"to decide otherwise: sockdeploy inspect {folder} --write, then edit its payload.yaml")
+    return notes
+
+
+def _require_top_level(found: Discovery, src: Path) -> None:
+    """Refuse, with the way out, programs whose sources sit in subfolders: only a folder's top level is uploaded."""
+    paths = [p.path for p in found.programs] + list(found.headers)
+    nested = sorted({str(path.parent) for path in paths if path.parent != Path(".")})
+    used = [p for p in (found.server, found.client) if p is not None and p.path.parent != Path(".")]
+    if used or (found.makefile is not None and nested):
+        raise PayloadError(f"{src}: the programs' sources are in subfolders ({', '.join(nested)}), "
+                           "and sockdeploy uploads a folder's top level only",
+                           f"copy the .c/.h files and the makefile into one folder (without src/ or inc/ paths), "
+                           f"or write {src / MANIFEST} for that folder")
