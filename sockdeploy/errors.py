@@ -5,6 +5,8 @@ Library code raises these; only the CLI turns them into exit codes.
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
 if TYPE_CHECKING:  # only for annotations: errors.py imports nothing of sockdeploy at run time
@@ -115,6 +117,13 @@ class LabError(SockdeployError):
     kind = "lab"
 
 
+class InternalError(SockdeployError):
+    """A fault in sockdeploy itself; its traceback is kept in a file the message names."""
+
+    exit_code = 1
+    kind = "internal"
+
+
 class SourceChanged(UsageError):
     """A source that ran differs from the checksum its run.json recorded; it cannot be submitted as run."""
 
@@ -186,6 +195,7 @@ EXIT_UNEXPECTED = 1
 #: Every exit code sockdeploy uses and what it means; `exit_code_for` picks one for an error.
 EXIT_CODES: Dict[int, str] = {
     EXIT_OK: "ok",
+    EXIT_UNEXPECTED: "internal error (a fault in sockdeploy; its traceback is kept in a file)",
     ConfigError.exit_code: "config/usage",
     ConnectError.exit_code: "SSH connection/authentication/host key",
     BuildError.exit_code: "build",
@@ -209,3 +219,14 @@ def exit_code_for(error: BaseException) -> int:
 def exit_codes_text() -> str:
     """Return EXIT_CODES as one sentence, for --help and the README."""
     return "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
+
+
+def internal_error(exc: BaseException, path: Path) -> InternalError:
+    """Keep EXC's traceback in PATH and return the one-line error that names it."""
+    try:
+        path.write_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), encoding="utf-8")
+        where = str(path)
+    except OSError:
+        where = "(it could not be written)"
+    return InternalError(f"internal error: {type(exc).__name__}: {exc}",
+                         f"this is a fault in sockdeploy, not in your programs; please report it with {where}")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import time
+from pathlib import Path
 from typing import Any, List, Optional
 
 import click
@@ -21,7 +24,7 @@ from sockdeploy.cli.lab import lab
 from sockdeploy.cli.run import demo, payloads_cmd, run
 from sockdeploy.cli.tunnel import tunnel
 from sockdeploy.cli.vpn import vpn
-from sockdeploy.errors import SockdeployError, Terminated, exit_code_for, exit_codes_text
+from sockdeploy.errors import SockdeployError, Terminated, exit_code_for, exit_codes_text, internal_error
 
 
 class SockdeployGroup(click.Group):
@@ -34,6 +37,12 @@ class SockdeployGroup(click.Group):
         except SockdeployError as err:
             report_error(err)
             raise click.exceptions.Exit(exit_code_for(err)) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # never a traceback on the terminal: one line, the traceback in a file
+            internal = internal_error(exc, _internal_error_path())
+            report_error(internal)
+            raise click.exceptions.Exit(exit_code_for(internal)) from None
 
 
 @click.group(cls=SockdeployGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=exit_codes_text())
@@ -50,6 +59,12 @@ def cli() -> None:
 
 for _command in (run, inspect_cmd, batch_cmd, demo, payloads_cmd, report, bundle, doctor, init, vpn, tunnel, lab, completion):
     cli.add_command(_command)
+
+
+def _internal_error_path() -> Path:
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "sockdeploy"
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return base / f"internal-error-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
 
 
 def _on_sigterm(_signum: int, _frame: object) -> None:

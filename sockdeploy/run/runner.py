@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from sockdeploy.errors import Interrupted, SockdeployError, UsageError
+from sockdeploy.errors import Interrupted, SockdeployError, UsageError, internal_error
 from sockdeploy.output.progress import Progress
 from sockdeploy.output.runfolder import RunFolder, utc_iso
 from sockdeploy.run import archive, buildstep, clientstep, connections, pathstep, serverstep, tunnelstep, verdicts
@@ -50,6 +50,8 @@ def run_payload(payload: Payload, cfg: Optional[Config], opts: RunOptions, progr
         error = Interrupted("interrupted (Ctrl-C)", f"partial transcripts are in {ctx.folder.path}; run again when ready")
     except SockdeployError as exc:
         error = exc
+    except Exception as exc:  # a fault of sockdeploy's own: the run is not ok, and the traceback is kept
+        error = internal_error(exc, ctx.folder.path / INTERNAL_ERROR_FILE)
     finally:
         error = verdicts.final_error(ctx, error)
         ctx.record.finished = utc_iso()
@@ -59,6 +61,9 @@ def run_payload(payload: Payload, cfg: Optional[Config], opts: RunOptions, progr
         if ctx.clock is not None:
             ctx.clock.close()
     return RunResult(ok=error is None, folder=ctx.folder, record=ctx.record, error=error)
+
+
+INTERNAL_ERROR_FILE = "internal-error.txt"
 
 
 def new_context(payload: Payload, cfg: Optional[Config], opts: RunOptions, progress: Progress) -> RunContext:

@@ -67,6 +67,7 @@ def load_located(path: Path, err: Type[SockdeployError]) -> Located:
     except (OSError, UnicodeDecodeError) as exc:
         raise err(f"cannot read file: {exc}", "check the file's permissions and encoding (UTF-8)", where=str(path)) from None
     try:
+        _limit_aliases(text, path, err)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -82,6 +83,21 @@ def load_located(path: Path, err: Type[SockdeployError]) -> Located:
     lines: Dict[KeyPath, int] = {}
     data = None if node is None else _construct(node, (), lines, str(path), err)
     return Located(data=data, path=path, lines=lines)
+
+
+MAX_ALIASES = 32  # a config file needs few, if any; a "billion laughs" file needs many
+
+
+def _limit_aliases(text: str, path: Path, err: Type[SockdeployError]) -> None:
+    """Refuse a file with more YAML aliases (*name) than any config needs, before anything expands them."""
+    count = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            count += 1
+            if count > MAX_ALIASES:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise err(f"more than {MAX_ALIASES} YAML aliases (*name)", "write the values out instead of repeating anchors",
+                          where=f"{path}:{line}")
 
 
 class Section:

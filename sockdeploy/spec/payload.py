@@ -189,12 +189,20 @@ def _expectations(exp: Section, nruns: int) -> Expectations:
     )
 
 
+# Files sockdeploy keeps in a remote run folder beside the sources: an upload may never supply one
+# (a planted server.pid would make the watchdog signal whatever process group it names).
+CONTROL_NAMES = frozenset({"server.pid", "client.pid", "lifeline.pid", "watchdog.pid", "server.log", "server.times"})
+
+
 def list_sources(directory: Path) -> List[Path]:
     """Return the files of a payload folder that get copied: top-level, non-hidden, not binaries."""
     files = []
     for p in sorted(directory.iterdir()):
         if p.name.startswith(".") or p.name == MANIFEST or not p.is_file() or p.is_symlink():
             continue
+        if p.name in CONTROL_NAMES:
+            raise PayloadError(f"{p}: sockdeploy keeps a file of this name in the run folder, so it cannot be uploaded",
+                               "remove or rename it (it is not a source: a log or pid file left by an earlier test)")
         with p.open("rb") as fh:
             if fh.read(4) == b"\x7fELF":  # a stale build product: rebuilt from source instead
                 continue

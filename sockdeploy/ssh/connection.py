@@ -51,8 +51,7 @@ def make_connection(cfg: ServerConfig, known_hosts: KnownHosts, policy: HostKeyP
     gateway = getattr(conn, "gateway", None)
     if gateway is not None and hasattr(gateway, "client"):  # ProxyJump: the jump host is checked too
         gateway.client.set_missing_host_key_policy(policy)
-        if known_hosts.path.is_file():
-            gateway.client.load_host_keys(str(known_hosts.path))
+        known_hosts.load_into(gateway.client)
     known_hosts.load_into(conn.client)
     return conn, list(from_ssh_config)
 
@@ -68,7 +67,8 @@ def translated_errors(conn: Any, known_hosts: KnownHosts) -> Iterator[None]:
     except (HostKeyError, AuthError):
         raise
     except paramiko.BadHostKeyException as exc:
-        raise known_hosts.changed_key_error(known_hosts_name(conn.host, conn.port), exc.key) from None
+        name = known_hosts_name(conn.host, conn.port)
+        raise (known_hosts.revoked_error(name, exc.key) or known_hosts.changed_key_error(name, exc.key)) from None
     except paramiko.AuthenticationException as exc:
         raise AuthError(f"authentication to {target} failed: {exc}",
                         "check server.user and server.identity in hosts.yaml, or load your key with ssh-add") from None

@@ -8,7 +8,7 @@ import logging
 import os
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from sockdeploy.errors import HostKeyError
 from sockdeploy.ssh.terminal import Confirm
@@ -39,20 +39,59 @@ class KnownHosts:
         """`configured` is hosts.yaml's path, if it names one; the system file is read only without it."""
         self.configured = configured
         self.path = Path(configured or os.path.join(os.path.expanduser("~"), ".ssh", "known_hosts"))
+        self.revoked: Dict[str, str] = {}  # "type base64" of a key marked @revoked -> its FILE:LINE
+        self.notes: List[str] = []  # lines read but not used (@cert-authority), said with -v
 
     def load_into(self, client: paramiko.SSHClient) -> None:
         """Give `client` the known keys: this file, and the system's file unless hosts.yaml names one."""
         if self.path.is_file():
             try:
-                client.load_host_keys(str(self.path))
+                self._load(client, self.path)
             except (OSError, UnicodeDecodeError) as exc:
                 raise HostKeyError(f"cannot read known_hosts: {exc}", "check the file's permissions",
                                    where=str(self.path)) from None
         if not self.configured and os.path.isfile(SYSTEM_KNOWN_HOSTS):
             try:
-                client.load_system_host_keys(SYSTEM_KNOWN_HOSTS)
-            except OSError:
+                self._load(client, Path(SYSTEM_KNOWN_HOSTS))
+            except (OSError, UnicodeDecodeError):
                 pass
+
+    def _load(self, client: paramiko.SSHClient, path: Path) -> None:
+        """Read PATH as OpenSSH does: plain and hashed names, [host]:port, @revoked keys, @cert-authority lines."""
+        import paramiko
+
+        entries = []
+        for no, raw in enumerate(path.read_text().splitlines(), 1):
+            line = raw.strip()
+            marker, _, rest = line.partition(" ") if line.startswith("@") else ("", "", line)
+            if marker == "@cert-authority":
+                self.notes.append(f"{path}:{no}: @cert-authority line ignored (certificates are not supported)")
+                continue
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(rest.strip(), no)
+            except Exception:  # a malformed line: OpenSSH skips it too
+                continue
+            if entry is None or entry.key is None:
+                continue
+            if marker == "@revoked":
+                self.revoked[_key_text(entry.key)] = f"{path}:{no}"
+            elif not marker:
+                entries.append(entry)
+        known = client.get_host_keys()
+        for entry in entries:
+            if _key_text(entry.key) in self.revoked:
+                continue
+            for name in entry.hostnames:
+                known.add(name, entry.key.get_name(), entry.key)
+
+    def revoked_error(self, name: str, key: paramiko.PKey) -> Optional[HostKeyError]:
+        """The error for a key marked @revoked, or None."""
+        where = self.revoked.get(_key_text(key))
+        if where is None:
+            return None
+        return HostKeyError(f"the host key {name} offered ({key.get_name()} {fingerprint(key)}) is marked @revoked "
+                            f"at {where}; refusing to connect",
+                            "ask the host's admins which key is valid now; never remove the @revoked line to get in")
 
     def find_entry(self, name: str) -> Optional[str]:
         """Return 'FILE:LINE' of the entry for `name` (plain or hashed), if any."""
@@ -105,7 +144,10 @@ class HostKeyPolicy:
         self.confirm = confirm
 
     def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
-        """Store the key when allowed; raise HostKeyError otherwise."""
+        """Store the key when allowed; raise HostKeyError otherwise (a revoked key always)."""
+        revoked = self.known_hosts.revoked_error(hostname, key)
+        if revoked is not None:
+            raise revoked
         what = f"{key.get_name()} key {fingerprint(key)}"
         if self.accept_new:
             self.known_hosts.store(hostname, key)
@@ -122,3 +164,7 @@ class HostKeyPolicy:
             f"unknown host key for {hostname}: {what}",
             "check this fingerprint with your course staff, then run once with --accept-new (or from a terminal) to store it",
         )
+
+
+def _key_text(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} {key.get_base64()}"

@@ -30,7 +30,8 @@ def test_every_error_class_has_a_documented_exit_code(cls):
 
 
 def test_the_table_holds_the_codes_the_readme_documents():
-    assert errors.EXIT_CODES == {0: "ok", 2: "config/usage", 3: "SSH connection/authentication/host key", 4: "build",
+    assert errors.EXIT_CODES == {0: "ok", 1: "internal error (a fault in sockdeploy; its traceback is kept in a file)",
+                                 2: "config/usage", 3: "SSH connection/authentication/host key", 4: "build",
                                  5: "network path", 6: "the programs failed or timed out", 7: "lab",
                                  130: "interrupted (Ctrl-C)", 143: "terminated (SIGTERM)"}
     assert errors.exit_code_for(KeyboardInterrupt()) == 130
@@ -153,3 +154,13 @@ def test_completion_offers_payload_names(monkeypatch, capsys):
         cli.main(args=[], prog_name="sockdeploy")
     offered = capsys.readouterr().out
     assert "plain,ex5" in offered and "plain,ex1" in offered
+
+
+def test_an_unexpected_exception_is_one_line_with_the_traceback_kept(invoke, tmp_path, mocker) -> None:
+    mocker.patch("sockdeploy.cli.vpn.socket.getaddrinfo", side_effect=ZeroDivisionError("boom"))
+    (tmp_path / "hosts.yaml").write_text("server:\n  host: login.example\n")
+    res = invoke("vpn", "status", "--hosts", "hosts.yaml")
+    assert res.exit_code == 1 and "Traceback" not in res.stderr
+    assert "sockdeploy: error: internal error: ZeroDivisionError: boom" in res.stderr
+    kept = list((tmp_path / "state" / "sockdeploy").glob("internal-error-*.txt"))
+    assert len(kept) == 1 and "ZeroDivisionError" in kept[0].read_text() and str(kept[0]) in res.stderr

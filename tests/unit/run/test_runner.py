@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from sockdeploy.errors import Interrupted, ProgramError
+from sockdeploy.errors import InternalError, Interrupted, ProgramError
 from sockdeploy.output.progress import Progress
 from sockdeploy.run import runner
 from sockdeploy.run.context import RunOptions
@@ -210,3 +210,16 @@ def test_no_per_run_state_on_the_context_class():
     mutable = {name for name, value in vars(RunContext).items()
                if not name.startswith("__") and isinstance(value, (list, dict, set))}
     assert mutable == set()
+
+
+def test_a_fault_of_sockdeploy_itself_is_an_internal_error_not_a_success(monkeypatch, tmp_path):
+    steps = Steps(fail_at="client runs", exc=RuntimeError)
+    _install(monkeypatch, steps)
+    result = _run(tmp_path)
+    assert isinstance(result.error, InternalError) and result.error.exit_code == 1
+    assert result.error.message.startswith("internal error: RuntimeError")
+    kept = result.folder.path / "internal-error.txt"
+    assert str(kept) in (result.error.hint or "") and "Traceback" in kept.read_text()
+    data = json.loads((result.folder.path / "run.json").read_text())
+    assert data["ok"] is False and data["error"]["kind"] == "internal"
+    assert steps.events[-1] == "exit connection"  # cleaned up like any other failure

@@ -121,3 +121,16 @@ def test_port_ranges(text, expected):
 def test_bad_port_ranges(text):
     with pytest.raises(ValueError):
         parse_port_range(text)
+
+
+def test_a_billion_laughs_file_is_refused_before_it_expands(tmp_path) -> None:
+    from sockdeploy.spec.hosts import load_config
+
+    rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefg", "bcdefgh"):
+        rows.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    path = tmp_path / "hosts.yaml"
+    path.write_text("\n".join(rows) + "\nserver: {host: x}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert err.value.message == "more than 32 YAML aliases (*name)" and err.value.where == f"{path}:5"

@@ -138,3 +138,13 @@ def test_unknown_target_suggests(tmp_path):
     assert "did you mean" in info.value.hint
     with pytest.raises(UsageError):
         resolve("ex5", str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize("name", ["server.pid", "client.pid", "lifeline.pid", "server.log"])
+def test_a_file_named_like_sockdeploys_own_is_never_uploaded(tmp_path, name) -> None:
+    (tmp_path / "server.c").write_text("int main(void) { return 0; }\n")
+    (tmp_path / name).write_text("0\n")  # with 0 in server.pid, the watchdog once killed itself
+    with pytest.raises(PayloadError) as err:
+        list_sources(tmp_path)
+    assert err.value.message == (f"{tmp_path / name}: sockdeploy keeps a file of this name in the run folder, "
+                                 "so it cannot be uploaded")

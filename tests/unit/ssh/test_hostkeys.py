@@ -107,3 +107,35 @@ def test_an_unreadable_known_hosts_is_a_host_key_error(known: KnownHosts) -> Non
     known.path.write_bytes(b"\xff\xfe not text\n")
     with pytest.raises(HostKeyError, match="cannot read known_hosts"):
         known.load_into(paramiko.SSHClient())
+
+
+def test_marker_lines_are_read_as_openssh_reads_them(known: KnownHosts, key: paramiko.PKey) -> None:
+    other = paramiko.ECDSAKey.generate()
+    known.path.parent.mkdir(parents=True)
+    known.path.write_text(
+        f"@cert-authority *.example {other.get_name()} {other.get_base64()}\n"
+        f"@revoked * {key.get_name()} {key.get_base64()}\n"
+        f"{NAME} {key.get_name()} {key.get_base64()}\n"
+        f"plain.example {other.get_name()} {other.get_base64()}\n")
+    client = paramiko.SSHClient()
+    known.load_into(client)  # no traceback: the markers are understood
+    assert client.get_host_keys().lookup(NAME) is None  # a revoked key is never trusted, even where listed
+    assert client.get_host_keys().lookup("plain.example") is not None
+    assert known.notes and "@cert-authority line ignored" in known.notes[0]
+    policy = HostKeyPolicy(known, accept_new=True, confirm=None)
+    with pytest.raises(HostKeyError) as err:
+        policy.missing_host_key(None, NAME, key)  # not even --accept-new stores it
+    assert "is marked @revoked at" in err.value.message and f"{known.path}:2" in err.value.message
+    assert known.path.read_text().count(key.get_base64()) == 2  # nothing was appended
+
+
+def test_a_revoked_key_offered_for_a_known_host_is_named_as_revoked(known: KnownHosts, key: paramiko.PKey) -> None:
+    other = paramiko.ECDSAKey.generate()
+    known.path.parent.mkdir(parents=True)
+    known.path.write_text(f"@revoked * {key.get_name()} {key.get_base64()}\n{NAME} {other.get_name()} {other.get_base64()}\n")
+    known.load_into(paramiko.SSHClient())
+    conn = type("Conn", (), {"user": "me", "host": "login.example", "port": 2222})()
+    with pytest.raises(HostKeyError) as err:
+        with translated_errors(conn, known):
+            raise paramiko.BadHostKeyException("login.example", key, other)
+    assert "marked @revoked" in err.value.message
