@@ -144,3 +144,21 @@ def test_unknown_host_key_is_asked_about_on_a_terminal(clean_lab, tmp_path, fake
         assert clean_lab.login_count() - before == 1
     else:
         assert not kh.exists() and clean_lab.login_count() == before
+
+
+def test_known_hosts_markers_as_openssh_reads_them(cli, tmp_path, clean_lab):
+    """@cert-authority lines are skipped; a key marked @revoked is refused, even with --accept-new."""
+    pub = " ".join(clean_lab.host_key.with_suffix(".pub").read_text().split()[:2])
+    kh = tmp_path / "kh"
+    kh.write_text(f"@cert-authority *.example {pub}\n" + clean_lab.known_hosts.read_text())
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(clean_lab.hosts_file.read_text().replace(str(clean_lab.known_hosts), str(kh)))
+    ok = cli("run", "ex5", "--hosts", str(hosts), "--via", "tunnel", "--out", "runs")
+    assert ok.code == 0, ok.stderr
+    kh.write_text(f"@revoked * {pub}\n" + clean_lab.known_hosts.read_text())
+    before = clean_lab.login_count()
+    refused = cli("run", "ex5", "--hosts", str(hosts), "--via", "tunnel", "--out", "runs2", "--accept-new", "--json")
+    assert refused.code == 3, refused.stderr
+    assert "is marked @revoked at" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.json()["ok"] is False
+    assert clean_lab.login_count() == before
