@@ -69,6 +69,8 @@ def run(targets: Tuple[str, ...], payload_dir: Optional[str], hosts_path: Option
         return
     cfg = _config_for(payloads, hosts_path, local)
     progress = Progress(quiet=quiet, verbose=verbose)
+    if cfg is not None and cfg.path is not None:
+        progress.info(f"hosts.yaml: {cfg.path}")  # which one, when several could apply
     opts = RunOptions(out=Path(out), via=via, port=port, local=local, accept_new=accept_new, keep_remote=keep_remote,
                       stdin=_stdin_text(stdin_text),
                       confirm=confirm_fn(), prompt=prompt_fn())

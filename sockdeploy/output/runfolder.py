@@ -127,7 +127,7 @@ def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str 
     rows = [
         ("result", status + (f": {err.message}" if err else "")),
         ("started", record.started),
-        ("server host", f"{srv.host} ({srv.ip})" if srv.ip else str(srv.host)),
+        ("server host", f"{srv.host} ({srv.ip})" if srv.ip else (srv.host or "n/a (not reached)")),
         ("port", str(srv.port) if srv.port else "n/a"),
         ("client host", str(record.client_host or "")),
         ("network path", f"{record.via}: {record.via_reason}".rstrip(": ")),

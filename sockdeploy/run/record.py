@@ -233,7 +233,7 @@ class TimelineRecord:
 
 # Top-level keys written only once the run got that far (absent, not null, before).
 OPTIONAL_KEYS = ("client_ssh", "cleaned_stale_runs", "vpn_checks", "probe", "tunnel", "expectations",
-                 "expectations_note", "timeline", "plan", "redirects")
+                 "expectations_note", "timeline", "plan", "redirects", "hosts_file")
 
 
 @dataclass
@@ -268,6 +268,7 @@ class RunRecord:
     timeline: Optional[TimelineRecord] = None
     plan: Optional[List[str]] = None  # what sockdeploy chose for programs it found in a folder, and why
     redirects: Optional[List[str]] = None  # hard-coded addresses and ports carried elsewhere, one sentence each
+    hosts_file: Optional[str] = None  # the hosts.yaml the run used
     schema: int = SCHEMA
 
     def to_json(self) -> Dict[str, Any]:
@@ -325,4 +326,5 @@ class RunRecord:
             timeline=TimelineRecord.from_json(d["timeline"]) if isinstance(d.get("timeline"), Mapping) else None,
             plan=[str(n) for n in d["plan"]] if isinstance(d.get("plan"), list) else None,
             redirects=[str(n) for n in d["redirects"]] if isinstance(d.get("redirects"), list) else None,
+            hosts_file=_opt_str(d.get("hosts_file")),
         )

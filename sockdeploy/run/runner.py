@@ -79,6 +79,8 @@ def new_context(payload: Payload, cfg: Optional[Config], opts: RunOptions, progr
         run_dir=str(folder.path), server=ServerRecord(), sources=payload.checksums(),
         sources_dir=SOURCES_DIR if payload.files and payload.files[0].parent == folder.path / SOURCES_DIR else None)
     ctx = RunContext(payload=payload, cfg=cfg, opts=opts, progress=progress, folder=folder, record=record)
+    if cfg is not None and cfg.path is not None:
+        record.hosts_file = str(cfg.path)
     if payload.plan_notes:  # programs found in a folder: say what was chosen before anything runs
         record.plan = list(payload.plan_notes)
         for note in payload.plan_notes:

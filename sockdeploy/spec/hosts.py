@@ -70,21 +70,44 @@ def user_config_dir() -> Path:
     return Path(base) / "sockdeploy"
 
 
+HOSTS_ENV = "SOCKDEPLOY_HOSTS"
+# A line only the example hosts.yaml (the repository's, copied unchanged) holds.
+EXAMPLE_SIGN = "# Copy it next to where you run sockdeploy (./hosts.yaml) or to"
+
+
+def is_untouched_example(path: Path) -> bool:
+    """Whether PATH is the repository's example hosts.yaml with its placeholder user still in it."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return False
+    return EXAMPLE_SIGN in text and "\n  user: jdoe\n" in text
+
+
 def find_hosts_file(explicit: Optional[str]) -> Path:
-    """Return the hosts.yaml to use: --hosts, ./hosts.yaml, then the user config dir."""
-    if explicit:
-        p = Path(explicit).expanduser()
-        if not p.is_file():
-            raise ConfigError(f"hosts file not found: {p}", "check the --hosts path", where="--hosts")
-        return p
-    candidates = [Path.cwd() / "hosts.yaml", user_config_dir() / "hosts.yaml"]
-    for p in candidates:
-        if p.is_file():
+    """Return the hosts.yaml to use: --hosts, $SOCKDEPLOY_HOSTS, ./hosts.yaml, then the user config dir.
+
+    The repository's example (placeholder user `jdoe`) in the current folder gives way to
+    the user's own file; alone, it is refused with the way to write one.
+    """
+    for given, where in ((explicit, "--hosts"), (os.environ.get(HOSTS_ENV), f"${HOSTS_ENV}")):
+        if given:
+            p = Path(given).expanduser()
+            if not p.is_file():
+                raise ConfigError(f"hosts file not found: {p}", f"check the path given with {where}", where=where)
             return p
+    here, mine = Path.cwd() / "hosts.yaml", user_config_dir() / "hosts.yaml"
+    if here.is_file() and not (is_untouched_example(here) and mine.is_file()):
+        if is_untouched_example(here):
+            raise ConfigError(f"{here} is the example hosts.yaml: server.user is still the placeholder 'jdoe'",
+                              "run `sockdeploy init` to write your own (or edit this file), then run again",
+                              where=f"{here}")
+        return here
+    if mine.is_file():
+        return mine
     raise ConfigError(
-        "no hosts.yaml found (looked in " + " and ".join(str(c) for c in candidates) + ")",
-        "copy the example hosts.yaml from the sockdeploy repository and set server.host and server.user, "
-        "or pass --hosts PATH; 'sockdeploy demo' needs none",
+        f"no hosts.yaml found (looked at --hosts, ${HOSTS_ENV}, {here} and {mine})",
+        "run `sockdeploy init` to write one, or pass --hosts PATH; 'sockdeploy demo' needs none",
     )
 
 

@@ -142,7 +142,7 @@ FAILABLE = [e for e in SPLIT_ORDER if not e.startswith("exit ")]
 
 def _cfg(via: str = "tunnel") -> Any:
     return types.SimpleNamespace(network=types.SimpleNamespace(via=via, vpn_gateway=None, ports=(30000, 40000)),
-                                 client=types.SimpleNamespace(remote=False), server=object())
+                                 client=types.SimpleNamespace(remote=False), server=object(), path=None)
 
 
 def _run(tmp_path, local: bool = False):  # type: ignore[no-untyped-def]

@@ -111,6 +111,38 @@ def test_lookup_order(tmp_path, monkeypatch):
         find_hosts_file(str(tmp_path / "missing.yaml"))
 
 
+def test_the_environment_comes_after_hosts_and_before_the_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hosts.yaml").write_text("server: {host: here}\n")
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text("server: {host: env}\n")
+    monkeypatch.setenv("SOCKDEPLOY_HOSTS", str(env_file))
+    assert find_hosts_file(None) == env_file
+    assert find_hosts_file(str(tmp_path / "hosts.yaml")) == tmp_path / "hosts.yaml"
+    monkeypatch.setenv("SOCKDEPLOY_HOSTS", str(tmp_path / "gone.yaml"))
+    with pytest.raises(ConfigError) as info:
+        find_hosts_file(None)
+    assert info.value.where == "$SOCKDEPLOY_HOSTS"
+
+
+def test_the_repositorys_example_gives_way_to_the_users_own_file(tmp_path, monkeypatch):
+    repo_example = Path(__file__).resolve().parents[3] / "hosts.yaml"
+    cwd, xdg = tmp_path / "clone", tmp_path / "xdg"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    monkeypatch.delenv("SOCKDEPLOY_HOSTS", raising=False)
+    (cwd / "hosts.yaml").write_text(repo_example.read_text())
+    with pytest.raises(ConfigError) as info:
+        find_hosts_file(None)
+    assert "example hosts.yaml" in info.value.message and "sockdeploy init" in (info.value.hint or "")
+    (xdg / "sockdeploy").mkdir(parents=True)
+    (xdg / "sockdeploy" / "hosts.yaml").write_text("server: {host: mine}\n")
+    assert find_hosts_file(None) == xdg / "sockdeploy" / "hosts.yaml"
+    (cwd / "hosts.yaml").write_text(repo_example.read_text().replace("user: jdoe", "user: ada"))
+    assert find_hosts_file(None) == cwd / "hosts.yaml"  # edited: it is the user's now
+
+
 @pytest.mark.parametrize("text, expected",
                          [("30000-40000", (30000, 40000)), (31522, (31522, 31522)), (" 2000 - 2001 ", (2000, 2001))])
 def test_port_ranges(text, expected):
