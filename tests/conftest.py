@@ -71,7 +71,7 @@ def cli(tmp_path: Path, fake_home: Path):
 
     def call(*args: str, timeout: float = 180, env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> CliResult:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "XDG_CONFIG", "SOCKDEPLOY_HOSTS"))}
-        full_env.update(HOME=str(fake_home), PYTHONPATH=str(REPO))
+        full_env.update(HOME=str(fake_home), PYTHONPATH=str(REPO), COLUMNS="200")  # tables: whole cells
         full_env.update(env or {})
         proc = subprocess.run([sys.executable, "-m", "sockdeploy", *args], cwd=cwd or tmp_path, env=full_env,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -9,7 +9,7 @@ from typing import Callable, Iterator, Optional, TextIO
 
 from sockdeploy.errors import SockdeployError
 from sockdeploy.grading.outcome import Outcome
-from sockdeploy.output.progress import Progress, use_color
+from sockdeploy.output.progress import Progress, StepResult, use_color
 
 
 class BatchProgress:
@@ -100,10 +100,10 @@ class RunProgress(Progress):
         self._stop = stop
 
     @contextmanager
-    def step(self, label: str) -> Iterator[None]:
+    def step(self, label: str) -> Iterator[StepResult]:
         """Run one step, unless the batch was stopped and the step is not cleanup."""
         stop = self._stop()
         if stop is not None and not label.startswith(self.CLEANUP):
             raise stop
-        with super().step(label):
-            yield
+        with super().step(label) as result:
+            yield result

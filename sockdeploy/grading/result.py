@@ -15,7 +15,7 @@ from sockdeploy.grading.verdict import PASSED, SEVERITY, VERDICTS
 from sockdeploy.output.runfolder import make_unique_dir
 from sockdeploy.output.table import render_table
 
-SUMMARY_HEADER = ["submission", "result", "seconds", "run folder"]
+SUMMARY_HEADER = ["submission", "result", "seconds", "reason", "run folder"]
 
 
 def batch_error(outcomes: Sequence[Outcome], interrupted: Optional[Interrupted] = None) -> Optional[SockdeployError]:
@@ -64,9 +64,9 @@ class GradingResult:
         return {v: found.count(v) for v in VERDICTS if v in found}
 
     def rows(self) -> List[List[str]]:
-        """One summary row per submission: submission, result, seconds, run folder."""
-        return [[o.submission.name, o.verdict, f"{o.seconds:.1f}", str(o.folder) if o.folder else "-"]
-                for o in self.outcomes]
+        """One summary row per submission: submission, result, seconds, the short reason, run folder."""
+        return [[o.submission.name, o.verdict, f"{o.seconds:.1f}", o.error.message if o.error else "",
+                 str(o.folder) if o.folder else "-"] for o in self.outcomes]
 
     def table(self) -> str:
         """Return the summary table people read."""

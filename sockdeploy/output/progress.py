@@ -15,6 +15,17 @@ def use_color(stream: TextIO) -> bool:
             and os.environ.get("TERM") != "dumb")
 
 
+class StepResult:
+    """What a finished step says: "ok" unless the step sets another word (e.g. "blocked")."""
+
+    def __init__(self) -> None:
+        self.word = "ok"
+        self.good = True
+
+    def set(self, word: str, good: bool) -> None:
+        self.word, self.good = word, good
+
+
 class Progress:
     """Print each step with its duration on stderr; quiet prints nothing."""
 
@@ -39,23 +50,25 @@ class Progress:
             print(f"    {message}", file=self.stream, flush=True)
 
     @contextmanager
-    def step(self, label: str) -> Iterator[None]:
-        """Show `label` while the block runs, then its result (ok or failed) and duration."""
+    def step(self, label: str) -> Iterator[StepResult]:
+        """Show `label` while the block runs, then its result (ok, the word the block set, or failed) and duration."""
         start = time.monotonic()
+        result = StepResult()
         if self.tty and not self.quiet:
             self.stream.write(f"  … {label}")
             self.stream.flush()
         try:
-            yield
+            yield result
         except BaseException:
-            self._end(label, start, ok=False)
+            result.set("failed", False)
+            self._end(label, start, result)
             raise
-        self._end(label, start, ok=True)
+        self._end(label, start, result)
 
-    def _end(self, label: str, start: float, ok: bool) -> None:
+    def _end(self, label: str, start: float, result: StepResult) -> None:
         if self.quiet:
             return
         took = time.monotonic() - start
-        mark = self._color("ok", "32") if ok else self._color("failed", "31")
+        mark = self._color(result.word, "32" if result.good else "31")
         prefix = "\r\033[K" if self.tty else ""
         print(f"{prefix}  {label}: {mark} ({took:.2f} s)", file=self.stream, flush=True)

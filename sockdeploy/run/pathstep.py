@@ -28,8 +28,10 @@ def choose_path(ctx: RunContext, port: int, values: Dict[str, Any]) -> None:
     chosen = ctx.via
     if ctx.via in ("direct", "vpn", "auto"):
         ip = values["ip"]
-        with ctx.progress.step(f"probe {ip}:{port} from here"):
+        with ctx.progress.step(f"probe {ip}:{port} from here") as shown:
             found = paths.probe_from(ctx.pi, ip, port) if ctx.pi is not None else paths.probe(ip, port)
+            if not found.reachable:
+                shown.set("blocked" if found.outcome == "timeout" else "unreachable", False)
         ctx.progress.info(found.describe())
         ctx.record.probe = ProbeRecord(target=f"{ip}:{port}", outcome=found.outcome)
         if found.reachable:
