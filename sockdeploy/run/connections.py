@@ -36,7 +36,8 @@ def server_connection(ctx: RunContext) -> Iterator[SshSession]:
             with ctx.progress.step(f"connect to {ctx.cfg.server.host}"):
                 session.open()
         ctx.record.ssh = SshRecord(login=session.login, strict_kex=session.strict_kex, reused_connection=reused)
-        ctx.progress.detail(f"logged in as {session.login}; strict key exchange: {'yes' if session.strict_kex else 'no'}")
+        ctx.progress.detail(f"logged in as {session.login} with {session.auth_used or 'an earlier login'}; "
+                            f"strict key exchange: {'yes' if session.strict_kex else 'no'}")
         ctx.record.server.host = session.name
         ctx.record.server.ip = session.peer_ip or resolve(session.hostname)
         yield session

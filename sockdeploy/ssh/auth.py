@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple
 
 from sockdeploy.errors import AuthError
 from sockdeploy.spec.hosts import ServerConfig
+from sockdeploy.ssh.hostkeys import fingerprint
 from sockdeploy.ssh.terminal import Prompt
 
 if TYPE_CHECKING:
@@ -35,25 +36,43 @@ def identity_files(cfg: ServerConfig, from_ssh_config: Sequence[str]) -> List[st
 class Authenticator:
     """One login: public keys first (as OpenSSH orders them), then the answers the server asks for."""
 
-    def __init__(self, cfg: ServerConfig, identities: Sequence[str], prompt: Optional[Prompt]) -> None:
-        """`prompt` asks the person at the terminal; None means there is none."""
+    def __init__(self, cfg: ServerConfig, identities: Sequence[str], prompt: Optional[Prompt],
+                 identities_only: bool = False) -> None:
+        """`prompt` asks the person at the terminal; None means there is none.
+
+        With `identities_only` (ssh config's IdentitiesOnly), agent keys are not offered,
+        as OpenSSH does: only the identity files.
+        """
         self.cfg = cfg
         self.identities = list(identities)
         self.prompt = prompt
+        self.identities_only = identities_only
         self.skipped: List[str] = []  # identity files not offered, with the reason
         self.tried: List[str] = []  # keys offered
+        self.used: Optional[str] = None  # how the login succeeded: method, and the key's label and fingerprint
 
     def keys(self) -> Iterator[Tuple[paramiko.PKey, str]]:
-        """Yield (key, label): ssh-agent's keys first, then identity files."""
+        """Yield (key, label) in OpenSSH's order: the configured identity, agent keys (not with IdentitiesOnly), files.
+
+        With many keys in the agent, the one hosts.yaml names is offered before
+        the server's MaxAuthTries runs out.
+        """
         import paramiko
 
-        if self.cfg.agent and os.environ.get("SSH_AUTH_SOCK"):
+        configured = [p for p in self.identities if self.cfg.identity and p == self.cfg.identity]
+        yield from self._files(configured)
+        if self.cfg.agent and os.environ.get("SSH_AUTH_SOCK") and not self.identities_only:
             try:
                 for i, key in enumerate(paramiko.Agent().get_keys()):
                     yield key, f"agent key {i + 1}"
             except paramiko.SSHException:
                 pass
-        for path in self.identities:
+        yield from self._files([p for p in self.identities if p not in configured])
+
+    def _files(self, paths: Sequence[str]) -> Iterator[Tuple[paramiko.PKey, str]]:
+        import paramiko
+
+        for path in paths:
             try:
                 found: Optional[paramiko.PKey] = paramiko.PKey.from_path(path)
             except (paramiko.PasswordRequiredException, TypeError):
@@ -85,6 +104,11 @@ class Authenticator:
         allowed = self._offer_keys(transport, user)
         if transport.is_authenticated():
             return
+        if not transport.is_active():  # sshd hung up: MaxAuthTries ran out before the right key came
+            raise AuthError(f"{target} ended the login after {len(self.tried)} keys were offered "
+                            f"({', '.join(self.tried)}): too many authentication failures",
+                            "offer only the right key: `identity:` in hosts.yaml, or `IdentitiesOnly yes` with "
+                            "`IdentityFile` for this host in ~/.ssh/config")
         if allowed is None:  # every key failed (or none): ask the server what it accepts
             allowed = self._ask_methods(transport, user)
             if transport.is_authenticated():
@@ -106,8 +130,15 @@ class Authenticator:
                 return list(exc.allowed_types)
             except paramiko.AuthenticationException:
                 continue
+            except paramiko.SSHException:
+                if transport.is_active():
+                    raise
+                self.tried.pop()  # it never reached the server
+                break  # sshd hung up (MaxAuthTries): login() says so
             if transport.is_authenticated():
+                self.used = f"publickey ({label}, {key.get_name()} {fingerprint(key)})"
                 return []
+            self.used = f"publickey ({label}, {key.get_name()} {fingerprint(key)})"
             allowed = list(remaining)  # partial success: a second factor follows
         return allowed
 
@@ -133,6 +164,7 @@ class Authenticator:
                                 "and there is no terminal to ask them on",
                                 "run sockdeploy from a terminal, or log in with a key (ssh-copy-id) so nothing needs typing")
             try:
+                self.used = f"{self.used} + {method}" if self.used else method
                 if method == "keyboard-interactive":
                     allowed = list(transport.auth_interactive(user, self._relay))
                 else:

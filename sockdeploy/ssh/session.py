@@ -62,6 +62,7 @@ class SshSession:
         self._transport: Any = None
         self._keepalive: Optional[Keepalive] = None
         self._open_lock = threading.Lock()  # see _open
+        self.auth_used: Optional[str] = None  # how the last login succeeded (method, key fingerprint), for -v
         self._global_requests = threading.Lock()  # see Keepalive
 
     # -- lifetime -----------------------------------------------------------
@@ -87,7 +88,10 @@ class SshSession:
             with translated_errors(conn, self.known_hosts):
                 transport = handshake(conn)
                 if login:
-                    Authenticator(self.cfg, self.identities, self.prompt).login(transport, conn.user, target)
+                    only = str(dict(getattr(conn, "ssh_config", {}) or {}).get("identitiesonly", "no")).lower() == "yes"
+                    auth = Authenticator(self.cfg, self.identities, self.prompt, identities_only=only)
+                    auth.login(transport, conn.user, target)
+                    self.auth_used = auth.used
         except BaseException:
             self.close()
             raise

@@ -162,3 +162,36 @@ def test_known_hosts_markers_as_openssh_reads_them(cli, tmp_path, clean_lab):
     assert "is marked @revoked at" in refused.stderr and "Traceback" not in refused.stderr
     assert refused.json()["ok"] is False
     assert clean_lab.login_count() == before
+
+
+def test_a_crowded_agent_does_not_use_up_max_auth_tries(cli, clean_lab, tmp_path):
+    """Seven other keys in the agent: OpenSSH with IdentityFile+IdentitiesOnly logs in, and so does sockdeploy."""
+    agent_sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if agent_sock.exists():
+                break
+            time.sleep(0.1)
+        env = {"SSH_AUTH_SOCK": str(agent_sock)}
+        for i in range(7):
+            key = tmp_path / f"other{i}"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+            subprocess.run(["ssh-add", "-q", str(key)], env=dict(os.environ, **env), check=True, capture_output=True)
+        # what OpenSSH does with the same keys: the agent's seven first would hit MaxAuthTries 6 ...
+        base = ["ssh", "-F", "/dev/null", "-p", str(clean_lab.port), "-o", f"UserKnownHostsFile={clean_lab.known_hosts}",
+                "-o", "BatchMode=yes", "-l", clean_lab.user]
+        crowded = subprocess.run(base + ["-i", str(clean_lab.identity), "localhost", "true"],
+                                 env=dict(os.environ, **env), capture_output=True, text=True, timeout=30)
+        only = subprocess.run(base + ["-o", "IdentitiesOnly=yes", "-i", str(clean_lab.identity), "localhost", "true"],
+                              env=dict(os.environ, **env), capture_output=True, text=True, timeout=30)
+        assert only.returncode == 0, only.stderr
+        # ... sockdeploy offers the key hosts.yaml names first, then the agent's: it logs in either way
+        hosts = tmp_path / "hosts.yaml"
+        hosts.write_text(clean_lab.hosts_file.read_text().replace("agent: false", "agent: true"))
+        res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", "-v", env=env)
+        assert res.code == 0, res.stderr + f"\n(ssh without IdentitiesOnly: exit {crowded.returncode})"
+        assert f"with publickey ({clean_lab.identity}, ssh-ed25519 SHA256:" in res.stderr
+    finally:
+        agent.terminate()
+        agent.wait()

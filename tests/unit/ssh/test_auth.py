@@ -18,12 +18,19 @@ class FakeKey:
     def __init__(self, label: str) -> None:
         self.label = label
 
+    def get_name(self) -> str:
+        return "ssh-ed25519"
+
+    def asbytes(self) -> bytes:
+        return self.label.encode()
+
 
 class FakeTransport:
     """Accepts what `accept` names; records every method tried, in order."""
 
     def __init__(self, accept: Sequence[str], methods: Sequence[str] = ("publickey", "keyboard-interactive"),
-                 second_factor: bool = False) -> None:
+                 second_factor: bool = False, max_tries: int = 6) -> None:
+        self.max_tries = max_tries  # sshd's MaxAuthTries: it hangs up after this many failures
         self.accept = set(accept)
         self.methods = list(methods)
         self.second_factor = second_factor
@@ -33,7 +40,12 @@ class FakeTransport:
     def is_authenticated(self) -> bool:
         return self.done
 
+    def is_active(self) -> bool:
+        return len(self.tried) < self.max_tries or self.done
+
     def auth_publickey(self, user: str, key: FakeKey) -> List[str]:
+        if not self.is_active():
+            raise paramiko.SSHException("No existing session")
         self.tried.append(key.label)
         if "publickey" not in self.methods:
             raise paramiko.BadAuthenticationType("no", self.methods)
@@ -162,3 +174,32 @@ def test_identity_files_hosts_yaml_alone_else_ssh_config_then_defaults(tmp_path:
         str(ssh / "custom"), str(ssh / "id_ed25519"), str(ssh / "id_rsa")]
     assert identity_files(ServerConfig(host="h", identity=str(ssh / "id_rsa")), ["~/.ssh/custom"]) == [str(ssh / "id_rsa")]
     assert auth.DEFAULT_IDENTITIES == ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def test_the_configured_identity_comes_before_a_crowded_agent(tmp_path: Path, mocker: Any) -> None:
+    """Seven agent keys would use up MaxAuthTries; the key hosts.yaml names is offered first."""
+    cfg = ServerConfig(host="login.example", identity=str(tmp_path / "course_key"))
+    a = Authenticator(cfg, [str(tmp_path / "id_rsa"), cfg.identity], None)
+    mocker.patch.object(Authenticator, "_files", lambda self, paths: iter([(FakeKey(p), p) for p in paths]))
+    mocker.patch.dict("os.environ", {"SSH_AUTH_SOCK": "/agent"})
+    mocker.patch("paramiko.Agent", return_value=mocker.Mock(get_keys=lambda: [FakeKey(f"a{i}") for i in range(7)]))
+    labels = [label for _, label in a.keys()]
+    assert labels[0] == cfg.identity and labels[1:8] == [f"agent key {i}" for i in range(1, 8)]
+    only = Authenticator(cfg, [str(tmp_path / "id_rsa"), cfg.identity], None, identities_only=True)
+    assert [label for _, label in only.keys()] == [cfg.identity, str(tmp_path / "id_rsa")]  # no agent keys
+
+
+def test_a_server_that_hangs_up_after_too_many_keys_is_named_with_the_fix(mocker: Any) -> None:
+    t = FakeTransport(accept=["the right one"], max_tries=3)
+    with pytest.raises(AuthError) as err:
+        authenticator(mocker, ["agent key 1", "agent key 2", "agent key 3", "the right one"]).login(t, "jdoe", "target")
+    assert "ended the login after 3 keys were offered" in err.value.message
+    assert "IdentitiesOnly yes" in (err.value.hint or "")
+
+
+def test_the_login_says_which_key_and_method_won(mocker: Any) -> None:
+    t = FakeTransport(accept=["id_ed25519"], second_factor=True)
+    a = authenticator(mocker, ["id_ed25519"], Person("123456"))
+    a.login(t, "jdoe", "target")
+    assert a.used is not None and a.used.startswith("publickey (id_ed25519, ssh-ed25519 SHA256:")
+    assert a.used.endswith(" + keyboard-interactive")
