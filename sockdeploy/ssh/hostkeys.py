@@ -35,10 +35,15 @@ def known_hosts_name(host: str, port: int) -> str:
 class KnownHosts:
     """One known_hosts file (hosts.yaml's server.known_hosts, else ~/.ssh/known_hosts)."""
 
-    def __init__(self, configured: Optional[str]) -> None:
-        """`configured` is hosts.yaml's path, if it names one; the system file is read only without it."""
+    def __init__(self, configured: Optional[str], *, default: Optional[str] = None, hash_names: bool = False) -> None:
+        """`configured` is hosts.yaml's path, if it names one; the system file is read only without it.
+
+        `default` is the file ssh config names (UserKnownHostsFile); `hash_names` stores new
+        entries hashed (HashKnownHosts), as OpenSSH would.
+        """
         self.configured = configured
-        self.path = Path(configured or os.path.join(os.path.expanduser("~"), ".ssh", "known_hosts"))
+        self.path = Path(configured or default or os.path.join(os.path.expanduser("~"), ".ssh", "known_hosts"))
+        self.hash_names = hash_names
         self.revoked: Dict[str, str] = {}  # "type base64" of a key marked @revoked -> its FILE:LINE
         self.notes: List[str] = []  # lines read but not used (@cert-authority), said with -v
 
@@ -118,7 +123,8 @@ class KnownHosts:
         import paramiko
 
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        line = paramiko.hostkeys.HostKeyEntry([name], key).to_line()
+        stored = paramiko.HostKeys.hash_host(name) if self.hash_names else name
+        line = paramiko.hostkeys.HostKeyEntry([stored], key).to_line()
         fd = os.open(str(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a") as fh:
             fh.write(line or "")  # None only for a key without a name, which paramiko never hands over
@@ -136,12 +142,16 @@ class KnownHosts:
 
 
 class HostKeyPolicy:
-    """Unknown keys: store with --accept-new, ask on a terminal, else refuse (like StrictHostKeyChecking=ask)."""
+    """Unknown keys as StrictHostKeyChecking says: ask (on a terminal, else refuse), yes (refuse),
+    accept-new and no (store); --accept-new stores in every mode. Changed and revoked keys are always refused.
+    """
 
-    def __init__(self, known_hosts: KnownHosts, *, accept_new: bool, confirm: Optional[Confirm]) -> None:
+    def __init__(self, known_hosts: KnownHosts, *, accept_new: bool, confirm: Optional[Confirm],
+                 strict: str = "ask") -> None:
         self.known_hosts = known_hosts
-        self.accept_new = accept_new
-        self.confirm = confirm
+        self.accept_new = accept_new or strict in ("accept-new", "no")
+        self.confirm = confirm if strict == "ask" else None
+        self.strict = strict
 
     def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
         """Store the key when allowed; raise HostKeyError otherwise (a revoked key always)."""
@@ -160,6 +170,10 @@ class HostKeyPolicy:
                 return
             raise HostKeyError(f"host key for {hostname} not trusted ({what})",
                                "compare the fingerprint with the one your course publishes, then answer yes")
+        if self.strict == "yes":
+            raise HostKeyError(f"unknown host key for {hostname}: {what} (your ssh config says StrictHostKeyChecking yes)",
+                               "check this fingerprint with your course staff, then add it with: "
+                               f"ssh-keyscan -p PORT {hostname} >> {self.known_hosts.path} (or run once with --accept-new)")
         raise HostKeyError(
             f"unknown host key for {hostname}: {what}",
             "check this fingerprint with your course staff, then run once with --accept-new (or from a terminal) to store it",

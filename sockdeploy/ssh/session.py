@@ -26,6 +26,7 @@ from sockdeploy.ssh.hostgroup import run_on_hosts
 from sockdeploy.ssh.hostkeys import HostKeyPolicy, KnownHosts, fingerprint
 from sockdeploy.ssh.keepalive import Keepalive
 from sockdeploy.ssh.keyinstall import install_key, install_public_key, trust_host_key
+from sockdeploy.ssh.resolver import SshOptions
 from sockdeploy.ssh.terminal import Confirm, Prompt, terminal_confirm, terminal_prompt
 from sockdeploy.ssh.watchdog import Watchdog
 
@@ -63,6 +64,7 @@ class SshSession:
         self._keepalive: Optional[Keepalive] = None
         self._open_lock = threading.Lock()  # see _open
         self.auth_used: Optional[str] = None  # how the last login succeeded (method, key fingerprint), for -v
+        self.ssh_options: Optional[SshOptions] = None  # what OpenSSH's config says for this host (ssh -G)
         self._global_requests = threading.Lock()  # see Keepalive
 
     # -- lifetime -----------------------------------------------------------
@@ -79,7 +81,8 @@ class SshSession:
         `login=False` stops after the host key check (nothing is sent): `sockdeploy init` uses
         it to learn and store the key before the doctor, which never stores one.
         """
-        policy = HostKeyPolicy(self.known_hosts, accept_new=self.accept_new, confirm=self.confirm)
+        strict = self._apply_ssh_config()
+        policy = HostKeyPolicy(self.known_hosts, accept_new=self.accept_new, confirm=self.confirm, strict=strict)
         conn, from_ssh_config = make_connection(self.cfg, self.known_hosts, policy)
         self.identities = identity_files(self.cfg, from_ssh_config)
         self._conn = conn
@@ -96,6 +99,24 @@ class SshSession:
             self.close()
             raise
         self._connected(conn, transport, target)
+
+    def _apply_ssh_config(self) -> str:
+        """Take the host-key settings the user's OpenSSH config gives this host; return StrictHostKeyChecking.
+
+        hosts.yaml's known_hosts wins over UserKnownHostsFile; with `ssh_config: none` nothing is read.
+        """
+        if self.cfg.ssh_config == "none":
+            return "ask"
+        from pathlib import Path
+
+        from sockdeploy.ssh.resolver import resolve
+
+        opts = resolve(self.cfg.host, Path(self.cfg.ssh_config) if self.cfg.ssh_config else None,
+                       user=self.cfg.user, port=self.cfg.port)
+        self.ssh_options = opts
+        self.known_hosts = KnownHosts(self.cfg.known_hosts, default=(opts.user_known_hosts or (None,))[0],
+                                      hash_names=opts.hash_known_hosts)
+        return opts.strict_host_key_checking
 
     def _connected(self, conn: Any, transport: Any, target: str) -> None:
         """Take the new transport into use: tuning, direct delivery, keepalive, what callers read."""

@@ -195,3 +195,36 @@ def test_a_crowded_agent_does_not_use_up_max_auth_tries(cli, clean_lab, tmp_path
     finally:
         agent.terminate()
         agent.wait()
+
+
+@pytest.mark.parametrize("mode", ["accept-new", "yes"])
+def test_host_keys_as_the_users_ssh_config_says(cli, clean_lab, fake_home, tmp_path, mode):
+    """StrictHostKeyChecking, UserKnownHostsFile and HashKnownHosts from ~/.ssh/config, compared with OpenSSH's ssh."""
+    ssh = fake_home / ".ssh"
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    kh = fake_home / "course_known_hosts"
+    (ssh / "config").write_text(f"Host localhost\n  StrictHostKeyChecking {mode}\n  UserKnownHostsFile {kh}\n"
+                                "  HashKnownHosts yes\n")
+    text = _drop_line(_drop_line(clean_lab.hosts_file.read_text(), "ssh_config:"), "known_hosts:")
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(text)
+    # OpenSSH's own client with the same config and no terminal: accept-new stores, yes refuses
+    openssh = subprocess.run(["ssh", "-F", str(ssh / "config"), "-o", "BatchMode=yes", "-i", str(clean_lab.identity),
+                              "-p", str(clean_lab.port), "-l", clean_lab.user, "localhost", "true"],
+                             capture_output=True, text=True, timeout=30, env=dict(os.environ, HOME=str(fake_home)))
+    stored_by_ssh = kh.read_text() if kh.exists() else ""
+    kh.unlink(missing_ok=True)
+    res = cli("run", "ex5", "--hosts", str(hosts), "--via", "tunnel", "--out", "runs")
+    if mode == "accept-new":
+        assert openssh.returncode == 0 and stored_by_ssh.startswith("|1|"), openssh.stderr
+        assert res.code == 0, res.stderr
+        stored = kh.read_text()
+        assert stored.startswith("|1|") and "localhost" not in stored  # hashed, in the file the config names
+        found = subprocess.run(["ssh-keygen", "-F", f"[localhost]:{clean_lab.port}", "-f", str(kh)], capture_output=True)
+        assert found.returncode == 0
+        again = cli("run", "ex5", "--hosts", str(hosts), "--via", "tunnel", "--out", "runs2")
+        assert again.code == 0 and kh.read_text() == stored, again.stderr  # trusted, not stored twice
+    else:
+        assert openssh.returncode != 0 and "Host key verification failed" in openssh.stderr
+        assert res.code == 3 and "StrictHostKeyChecking yes" in res.stderr, res.stderr
+        assert not kh.exists()

@@ -139,3 +139,23 @@ def test_a_revoked_key_offered_for_a_known_host_is_named_as_revoked(known: Known
         with translated_errors(conn, known):
             raise paramiko.BadHostKeyException("login.example", key, other)
     assert "marked @revoked" in err.value.message
+
+
+@pytest.mark.parametrize("strict, stored", [("accept-new", True), ("no", True), ("yes", False), ("ask", False)])
+def test_each_strict_host_key_checking_mode_without_a_terminal(tmp_path: Path, key: paramiko.PKey, strict: str,
+                                                               stored: bool) -> None:
+    known = KnownHosts(None, default=str(tmp_path / "kh"), hash_names=True)
+    asker = Asker(True)
+    policy = HostKeyPolicy(known, accept_new=False, confirm=asker if strict == "ask" else None, strict=strict)
+    if stored:
+        policy.missing_host_key(None, NAME, key)
+        line = known.path.read_text()
+        assert line.startswith("|1|") and NAME not in line  # HashKnownHosts: the name is hashed
+        assert paramiko.HostKeys(str(known.path)).lookup(NAME) is not None
+    elif strict == "yes":
+        with pytest.raises(HostKeyError) as err:
+            policy.missing_host_key(None, NAME, key)
+        assert "StrictHostKeyChecking yes" in err.value.message and not known.path.exists()
+    else:  # ask: the person decides
+        policy.missing_host_key(None, NAME, key)
+        assert asker.asked and known.path.exists()
