@@ -48,7 +48,9 @@ def test_ssh_config_alias_supplies_hostname_user_port_identity(cli, clean_lab, f
     assert clean_lab.login_count() - before == 1
 
 
-def test_agent_login(cli, clean_lab, tmp_path):
+@pytest.fixture
+def agent_env(tmp_path):
+    """A real ssh-agent of the test's own; yields the environment that points at it."""
     agent_sock = tmp_path / "agent.sock"
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -56,19 +58,23 @@ def test_agent_login(cli, clean_lab, tmp_path):
             if agent_sock.exists():
                 break
             time.sleep(0.1)
-        env = {"SSH_AUTH_SOCK": str(agent_sock)}
-        subprocess.run(["ssh-add", str(clean_lab.identity)], env=dict(os.environ, **env), check=True, capture_output=True)
-        text = _drop_line(clean_lab.hosts_file.read_text(), "identity:").replace("agent: false", "agent: true")
-        hosts = tmp_path / "hosts.yaml"
-        hosts.write_text(text)
-        res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", env=env)
-        assert res.code == 0, res.stderr
-        # without the agent the same file cannot log in
-        res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs")
-        assert res.code == 3 and "no key was accepted" in res.stderr
+        yield {"SSH_AUTH_SOCK": str(agent_sock)}
     finally:
         agent.terminate()
         agent.wait()
+
+
+def test_agent_login(cli, clean_lab, tmp_path, agent_env):
+    env = agent_env
+    subprocess.run(["ssh-add", str(clean_lab.identity)], env=dict(os.environ, **env), check=True, capture_output=True)
+    text = _drop_line(clean_lab.hosts_file.read_text(), "identity:").replace("agent: false", "agent: true")
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(text)
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", env=env)
+    assert res.code == 0, res.stderr
+    # without the agent the same file cannot log in
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs")
+    assert res.code == 3 and "no key was accepted" in res.stderr
 
 
 def test_proxyjump_checks_the_jump_hosts_key_too(cli, clean_lab, fake_home, tmp_path):
@@ -164,37 +170,27 @@ def test_known_hosts_markers_as_openssh_reads_them(cli, tmp_path, clean_lab):
     assert clean_lab.login_count() == before
 
 
-def test_a_crowded_agent_does_not_use_up_max_auth_tries(cli, clean_lab, tmp_path):
+def test_a_crowded_agent_does_not_use_up_max_auth_tries(cli, clean_lab, tmp_path, agent_env):
     """Seven other keys in the agent: OpenSSH with IdentityFile+IdentitiesOnly logs in, and so does sockdeploy."""
-    agent_sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(50):
-            if agent_sock.exists():
-                break
-            time.sleep(0.1)
-        env = {"SSH_AUTH_SOCK": str(agent_sock)}
-        for i in range(7):
-            key = tmp_path / f"other{i}"
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-            subprocess.run(["ssh-add", "-q", str(key)], env=dict(os.environ, **env), check=True, capture_output=True)
-        # what OpenSSH does with the same keys: the agent's seven first would hit MaxAuthTries 6 ...
-        base = ["ssh", "-F", "/dev/null", "-p", str(clean_lab.port), "-o", f"UserKnownHostsFile={clean_lab.known_hosts}",
-                "-o", "BatchMode=yes", "-l", clean_lab.user]
-        crowded = subprocess.run(base + ["-i", str(clean_lab.identity), "localhost", "true"],
-                                 env=dict(os.environ, **env), capture_output=True, text=True, timeout=30)
-        only = subprocess.run(base + ["-o", "IdentitiesOnly=yes", "-i", str(clean_lab.identity), "localhost", "true"],
-                              env=dict(os.environ, **env), capture_output=True, text=True, timeout=30)
-        assert only.returncode == 0, only.stderr
-        # ... sockdeploy offers the key hosts.yaml names first, then the agent's: it logs in either way
-        hosts = tmp_path / "hosts.yaml"
-        hosts.write_text(clean_lab.hosts_file.read_text().replace("agent: false", "agent: true"))
-        res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", "-v", env=env)
-        assert res.code == 0, res.stderr + f"\n(ssh without IdentitiesOnly: exit {crowded.returncode})"
-        assert f"with publickey ({clean_lab.identity}, ssh-ed25519 SHA256:" in res.stderr
-    finally:
-        agent.terminate()
-        agent.wait()
+    env = agent_env
+    for i in range(7):
+        key = tmp_path / f"other{i}"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        subprocess.run(["ssh-add", "-q", str(key)], env=dict(os.environ, **env), check=True, capture_output=True)
+    # what OpenSSH does with the same keys: the agent's seven first would hit MaxAuthTries 6 ...
+    base = ["ssh", "-F", "/dev/null", "-p", str(clean_lab.port), "-o", f"UserKnownHostsFile={clean_lab.known_hosts}",
+            "-o", "BatchMode=yes", "-l", clean_lab.user]
+    crowded = subprocess.run(base + ["-i", str(clean_lab.identity), "localhost", "true"],
+                             env=dict(os.environ, **env), capture_output=True, text=True, timeout=30)
+    only = subprocess.run(base + ["-o", "IdentitiesOnly=yes", "-i", str(clean_lab.identity), "localhost", "true"],
+                          env=dict(os.environ, **env), capture_output=True, text=True, timeout=30)
+    assert only.returncode == 0, only.stderr
+    # ... sockdeploy offers the key hosts.yaml names first, then the agent's: it logs in either way
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(clean_lab.hosts_file.read_text().replace("agent: false", "agent: true"))
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", "-v", env=env)
+    assert res.code == 0, res.stderr + f"\n(ssh without IdentitiesOnly: exit {crowded.returncode})"
+    assert f"with publickey ({clean_lab.identity}, ssh-ed25519 SHA256:" in res.stderr
 
 
 @pytest.mark.parametrize("mode", ["accept-new", "yes"])
