@@ -112,6 +112,13 @@ class Terminated(Interrupted):
     kind = "terminated"
 
 
+class HangUp(Interrupted):
+    """SIGHUP: the terminal, or the SSH session to the Pi, was closed mid-run."""
+
+    exit_code = 129
+    kind = "hangup"
+
+
 class LabError(SockdeployError):
     exit_code = 7
     kind = "lab"
@@ -204,6 +211,7 @@ EXIT_CODES: Dict[int, str] = {
     LabError.exit_code: "lab",
     Interrupted.exit_code: "interrupted (Ctrl-C)",
     Terminated.exit_code: "terminated (SIGTERM)",
+    HangUp.exit_code: "hung up (SIGHUP: the terminal or SSH session closed)",
 }
 
 

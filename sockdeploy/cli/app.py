@@ -24,7 +24,7 @@ from sockdeploy.cli.lab import lab
 from sockdeploy.cli.run import demo, payloads_cmd, run
 from sockdeploy.cli.tunnel import tunnel
 from sockdeploy.cli.vpn import vpn
-from sockdeploy.errors import SockdeployError, Terminated, exit_code_for, exit_codes_text, internal_error
+from sockdeploy.errors import HangUp, SockdeployError, Terminated, exit_code_for, exit_codes_text, internal_error
 
 
 class SockdeployGroup(click.Group):
@@ -71,6 +71,10 @@ def _on_sigterm(_signum: int, _frame: object) -> None:
     raise Terminated("terminated (SIGTERM)", "partial transcripts are kept in the run folder")
 
 
+def _on_sighup(_signum: int, _frame: object) -> None:
+    raise HangUp("hung up (SIGHUP: the terminal or SSH session closed)", "partial transcripts are kept in the run folder")
+
+
 def _quiet_libraries() -> None:
     # paramiko logs channel failures at WARNING; sockdeploy reports them itself.
     for name in ("paramiko", "invoke", "fabric"):
@@ -81,6 +85,7 @@ def _quiet_libraries() -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     """Run the command line: exit with the code of the error that ended it (errors.EXIT_CODES)."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGHUP, _on_sighup)  # a closed terminal: like SIGTERM, run.json and transcripts kept
     _quiet_libraries()
     try:
         cli.main(args=argv, prog_name="sockdeploy", standalone_mode=True)

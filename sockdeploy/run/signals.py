@@ -9,7 +9,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Union
 
-from sockdeploy.errors import Interrupted, SockdeployError, Terminated
+from sockdeploy.errors import HangUp, Interrupted, SockdeployError, Terminated
 
 _Handler = Union[Callable[[int, Optional[FrameType]], object], int, None]
 
@@ -58,7 +58,7 @@ class SignalHold:
             self.hold(signum)
 
         # Off the main thread, e.g. the worker threads of `sockdeploy batch`, there is nothing to shield.
-        for sig in (signal.SIGINT, signal.SIGTERM) if on_main_thread() else ():
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if on_main_thread() else ():
             try:
                 previous[sig] = signal.signal(sig, hold)
             except ValueError:  # not the main thread after all
@@ -74,6 +74,9 @@ class SignalHold:
         signum = self.first()
         if signum is None:
             return None
+        if signum == signal.SIGHUP:
+            return HangUp("hung up (SIGHUP) during cleanup; cleanup was completed first",
+                          f"the transcripts are in {folder}")
         if signum == signal.SIGTERM:
             return Terminated("terminated (SIGTERM) during cleanup; cleanup was completed first",
                               f"the transcripts are in {folder}")

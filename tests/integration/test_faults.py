@@ -100,6 +100,20 @@ def test_signal_in_each_phase(fault_lab, tmp_path, fake_home, phase, sig, expect
         assert "cleanup was completed first" in record["error"]["message"]
 
 
+@pytest.mark.parametrize("phase", ["build", "client-runs"])
+def test_sighup_is_handled_like_sigterm(fault_lab, tmp_path, fake_home, phase):
+    """The terminal (or the SSH session to the Pi) closed: run.json and the transcripts are written, nothing is left."""
+    proc = _start(fault_lab, tmp_path, fake_home, "ex5", fault=phase)
+    _wait_for(tmp_path / "stderr.txt", f"fault point {phase}")
+    proc.send_signal(signal.SIGHUP)
+    code = proc.wait(timeout=90)
+    record = _common_checks(fault_lab, tmp_path, code, 129)
+    assert record["error"]["kind"] == "hangup"
+    assert (Path(record["run_dir"]) / "transcript.md").is_file()
+    assert fault_lab.leftover_dirs() == []
+    _phase_specific(Path(record["run_dir"]), phase)
+
+
 @pytest.mark.parametrize("phase", PHASES[1:])
 def test_connection_killed_in_each_phase(fault_lab, tmp_path, fake_home, cli, phase):
     proc = _start(fault_lab, tmp_path, fake_home, "ex5", fault=phase)

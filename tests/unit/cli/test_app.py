@@ -33,7 +33,8 @@ def test_the_table_holds_the_codes_the_readme_documents():
     assert errors.EXIT_CODES == {0: "ok", 1: "internal error (a fault in sockdeploy; its traceback is kept in a file)",
                                  2: "config/usage", 3: "SSH connection/authentication/host key", 4: "build",
                                  5: "network path", 6: "the programs failed or timed out", 7: "lab",
-                                 130: "interrupted (Ctrl-C)", 143: "terminated (SIGTERM)"}
+                                 130: "interrupted (Ctrl-C)", 143: "terminated (SIGTERM)",
+                                 129: "hung up (SIGHUP: the terminal or SSH session closed)"}
     assert errors.exit_code_for(KeyboardInterrupt()) == 130
     assert errors.exit_code_for(RuntimeError("bug")) == errors.EXIT_UNEXPECTED == 1
 
