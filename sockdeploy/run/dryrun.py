@@ -24,7 +24,14 @@ class Step:
 def _ssh_target(cfg: Optional[Config]) -> str:
     if cfg is None:
         return "YOU@shell.cec.wustl.edu"
-    return f"{cfg.server.user}@{cfg.server.host}" if cfg.server.user else cfg.server.host
+    return shlex.quote(f"{cfg.server.user}@{cfg.server.host}" if cfg.server.user else cfg.server.host)
+
+
+def _shell_path(path: str) -> str:
+    """PATH as one shell word; a leading ~/ stays unquoted so the shell still expands it."""
+    if path.startswith("~/"):
+        return "~/" + shlex.quote(path[2:])
+    return shlex.quote(path)
 
 
 def _port_flags(cfg: Optional[Config], flag: str) -> str:
@@ -61,7 +68,7 @@ def _local_plan(payload: Payload, files: str, port: Optional[int]) -> List[Step]
         return render(command, values).replace(shlex.quote(sock), f'"{sock}"')
 
     steps = [Step("make a private folder and copy the sources into it", PI,
-                  ["mkdir -m 700 -p ~/sockdeploy-manual && cd ~/sockdeploy-manual", f"cp {files} ."])]
+                  ["mkdir -m 700 -p ~/sockdeploy-manual && cd ~/sockdeploy-manual", f"cp -- {files} ."])]
     builds = [b for b in (payload.server.build, payload.client.build) if b]
     if builds:
         steps.append(Step("compile both programs", PI, builds))
@@ -79,7 +86,7 @@ def _remote_plan(payload: Payload, cfg: Optional[Config], files: str, via: Optio
     """Return the steps of a run with the server on the login host and the client here."""
     target = _ssh_target(cfg)
     workdir = (cfg.server.workdir if cfg else "~/.sockdeploy").rstrip("/") + "/manual-" + payload.name
-    rdir = workdir if workdir.startswith("~/") else shlex.quote(workdir)
+    rdir = _shell_path(workdir)
     lo, hi = cfg.network.ports if cfg else (30000, 40000)
     chosen = port or random.Random(payload.name).randint(lo, hi)
     path = via or (cfg.network.via if cfg else "auto")
@@ -87,8 +94,8 @@ def _remote_plan(payload: Payload, cfg: Optional[Config], files: str, via: Optio
     ssh = f"ssh {_port_flags(cfg, '-p')}{target}"
     steps = [
         Step("make a private folder on the login host (only you can read it)", PI,
-             [f"{ssh} 'umask 077 && mkdir -p {rdir}'"]),
-        Step("copy the server's sources there", PI, [f"scp {_port_flags(cfg, '-P')}{files} {target}:{rdir}/"]),
+             [f"{ssh} {shlex.quote(f'umask 077 && mkdir -p -- {rdir}')}"]),
+        Step("copy the server's sources there", PI, [f"scp {_port_flags(cfg, '-P')}-- {files} {target}:{rdir}/"]),
     ]
     if payload.server.build:
         steps.append(Step("compile the server on the login host", PI,
@@ -100,7 +107,7 @@ def _remote_plan(payload: Payload, cfg: Optional[Config], files: str, via: Optio
     ip = _path_steps(steps, payload, cfg, path, chosen, host)
     if payload.client.build:
         steps.append(Step("compile the client here", PI + ", terminal 2",
-                          ["mkdir -m 700 -p ~/sockdeploy-manual && cp " + files
+                          ["mkdir -m 700 -p ~/sockdeploy-manual && cp -- " + files
                            + " ~/sockdeploy-manual/ && cd ~/sockdeploy-manual", payload.client.build]))
     values = {"ip": ip, "host": "localhost" if ip == "127.0.0.1" else host, "port": chosen}
     steps.append(Step("run the client, once per run (it connects to " + ("the tunnel" if ip == "127.0.0.1" else "$SERVER_IP")
@@ -110,7 +117,7 @@ def _remote_plan(payload: Payload, cfg: Optional[Config], files: str, via: Optio
     end = [] if payload.server_exits else ["# in terminal 1: press Ctrl-C to stop the server"]
     if path in ("tunnel", "auto"):
         end.append(f"pkill -f {shlex.quote(f'ssh -f -N.*-L {chosen}:')}   # close the tunnel")
-    end.append(f"{ssh} 'rm -rf {rdir}'")
+    end.append(f"{ssh} {shlex.quote(f'rm -rf -- {rdir}')}")
     steps.append(Step("stop what is left, copy both terminals' output into your answers, and remove the folder", PI, end))
     return steps
 

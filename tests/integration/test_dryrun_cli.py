@@ -16,7 +16,7 @@ def test_dry_run_contacts_nothing(cli, tmp_path, lab):
     out = res.stdout
     target = f"{lab.user}@{lab.host_name}"
     assert f"ssh -f -N -p {lab.port} {target} -L 31522:localhost:31522" in out
-    assert f"scp -P {lab.port} client.c server.c {target}:" in out
+    assert f"scp -P {lab.port} -- client.c server.c {target}:" in out
     assert "  ./client 127.0.0.1 31522 quit" in out and "  ./client localhost 31522 quit" in out  # ex5, ex6
     time.sleep(0.5)  # sshd logs a connection as soon as it accepts one
     assert lab.connection_count() == before, "a dry run must not connect"

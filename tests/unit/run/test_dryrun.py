@@ -19,7 +19,7 @@ def _text(name: str, cfg, **kw) -> str:
 
 def test_tunnel_plan_is_what_a_student_types(tmp_path):
     text = _text("ex5", _cfg(tmp_path), port=31005)
-    assert "scp -P 2222 client.c server.c jdoe@shell.example.edu:~/.sockdeploy/manual-ex5/" in text
+    assert "scp -P 2222 -- client.c server.c jdoe@shell.example.edu:~/.sockdeploy/manual-ex5/" in text
     assert "ssh -t -p 2222 jdoe@shell.example.edu 'cd ~/.sockdeploy/manual-ex5 && ./server 31005'" in text
     assert "ssh -f -N -p 2222 jdoe@shell.example.edu -L 31005:localhost:31005" in text
     assert "  ./client 127.0.0.1 31005 quit" in text
@@ -45,3 +45,27 @@ def test_local_payload_and_no_config():
     text = _text("ex1", None)
     assert "ssh" not in text.replace("sockdeploy", "") and './server "$HOME/sockdeploy-manual/sock"' in text
     assert "YOU@" in _text("ex5", None)
+
+
+def test_every_name_it_prints_is_quoted(tmp_path) -> None:
+    """Pasting the printed lines must never run what a hostile folder, file, user or workdir name holds."""
+    import os
+    import subprocess
+
+    from sockdeploy.spec.hosts import Config, ServerConfig
+
+    evil = tmp_path / "-x $(touch PWNED)"
+    evil.mkdir()
+    for name in ("server.c", "client.c"):
+        (evil / name).write_text("int main(void) { return 0; }\n")
+    (evil / "-rf $(touch PWNED2).c").write_text("int x;\n")
+    payload = resolve("ex5", str(evil))
+    cfg = Config(server=ServerConfig(host="shell.example.edu", user="jdoe$(touch PWNED4)", workdir="~/$(touch PWNED3)"))
+    text = render_plan(plan(payload, cfg, via="tunnel"), payload, cfg)
+    commands = [line[2:] for line in text.splitlines() if line.startswith("  ") and not line.startswith("  #")]
+    for command in commands:
+        # `set --` only splits and expands the words: an unquoted $(...) would run, nothing else does
+        subprocess.run(["sh", "-c", "set -f; set -- " + command.split(" | ")[-1].split(" && ")[0]],
+                       cwd=tmp_path, env=dict(os.environ, HOME=str(tmp_path)), capture_output=True, timeout=10)
+    assert not list(tmp_path.rglob("PWNED*")), text
+    assert "'jdoe$(touch PWNED4)@shell.example.edu'" in text and "cp -- " in text and "~/'$(touch PWNED3)" in text
