@@ -39,6 +39,32 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def process_start(pid: int) -> Optional[str]:
+    """When process PID started (clock ticks since boot, /proc/PID/stat field 22): with the pid, who it is."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def is_daemon(pid: int, started: Optional[str]) -> bool:
+    """Whether PID is still the daemon a state file recorded: alive, ours, and started when it said.
+
+    A pid the kernel has since given to another process must never be signalled.
+    """
+    if not pid_alive(pid):
+        return False
+    try:
+        if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+            return False
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"sockdeploy.daemons." not in cmdline:
+        return False
+    return started is None or process_start(pid) == started
+
+
 class StateFile:
     """The JSON file a daemon publishes its state in, and its log file beside it."""
 
@@ -74,8 +100,13 @@ def spawn(name: str, args: Sequence[str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, start_new_session=True)
 
 
-def stop(pid: int, wait: float, force: bool) -> None:
-    """SIGTERM `pid` and wait up to `wait` s for it to end; then SIGKILL it if `force`."""
+def stop(pid: int, wait: float, force: bool, started: Optional[str] = None) -> None:
+    """SIGTERM `pid` and wait up to `wait` s for it to end; then SIGKILL it if `force`.
+
+    Nothing is signalled unless `pid` is still the daemon that started at `started`.
+    """
+    if not is_daemon(pid, started):
+        return
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -85,7 +116,7 @@ def stop(pid: int, wait: float, force: bool) -> None:
         if not pid_alive(pid):
             return
         time.sleep(0.1)
-    if force:
+    if force and is_daemon(pid, started):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

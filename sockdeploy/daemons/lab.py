@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from sockdeploy.daemons.base import StateFile, StopRequest, main, pid_alive, spawn, state_home, stop
+from sockdeploy.daemons.base import StateFile, StopRequest, is_daemon, main, process_start, spawn, state_home, stop
 from sockdeploy.errors import LabError
 
 START_TIMEOUT = 90.0
@@ -42,7 +42,7 @@ def read_state() -> Optional[Dict[str, Any]]:
     data = StateFile(state_file()).read()
     if data is None:
         return None
-    data["running"] = pid_alive(int(data.get("pid", 0)))
+    data["running"] = is_daemon(int(data.get("pid", 0)), data.get("pid_start"))
     return data
 
 
@@ -81,7 +81,7 @@ def down() -> bool:
     if not data:
         return False
     if data.get("running"):
-        stop(int(data["pid"]), wait=STOP_WAIT, force=False)
+        stop(int(data["pid"]), wait=STOP_WAIT, force=False, started=data.get("pid_start"))
     StateFile(state_file()).remove()
     return True
 
@@ -121,7 +121,8 @@ def serve(argv: List[str]) -> None:
     """
     stopping = StopRequest().install()
     state_path = StateFile(state_file())
-    state: Dict[str, Any] = {"pid": os.getpid(), "kind": argv[0], "status": "starting"}
+    state: Dict[str, Any] = {"pid": os.getpid(), "pid_start": process_start(os.getpid()), "kind": argv[0],
+                             "status": "starting"}
     try:
         lab = _start_lab(argv[0], state)
     except Exception as exc:  # report any start failure to the waiting `lab up`

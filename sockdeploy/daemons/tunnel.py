@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from sockdeploy import errors
-from sockdeploy.daemons.base import StateFile, StopRequest, main, pid_alive, spawn, state_home, stop
+from sockdeploy.daemons.base import StateFile, StopRequest, is_daemon, main, process_start, spawn, state_home, stop
 from sockdeploy.errors import NetworkPathError, SockdeployError, UsageError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class TunnelState:
         return int(self.data.get("pid", 0))
 
     def alive(self) -> bool:
-        return pid_alive(self.pid)
+        return is_daemon(self.pid, self.data.get("pid_start"))
 
     def report(self) -> Dict[str, Any]:
         """Return the state with what is true now: process running, port listening, SSH alive."""
@@ -139,7 +139,7 @@ def close_tunnels(port: Optional[int] = None) -> List[int]:
         if port is not None and st.port != port:
             continue
         if st.alive():
-            stop(st.pid, wait=5.0, force=True)
+            stop(st.pid, wait=5.0, force=True, started=st.data.get("pid_start"))
         st.path.unlink(missing_ok=True)
         closed.append(st.port)
     if port is not None and not closed:
@@ -161,8 +161,8 @@ class TunnelKeeper:
         self.pi: Optional[SshSession] = None  # the client host, when the tunnel listens there
         self.forward: Optional[Union[LocalForward, RemoteForward]] = None
         self.state: Dict[str, Any] = {"local_port": local_port, "remote_port": remote_port, "pid": os.getpid(),
-                                      "status": "starting", "hosts": hosts, "started": time.time(),
-                                      "heartbeat": time.time(), "reconnects": 0}
+                                      "pid_start": process_start(os.getpid()), "status": "starting", "hosts": hosts,
+                                      "started": time.time(), "heartbeat": time.time(), "reconnects": 0}
 
     def __enter__(self) -> TunnelKeeper:
         self.start()

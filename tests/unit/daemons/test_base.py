@@ -53,18 +53,41 @@ def test_pid_alive_running_gone_and_zombie():
 
 
 def test_stop_ends_a_process_with_sigterm():
-    proc = subprocess.Popen(["sleep", "30"])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sockdeploy.daemons.fake"])
     stop(proc.pid, wait=5, force=False)
     assert proc.wait(5) == -signal.SIGTERM
 
 
 def test_stop_kills_a_process_that_ignores_sigterm_when_forced():
     code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     stop(proc.pid, wait=0.3, force=True)
     assert proc.wait(5) == -signal.SIGKILL
     stop(proc.pid, wait=0.3, force=True)  # gone already: nothing to do
+
+
+def test_a_pid_given_to_another_process_is_never_signalled():
+    """`tunnel close` after pid reuse once killed an unrelated process."""
+    from sockdeploy.daemons.base import is_daemon, process_start
+
+    other = subprocess.Popen(["sleep", "30"])  # not a sockdeploy daemon
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sockdeploy.daemons.fake"])
+    try:
+        time.sleep(0.2)
+        assert not is_daemon(other.pid, None)
+        stop(other.pid, wait=0.5, force=True)
+        assert other.poll() is None, "an unrelated process was signalled"
+        started = process_start(daemon.pid)
+        assert is_daemon(daemon.pid, started) and not is_daemon(daemon.pid, str(int(started or 0) + 1))
+        stop(daemon.pid, wait=0.5, force=True, started=str(int(started or 0) + 1))  # a recycled pid: left alone
+        assert daemon.poll() is None
+        stop(daemon.pid, wait=5, force=True, started=started)
+        assert daemon.wait(5) == -signal.SIGTERM
+    finally:
+        for proc in (other, daemon):
+            proc.kill()
+            proc.wait()
 
 
 def test_spawn_runs_the_daemon_module_with_its_output_in_the_log(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 
@@ -22,7 +23,7 @@ def test_no_state_no_lab():
 
 
 def test_a_running_keeper_is_reported_refuses_a_second_lab_and_stops_on_down():
-    keeper = subprocess.Popen(["sleep", "30"])
+    keeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sockdeploy.daemons.fake"])
     try:
         StateFile(lab.state_file()).write({"pid": keeper.pid, "kind": "loopback", "status": "up"})
         assert lab.read_state() == {"pid": keeper.pid, "kind": "loopback", "status": "up", "running": True}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 import pytest
@@ -19,7 +20,7 @@ def state_in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture
 def sleeper():
-    proc = subprocess.Popen(["sleep", "30"])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sockdeploy.daemons.fake"])
     yield proc
     proc.kill()
     proc.wait()
