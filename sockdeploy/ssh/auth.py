@@ -73,6 +73,10 @@ class Authenticator:
         import paramiko
 
         for path in paths:
+            too_open = _too_open(path)
+            if too_open:
+                self.skipped.append(f"{path} ({too_open})")
+                continue
             try:
                 found: Optional[paramiko.PKey] = paramiko.PKey.from_path(path)
             except (paramiko.PasswordRequiredException, TypeError):
@@ -193,3 +197,15 @@ class Authenticator:
             sys.stderr.write(header + "\n")
             sys.stderr.flush()
         return [self.prompt(text, bool(echo)) for text, echo in prompts]
+
+
+def _too_open(path: str) -> Optional[str]:
+    """Why OpenSSH would refuse the private key at PATH (yours, readable by others), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # reading it says what is wrong
+    if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        return (f"permissions {oct(st.st_mode & 0o777)[2:].zfill(4)} are too open, so OpenSSH refuses it too: "
+                f"chmod 600 {path}")
+    return None

@@ -203,3 +203,12 @@ def test_the_login_says_which_key_and_method_won(mocker: Any) -> None:
     a.login(t, "jdoe", "target")
     assert a.used is not None and a.used.startswith("publickey (id_ed25519, ssh-ed25519 SHA256:")
     assert a.used.endswith(" + keyboard-interactive")
+
+
+def test_a_private_key_others_can_read_is_refused_like_openssh(tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    key.write_text("not read at all\n")
+    key.chmod(0o644)
+    a = Authenticator(ServerConfig(host="login.example"), [str(key)], None)
+    assert list(a.keys()) == []
+    assert a.skipped == [f"{key} (permissions 0644 are too open, so OpenSSH refuses it too: chmod 600 {key})"]
