@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, Optional
 
 from sockdeploy.errors import NetworkPathError
 from sockdeploy.net import vpn
 from sockdeploy.run import netpath as paths
+from sockdeploy.run import pathmemory
 from sockdeploy.run.context import RunContext
 from sockdeploy.run.record import ProbeRecord, VpnCheckRecord
 
@@ -26,7 +28,11 @@ def choose_path(ctx: RunContext, port: int, values: Dict[str, Any]) -> None:
     assert ctx.cfg is not None and ctx.session is not None
     found: Optional[paths.Probe] = None
     chosen = ctx.via
-    if ctx.via in ("direct", "vpn", "auto"):
+    if ctx.via == "auto" and ctx.pi is None and _remembered(ctx, values["ip"], port):
+        chosen = "tunnel"
+        with ctx.progress.step("check that the server host allows forwarding"):
+            ctx.session.check_forwarding()
+    elif ctx.via in ("direct", "vpn", "auto"):
         ip = values["ip"]
         with ctx.progress.step(f"probe {ip}:{port} from here") as shown:
             found = paths.probe_from(ctx.pi, ip, port) if ctx.pi is not None else paths.probe(ip, port)
@@ -34,6 +40,8 @@ def choose_path(ctx: RunContext, port: int, values: Dict[str, Any]) -> None:
                 shown.set("blocked" if found.outcome == "timeout" else "unreachable", False)
         ctx.progress.info(found.describe())
         ctx.record.probe = ProbeRecord(target=f"{ip}:{port}", outcome=found.outcome)
+        if ctx.via == "auto" and ctx.pi is None:
+            pathmemory.remember(ip, not found.reachable)
         if found.reachable:
             chosen = "vpn" if ctx.via == "vpn" else "direct"
         elif ctx.via == "auto":
@@ -45,4 +53,18 @@ def choose_path(ctx: RunContext, port: int, values: Dict[str, Any]) -> None:
                     else paths.blocked_hint(ctx.cfg.network.vpn_gateway))
             raise NetworkPathError(f"cannot reach {ip}:{port} from this machine: {found.describe()}", hint)
     ctx.record.via = chosen
-    ctx.record.via_reason = paths.describe_choice(ctx.via, chosen, found)
+    if not ctx.record.via_reason.startswith("auto: remembered"):
+        ctx.record.via_reason = paths.describe_choice(ctx.via, chosen, found)
+
+
+def _remembered(ctx: RunContext, ip: str, port: int) -> bool:
+    """Take the tunnel at once when this network was found blocked lately; check again in the background."""
+    when = pathmemory.remembered_blocked(ip)
+    if when is None:
+        return False
+    minutes = max(1, round((time.time() - when) / 60))
+    ctx.progress.info(f"auto: {ip}:{port} was blocked from this network {minutes} min ago; taking the tunnel "
+                      f"without the 3 s probe (probed again after {pathmemory.REMEMBER_FOR / 60:g} min)")
+    ctx.record.via_reason = (f"auto: remembered that the direct path was blocked from this network "
+                             f"{minutes} min ago -> tunnel")
+    return True

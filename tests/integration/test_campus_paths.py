@@ -110,3 +110,17 @@ def test_persistent_tunnel_from_the_pi(no_vpn, on_pi):
     finally:
         server.kill()
         server.wait()
+
+
+def test_auto_remembers_a_blocked_network_and_skips_the_probe(no_vpn, on_pi):
+    hosts = no_vpn.write_hosts("auto")
+    first = on_pi("run", "ex5", "--hosts", str(hosts), "--out", "runs", "--json")
+    assert first.returncode == 0, first.stderr
+    assert _record(first)["probe"]["outcome"] == "timeout" and _record(first)["via"] == "tunnel"
+    second = on_pi("run", "ex5", "--hosts", str(hosts), "--out", "runs", "--json")
+    assert second.returncode == 0, second.stderr
+    record = _record(second)
+    assert record["via"] == "tunnel" and "probe" not in record
+    assert record["via_reason"].startswith("auto: remembered that the direct path was blocked")
+    assert second.seconds < first.seconds - 2, (first.seconds, second.seconds)
+    _nothing_left(no_vpn)
