@@ -2,7 +2,7 @@
 
 Off campus, every `auto` run would otherwise wait out the 3 s direct probe
 before taking the tunnel. The verdict is kept per network (the default
-route's gateway, and the server's address) in the user's state folder; a
+route to the server: its gateway, and the server's address) in the user's state folder; a
 remembered "blocked" skips the probe for REMEMBER_FOR, after which a run
 probes again. It is not re-probed in the background: a probe that reached the
 student's server once it listens would show up in its output.
@@ -16,7 +16,7 @@ import socket
 import struct
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 REMEMBER_FOR = 1800.0  # seconds a "blocked" verdict is trusted
 ROUTES = Path("/proc/net/route")
@@ -27,22 +27,31 @@ def memory_file() -> Path:
     return Path(base) / "sockdeploy" / "paths.json"
 
 
-def default_gateway(routes: Path = ROUTES) -> Optional[str]:
-    """This machine's default route's gateway (IPv4), which names the network it is on; None if it has none."""
+def route_to(server_ip: str, routes: Path = ROUTES) -> Optional[str]:
+    """The gateway (or interface, for a directly attached network) this machine reaches SERVER_IP through.
+
+    It names the network the client is on: the most specific IPv4 route that covers the server.
+    """
     try:
         lines = routes.read_text().splitlines()[1:]
-    except OSError:
+        target = struct.unpack("<L", socket.inet_aton(server_ip))[0]
+    except (OSError, ValueError):
         return None
+    best: Optional[Tuple[int, str]] = None
     for line in lines:
         fields = line.split()
-        if len(fields) > 2 and fields[1] == "00000000":
-            return socket.inet_ntoa(struct.pack("<L", int(fields[2], 16)))
-    return None
+        if len(fields) < 8:
+            continue
+        dest, gateway, mask = int(fields[1], 16), int(fields[2], 16), int(fields[7], 16)
+        if target & mask == dest & mask and (best is None or bin(mask).count("1") > best[0]):
+            name = socket.inet_ntoa(struct.pack("<L", gateway)) if gateway else f"dev {fields[0]}"
+            best = (bin(mask).count("1"), name)
+    return best[1] if best else None
 
 
 def network_key(server_ip: str) -> Optional[str]:
-    gateway = default_gateway()
-    return f"{gateway}->{server_ip}" if gateway else None
+    via = route_to(server_ip)
+    return f"{via}->{server_ip}" if via else None
 
 
 def _load(path: Path) -> Dict[str, Dict[str, float]]:

@@ -110,7 +110,7 @@ def test_a_folder_of_submissions_in_parallel(cli, tmp_path, clean_lab):
             assert any(not e["ok"] and "done" in e["check"] for e in record["expectations"]), record["expectations"]
     # piped: one plain line per finished submission, then the table
     assert "[8/8]" in res.stderr and "\r" not in res.stderr
-    assert re.search(r"^submission\s+result\s+seconds\s+run folder$", res.stderr, re.M)
+    assert re.search(r"^submission\s+result\s+seconds\s+reason\s+run folder$", res.stderr, re.M)
 
 
 def test_three_runs_share_one_connection_under_max_sessions_10(cli, tmp_path, clean_lab):

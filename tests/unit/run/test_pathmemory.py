@@ -14,18 +14,19 @@ ROUTES = ("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU
           "eth0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n")
 
 
-def test_the_default_gateway_is_read_from_the_routing_table(tmp_path: Path) -> None:
+def test_the_route_to_the_server_names_the_network(tmp_path: Path) -> None:
     routes = tmp_path / "route"
     routes.write_text(ROUTES)
-    assert pathmemory.default_gateway(routes) == "192.168.2.1"
+    assert pathmemory.route_to("128.252.167.161", routes) == "192.168.2.1"  # the default route
+    assert pathmemory.route_to("192.168.2.40", routes) == "dev eth0"  # on the local network itself
     routes.write_text(ROUTES.splitlines()[0] + "\n")
-    assert pathmemory.default_gateway(routes) is None
+    assert pathmemory.route_to("128.252.167.161", routes) is None
 
 
 @pytest.fixture
 def memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setattr(pathmemory, "default_gateway", lambda routes=None: "192.168.2.1")
+    monkeypatch.setattr(pathmemory, "route_to", lambda ip, routes=None: "192.168.2.1")
     return tmp_path / "state" / "sockdeploy" / "paths.json"
 
 
@@ -37,9 +38,9 @@ def test_a_blocked_verdict_is_remembered_for_a_while_and_per_network(memory: Pat
     assert when is not None and abs(when - time.time()) < 5
     assert pathmemory.remembered_blocked("10.77.2.11") is None  # another server
     assert pathmemory.remembered_blocked("10.77.2.10", now=time.time() + pathmemory.REMEMBER_FOR + 1) is None
-    monkeypatch.setattr(pathmemory, "default_gateway", lambda routes=None: "10.0.0.1")
+    monkeypatch.setattr(pathmemory, "route_to", lambda ip, routes=None: "10.0.0.1")
     assert pathmemory.remembered_blocked("10.77.2.10") is None  # another network
-    monkeypatch.setattr(pathmemory, "default_gateway", lambda routes=None: "192.168.2.1")
+    monkeypatch.setattr(pathmemory, "route_to", lambda ip, routes=None: "192.168.2.1")
     pathmemory.remember("10.77.2.10", blocked=False)  # the path opened (VPN up): forgotten
     assert pathmemory.remembered_blocked("10.77.2.10") is None
 
