@@ -19,20 +19,14 @@ from sockdeploy.ssh import channel, forwarding
 from sockdeploy.ssh.auth import Authenticator, identity_files
 from sockdeploy.ssh.command import wrap_script
 from sockdeploy.ssh.connection import CONNECT_TIMEOUT, handshake, make_connection, peer_ip, translated_errors, tune
-from sockdeploy.ssh.forwarding import DirectSink, direct_sink
 from sockdeploy.ssh.helper import RemoteHelper, launcher, lost_error
 from sockdeploy.ssh.helperpool import HelperPool
-from sockdeploy.ssh.hostgroup import run_on_hosts
-from sockdeploy.ssh.hostkeys import HostKeyPolicy, KnownHosts, fingerprint
+from sockdeploy.ssh.hostkeys import HostKeyPolicy, KnownHosts
 from sockdeploy.ssh.keepalive import Keepalive
-from sockdeploy.ssh.keyinstall import install_key, install_public_key, trust_host_key
+from sockdeploy.ssh.keyinstall import install_key
 from sockdeploy.ssh.resolver import SshOptions
-from sockdeploy.ssh.terminal import Confirm, Prompt, terminal_confirm, terminal_prompt
+from sockdeploy.ssh.terminal import Confirm, Prompt
 from sockdeploy.ssh.watchdog import Watchdog
-
-# Names callers import from here (they live in the modules above).
-__all__ = ["SshSession", "run_on_hosts", "install_public_key", "trust_host_key", "Confirm", "Prompt", "fingerprint",
-           "terminal_confirm", "terminal_prompt", "direct_sink", "DirectSink", "Watchdog", "CONNECT_TIMEOUT"]
 
 log = logging.getLogger("sockdeploy.ssh.session")
 
