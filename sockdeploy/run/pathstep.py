@@ -28,11 +28,8 @@ def choose_path(ctx: RunContext, port: int, values: Dict[str, Any]) -> None:
     assert ctx.cfg is not None and ctx.session is not None
     found: Optional[paths.Probe] = None
     chosen = ctx.via
-    if ctx.via == "auto" and ctx.pi is None and _remembered(ctx, values["ip"], port):
-        chosen = "tunnel"
-        with ctx.progress.step("check that the server host allows forwarding"):
-            ctx.session.check_forwarding()
-    elif ctx.via in ("direct", "vpn", "auto"):
+    remembered = _remembered(ctx, values["ip"], port) if ctx.via == "auto" and ctx.pi is None else None
+    if remembered is None and ctx.via in ("direct", "vpn", "auto"):
         ip = values["ip"]
         with ctx.progress.step(f"probe {ip}:{port} from here") as shown:
             found = paths.probe_from(ctx.pi, ip, port) if ctx.pi is not None else paths.probe(ip, port)
@@ -44,27 +41,24 @@ def choose_path(ctx: RunContext, port: int, values: Dict[str, Any]) -> None:
             pathmemory.remember(ip, not found.reachable)
         if found.reachable:
             chosen = "vpn" if ctx.via == "vpn" else "direct"
-        elif ctx.via == "auto":
-            chosen = "tunnel"
-            with ctx.progress.step("check that the server host allows forwarding"):
-                ctx.session.check_forwarding()
-        else:
+        elif ctx.via != "auto":
             hint = (f"the VPN is up but does not let you reach port {port}; use --via tunnel" if ctx.via == "vpn"
                     else paths.blocked_hint(ctx.cfg.network.vpn_gateway))
             raise NetworkPathError(f"cannot reach {ip}:{port} from this machine: {found.describe()}", hint)
+    if chosen == "auto":  # blocked now, or remembered as blocked
+        chosen = "tunnel"
+        with ctx.progress.step("check that the server host allows forwarding"):
+            ctx.session.check_forwarding()
     ctx.record.via = chosen
-    if not ctx.record.via_reason.startswith("auto: remembered"):
-        ctx.record.via_reason = paths.describe_choice(ctx.via, chosen, found)
+    ctx.record.via_reason = remembered or paths.describe_choice(ctx.via, chosen, found)
 
 
-def _remembered(ctx: RunContext, ip: str, port: int) -> bool:
-    """Take the tunnel at once when this network was found blocked lately; check again in the background."""
+def _remembered(ctx: RunContext, ip: str, port: int) -> Optional[str]:
+    """The reason to take the tunnel at once (this network was found blocked lately), or None."""
     when = pathmemory.remembered_blocked(ip)
     if when is None:
-        return False
+        return None
     minutes = max(1, round((time.time() - when) / 60))
     ctx.progress.info(f"auto: {ip}:{port} was blocked from this network {minutes} min ago; taking the tunnel "
                       f"without the 3 s probe (probed again after {pathmemory.REMEMBER_FOR / 60:g} min)")
-    ctx.record.via_reason = (f"auto: remembered that the direct path was blocked from this network "
-                             f"{minutes} min ago -> tunnel")
-    return True
+    return f"auto: remembered that the direct path was blocked from this network {minutes} min ago -> tunnel"
