@@ -76,7 +76,7 @@ def launch(ctx: RunContext, ws: Workspace, values: Dict[str, Any], before_start:
                     and looks_like_port_in_use(exc.log) and attempt < PORT_ATTEMPTS):
                 ctx.progress.info(f"port {port} was taken meanwhile; trying another")
                 continue
-            raise _exit_error(exc, port, ws, ctx.record.server.command or "", ctx.payload.fixed_port is not None) from None
+            raise _exit_error(exc, port, ws, ctx.record.server.command or "", ctx.payload.fixed_port) from None
     raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
 
 
@@ -172,8 +172,9 @@ def _with_moved_bind(ctx: RunContext, command: str, port: Optional[int]) -> str:
     return "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + command
 
 
-def _exit_error(exc: ServerExited, port: Optional[int], ws: Workspace, command: str, fixed: bool) -> SockdeployError:
-    if port is not None and looks_like_port_in_use(exc.log) and fixed:
+def _exit_error(exc: ServerExited, port: Optional[int], ws: Workspace, command: str,
+                written: Optional[int]) -> SockdeployError:
+    if port is not None and looks_like_port_in_use(exc.log) and port == written:
         return NetworkPathError(f"port {port}, written into your server, is taken on {ws.host.name} (by another user?)",
                                 "change the port in your server's source (and your client's) to a free one", output=exc.log)
     if port is not None and looks_like_port_in_use(exc.log):
