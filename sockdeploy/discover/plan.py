@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence, Set
 from sockdeploy.discover.facts import ADDRESS, PORT, SOCKET, ProgramFacts
 from sockdeploy.discover.folder import Discovery, describe
 from sockdeploy.errors import PayloadError
+from sockdeploy.spec.payload import STDIN_HINT
 
 
 @dataclass
@@ -155,7 +156,7 @@ def _annotate(plan: Plan, server: ProgramFacts, client: ProgramFacts, wants_quit
     elif client.quit_alone:
         plan.notes.append(f"the client recognises {client.quit_word!r} only as its sole argument")
     if client.reads_stdin:
-        plan.undecided.append("the client reads standard input: give it with --stdin TEXT, or `stdin:` in payload.yaml")
+        plan.undecided.append(STDIN_HINT)
     if server.family == "AF_UNIX" or client.family == "AF_UNIX":
         plan.notes.append("AF_UNIX programs talk through a socket file: both run on one machine")
 

@@ -18,9 +18,7 @@ from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import ClientRecord
 from sockdeploy.run.remoteclient import run_remote_client
 from sockdeploy.run.serverstep import whoami
-from sockdeploy.spec.payload import ClientRun, render
-
-STDIN_HINT = "the client reads standard input: give it with --stdin TEXT, or `stdin:` in payload.yaml"
+from sockdeploy.spec.payload import STDIN_HINT, ClientRun, render
 
 
 def run_clients(ctx: RunContext, values: Dict[str, Any], client_cwd: str) -> None:

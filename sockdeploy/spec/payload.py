@@ -39,6 +39,10 @@ def bundled_names() -> List[str]:
     return sorted(p.parent.name for p in d.glob(f"*/{MANIFEST}"))
 
 
+# Said wherever a client that reads standard input may be left waiting (discovery's plan, a failed client run).
+STDIN_HINT = "the client reads standard input: give it with --stdin TEXT, or `stdin:` in payload.yaml"
+
+
 @dataclass(frozen=True)
 class Program:
     build: Optional[str]
