@@ -8,7 +8,7 @@ import logging
 import os
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 from sockdeploy.errors import HostKeyError
 from sockdeploy.ssh.terminal import Confirm
@@ -63,22 +63,11 @@ class KnownHosts:
 
     def _load(self, client: paramiko.SSHClient, path: Path) -> None:
         """Read PATH as OpenSSH does: plain and hashed names, [host]:port, @revoked keys, @cert-authority lines."""
-        import paramiko
-
         entries = []
-        for no, raw in enumerate(path.read_text().splitlines(), 1):
-            line = raw.strip()
-            marker, _, rest = line.partition(" ") if line.startswith("@") else ("", "", line)
+        for no, marker, entry in _entries(path.read_text()):
             if marker == "@cert-authority":
                 self.notes.append(f"{path}:{no}: @cert-authority line ignored (certificates are not supported)")
-                continue
-            try:
-                entry = paramiko.hostkeys.HostKeyEntry.from_line(rest.strip(), no)
-            except Exception:  # a malformed line: OpenSSH skips it too
-                continue
-            if entry is None or entry.key is None:
-                continue
-            if marker == "@revoked":
+            elif marker == "@revoked":
                 self.revoked[_key_text(entry.key)] = f"{path}:{no}"
             elif not marker:
                 entries.append(entry)
@@ -103,17 +92,11 @@ class KnownHosts:
         import paramiko
 
         try:
-            lines = self.path.read_text(errors="replace").splitlines()
+            text = self.path.read_text(errors="replace")
         except OSError:
             return None
-        for no, line in enumerate(lines, 1):
-            try:
-                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, no)
-            except Exception:  # a malformed line: OpenSSH skips it too
-                continue
-            if entry is None:
-                continue
-            for h in entry.hostnames:
+        for no, marker, entry in _entries(text):
+            for h in entry.hostnames if not marker else ():
                 if h == name or (h.startswith("|1|") and paramiko.HostKeys.hash_host(name, h) == h):
                     return f"{self.path}:{no}"
         return None
@@ -182,3 +165,18 @@ class HostKeyPolicy:
 
 def _key_text(key: paramiko.PKey) -> str:
     return f"{key.get_name()} {key.get_base64()}"
+
+
+def _entries(text: str) -> Iterator[Tuple[int, str, paramiko.hostkeys.HostKeyEntry]]:
+    """Yield (line number, marker or "", entry) for each known_hosts line paramiko can read; OpenSSH skips the rest."""
+    import paramiko
+
+    for no, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        marker, _, rest = line.partition(" ") if line.startswith("@") else ("", "", line)
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(rest.strip(), no)
+        except Exception:  # a malformed line
+            continue
+        if entry is not None and entry.key is not None:
+            yield no, marker, entry
