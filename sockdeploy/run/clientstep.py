@@ -42,7 +42,7 @@ def run_clients(ctx: RunContext, values: Dict[str, Any], client_cwd: str) -> Non
             if i == 1:
                 fault_point("client-runs", ctx.session, ctx.hold)
     finally:
-        redirectstep.note(ctx)
+        redirectstep.note(ctx, env)
 
 
 def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, Any], client_cwd: str, prompt: str,
@@ -63,7 +63,7 @@ def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, An
         try:
             if ctx.pi is not None:
                 outcome = run_remote_client(ctx.pi, client_cwd, command, log_path, log.text(), timeout,
-                                            stdin=run.stdin, duration=run.duration)
+                                            stdin=run.stdin, duration=run.duration, extra_env=env)
             else:
                 outcome = run_client(command, client_cwd, log_path, log.text(), timeout, stdin=run.stdin,
                                      duration=run.duration, extra_env=env)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import select
+import shlex
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, List, Optional
+from typing import Any, BinaryIO, Dict, List, Optional
 
 from sockdeploy.errors import ConnectError
 from sockdeploy.remote import marker
@@ -13,9 +14,16 @@ from sockdeploy.remote.program import sh_command
 from sockdeploy.run.clients import ClientOutcome, LineTimes
 
 
-def client_command(ws_path: str, command: str, with_stdin: bool) -> str:
-    """Return the command that runs the client (client_run.sh) in `ws_path` on the client host."""
-    return sh_command("client_run.sh", args=[ws_path, command, 1 if with_stdin else 0])
+def client_command(ws_path: str, command: str, with_stdin: bool, extra_env: Optional[Dict[str, str]] = None) -> str:
+    """Return the command that runs the client (client_run.sh) in `ws_path` on the client host.
+
+    EXTRA_ENV is set before client_run.sh starts, so that stdbuf adds its own
+    preload to an LD_PRELOAD there instead of being replaced by it.
+    """
+    run = sh_command("client_run.sh", args=[ws_path, command, 1 if with_stdin else 0])
+    if not extra_env:
+        return run
+    return "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(extra_env.items())) + " " + run
 
 
 def _marker_ints(err: bytes, tag: str) -> List[int]:
@@ -25,7 +33,8 @@ def _marker_ints(err: bytes, tag: str) -> List[int]:
 
 
 def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, header: str, timeout: float,
-                      stdin: Optional[str] = None, duration: Optional[float] = None) -> ClientOutcome:
+                      stdin: Optional[str] = None, duration: Optional[float] = None,
+                      extra_env: Optional[Dict[str, str]] = None) -> ClientOutcome:
     """Run `command` with sh in `ws_path` on the client host; stream its output to `log_path` here.
 
     Same contract as clients.run_client: `stdin` is fed then closed; with
@@ -34,7 +43,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     times are taken as lines arrive here.
     """
     start = time.monotonic()
-    chan = session.start_stream(client_command(ws_path, command, stdin is not None))
+    chan = session.start_stream(client_command(ws_path, command, stdin is not None, extra_env))
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
