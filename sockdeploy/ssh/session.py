@@ -1,9 +1,9 @@
 """The SSH session: one authenticated connection that carries every remote step.
 
 The connection's parts live next door: resolver (OpenSSH's config, `ssh -G`),
-route (jump hosts), connection (Fabric, errors), hostkeys, auth, keepalive, helper/helperpool (the remote script runner),
-channel, forwarding, watchdog, keyinstall, terminal. Only the ssh package
-touches paramiko and fabric.
+route (jump hosts), connection (Fabric, errors), hostkeys, auth, keepalive,
+helper/helperpool (the remote script runner), channel, forwarding, watchdog,
+keyinstall, terminal. Only the ssh package touches paramiko and fabric.
 """
 
 from __future__ import annotations
