@@ -113,3 +113,13 @@ def test_max_agents_sets_the_helper_limit() -> None:
     assert s.max_agents == 1
     s.max_agents = 3
     assert s.helpers.limit == 3
+
+
+def test_server_alive_settings_set_the_keepalive_as_openssh_would_drop_the_link() -> None:
+    from sockdeploy.ssh.resolver import SshOptions
+    from sockdeploy.ssh.session import keepalive_timing
+
+    assert keepalive_timing(None) == {} and keepalive_timing(SshOptions(alias="h", hostname="h")) == {}
+    # OpenSSH: dead after CountMax unanswered keepalives, one every Interval s
+    assert keepalive_timing(SshOptions(alias="h", hostname="h", server_alive_interval=5, server_alive_count_max=2)) == {
+        "interval": 5.0, "timeout": 10.0}
