@@ -14,6 +14,7 @@ from sockdeploy.run.context import RunContext, Watchdog
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import SshRecord
 from sockdeploy.run.server import finish
+from sockdeploy.run.serverstep import warn_shared
 from sockdeploy.run.watchdog import WATCHDOG_READY, watchdog_script
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.ssh.session import SshSession
@@ -77,6 +78,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
         ctx.record.client_ssh = SshRecord(login=pi.login, strict_kex=pi.strict_kex)
         with ctx.progress.step(f"upload the client sources to {pi.name}"):
             ws = create_workspace(pi, ssh_cfg.workdir, ctx.payload.files)
+        warn_shared(ctx, ws)
         watchdog = start_watchdog(pi, ws)
         ctx.client_watchdog = watchdog
         try:

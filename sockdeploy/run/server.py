@@ -10,7 +10,7 @@ from sockdeploy.errors import RemoteError, ServerExited, ServerNotListening
 from sockdeploy.remote.marker import split_log, tags
 from sockdeploy.remote.program import PROCS, Arg, sh_command
 from sockdeploy.remote.scripts import load
-from sockdeploy.run.workspace import SERVER_CAP, Workspace
+from sockdeploy.run.workspace import SERVER_CAP, Workspace, in_workspace, refuse_changed
 
 READY_TIMEOUT = 10.0
 READY_STEP = 0.02  # seconds between two readiness checks (server_start.sh sleeps this long)
@@ -63,9 +63,10 @@ def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int]
     A watchdog in the server's own process group kills the group after `cap`
     seconds, so a server never outlives a run whose client vanished.
     """
-    args: List[Arg] = [ws.path, command, int(cap), _readiness(ready, port, socket_path), port or 0, socket_path or "",
+    args: List[Arg] = [command, int(cap), _readiness(ready, port, socket_path), port or 0, socket_path or "",
             int(ready_timeout / READY_STEP), load("server_wrap.sh"), load("server_stamper.py")]
-    result = ws.host.run(sh_command(PROCS, "server_start.sh", args=args), timeout=ready_timeout + 30)
+    result = ws.host.run(in_workspace(ws, "server_start.sh", args), timeout=ready_timeout + 30)
+    refuse_changed(ws, result)
     found = tags(result)
     if "PID" not in found:
         raise RemoteError(f"cannot start the server on {ws.host.name}: {found.get('ERR') or result.output}",
@@ -85,6 +86,8 @@ def finish(ws: Workspace, *, pid: Optional[int], remove: bool, timeout: float = 
     With `await_exit`, first give the server that long to end by itself
     (Collected.awaited says whether it did): one round trip instead of two.
     """
+    if ws.changed:  # someone else's folder now: its log is not the server's, and it is not ours to remove
+        return Collected(None, None, False, False)
     awaiting = pid is not None and await_exit > 0
     steps = max(1, int(await_exit / AWAIT_STEP)) if awaiting else 0
     args: List[Arg] = [ws.path, "" if pid is None else int(pid), 1 if remove else 0, steps, LOG_LIMIT, TIMES_LIMIT]

@@ -241,7 +241,8 @@ def finish_server(ctx: RunContext, ws: Workspace) -> None:
             ctx.record.server.exit_code = collected.exit_code
         ctx.folder.write_log(log)
     if remote and not remove:
-        ctx.progress.info(f"kept the remote run directory {ws.path} (--keep-remote)")
+        ctx.progress.info(f"kept the remote run directory {ws.path} on {ws.host.name} (--keep-remote); later runs "
+                          f"never remove it: when done, remove it there with  rm -rf -- {shlex.quote(ws.path)}")
 
 
 def _lost_log(ctx: RunContext, ws: Workspace, exc: BaseException) -> None:
@@ -262,8 +263,15 @@ def remote_workspace(ctx: RunContext, session: SshSession) -> Iterator[Workspace
     assert ctx.cfg is not None
     with ctx.progress.step("upload the server sources"):
         ws = create_workspace(session, ctx.cfg.server.workdir, ctx.payload.files)
+    warn_shared(ctx, ws)
     with server_workspace(ctx, ws):
         yield ws
+
+
+def warn_shared(ctx: RunContext, ws: Workspace) -> None:
+    """Pass on what the workspace's creation warned about (a work folder other users can write)."""
+    for warning in ws.warnings:
+        ctx.progress.info(f"warning: on {ws.host.name}, {warning}")
 
 
 def survey_ports(ctx: RunContext, ws: Workspace) -> None:

@@ -195,7 +195,8 @@ def _expectations(exp: Section, nruns: int) -> Expectations:
 
 # Files sockdeploy keeps in a remote run folder beside the sources: an upload may never supply one
 # (a planted server.pid would make the watchdog signal whatever process group it names).
-CONTROL_NAMES = frozenset({"server.pid", "client.pid", "lifeline.pid", "watchdog.pid", "server.log", "server.times"})
+CONTROL_NAMES = frozenset({"server.pid", "client.pid", "lifeline.pid", "watchdog.pid", "server.log", "server.times",
+                           "server.status", "log.closed"})
 
 
 def list_sources(directory: Path) -> List[Path]:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Stop the server's process group, print its status, line times and log, and remove the run folder
 # (after run_procs.sh).
-# $1: run folder  $2: the server's pid (its process group), or empty  $3: 1 to remove the folder
+# $1: run folder  $2: the server's pid (its process group), or empty
+# $3: 1 to remove the folder, else it is kept (--keep-remote) and marked so that no later run's sweep removes it
 # $4: with a pid, checks (one per 10 ms) to let the server end by itself first, or 0
 # $5: bytes of log to print  $6: lines of server.times to print
 # Prints SD-GONE when the folder is gone already; else SD-RUNNING or SD-AWAITED (with $4),
@@ -35,3 +36,4 @@ echo "SD-SIZE $size"
 echo "SD-LOG"
 if [ -f server.log ]; then head -c "$5" server.log; fi
 if [ "$3" = 1 ]; then cd / && rm -rf -- "$1"; fi
+[ "$3" = 1 ] || : > .sockdeploy-keep

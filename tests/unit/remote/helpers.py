@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 from typing import Callable
+
+from sockdeploy.remote.host import Host
+from sockdeploy.run.workspace import Workspace
 
 
 def wait_until(check: Callable[[], bool], limit: float = 10.0) -> bool:
@@ -22,3 +26,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def private_workspace(host: Host, path: Path) -> Workspace:
+    """Return a Workspace of folder PATH as create_workspace leaves one: mode 0700, its inode noted.
+
+    A folder that does not exist stays absent (inode 0), for the tests of a folder already gone.
+    """
+    if path.is_dir():
+        path.chmod(0o700)
+    return Workspace(host=host, path=str(path), used_ports=set(), inode=str(path.stat().st_ino) if path.exists() else "0")

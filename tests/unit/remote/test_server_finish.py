@@ -7,12 +7,12 @@ from pathlib import Path
 
 from sockdeploy.remote.host import group_exists
 from sockdeploy.run.server import finish, start_server
-from sockdeploy.run.workspace import Workspace
-from tests.unit.remote.helpers import wait_until
+from sockdeploy.run.workspace import KEEP_MARKER, Workspace
+from tests.unit.remote.helpers import private_workspace, wait_until
 
 
 def _ws(host, path: Path) -> Workspace:
-    return Workspace(host=host, path=str(path), used_ports=set())
+    return private_workspace(host, path)
 
 
 def test_stops_a_running_server_and_removes_the_folder(host, tmp_path):
@@ -35,6 +35,7 @@ def test_awaits_a_server_that_ends_by_itself(host, tmp_path):
     assert collected.awaited is True
     assert collected.exit_code == 4 and collected.log == "bye\n"
     assert tmp_path.is_dir()
+    assert (tmp_path / KEEP_MARKER).is_file()  # kept (--keep-remote): no later run's sweep removes it
 
 
 def test_a_server_still_running_after_the_wait_is_stopped(host, tmp_path):

@@ -16,7 +16,7 @@ from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.remote.scripts import load
 from sockdeploy.run.server import ServerProcess, start_server
 from sockdeploy.run.workspace import Workspace
-from tests.unit.remote.helpers import free_port, wait_until
+from tests.unit.remote.helpers import free_port, private_workspace, wait_until
 
 PY = shlex.quote(sys.executable)
 
@@ -32,7 +32,7 @@ def listener(kind: str, port: int) -> str:
 
 @pytest.fixture
 def ws(host, tmp_path) -> Iterator[Workspace]:
-    space = Workspace(host=host, path=str(tmp_path), used_ports=set())
+    space = private_workspace(host, tmp_path)
     yield space
     pid = Path(tmp_path, "server.pid")
     if pid.exists():
