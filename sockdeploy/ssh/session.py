@@ -13,7 +13,7 @@ import threading
 from typing import Any, Callable, List, Optional, Tuple
 
 from sockdeploy.errors import ConnectError, HelperLost, HelperUnavailable
-from sockdeploy.remote.host import CommandResult
+from sockdeploy.remote.host import CommandResult, Stdin
 from sockdeploy.spec.hosts import ServerConfig
 from sockdeploy.ssh import channel, forwarding
 from sockdeploy.ssh.auth import Authenticator, identity_files
@@ -254,7 +254,7 @@ class SshSession:
     start_lifeline = start_watchdog  # the runner's name for it until it says watchdog too
 
     # -- running things -------------------------------------------------------
-    def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
+    def run(self, script: str, *, stdin: Stdin = None, timeout: Optional[float] = None) -> CommandResult:
         """Run a POSIX sh script on the server host over this connection.
 
         Through an idle remote helper when there is one (one round trip), else on a channel of its own.
@@ -290,7 +290,7 @@ class SshSession:
                                "the SSH connection may have dropped; run again") from None
         return helper
 
-    def _run_on_channel(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
+    def _run_on_channel(self, script: str, *, stdin: Stdin = None, timeout: Optional[float] = None) -> CommandResult:
         import paramiko
 
         transport = self.transport

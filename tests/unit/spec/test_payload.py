@@ -6,12 +6,12 @@ import pytest
 from sockdeploy.errors import PayloadError, UsageError
 from sockdeploy.spec.payload import (
     bundled_names,
-    list_sources,
     load_manifest,
     placeholders_in,
     render,
     resolve,
 )
+from sockdeploy.spec.sources import list_sources
 
 GOOD = """\
 description: test
