@@ -161,6 +161,9 @@ class SshSession:
         self.transport  # noqa: B018 - the property raises it
 
     def _failed(self, exc: BaseException) -> ConnectError:
+        if isinstance(exc, EOFError) and not str(exc):  # paramiko's word for a socket that closed under a write
+            return ConnectError(f"the SSH connection to {self.cfg.host} was lost (closed by the other end)",
+                                "check your network and run again")
         return ConnectError(f"the SSH connection to {self.cfg.host} failed: {exc}", "check your network and run again")
 
     @property
@@ -307,9 +310,13 @@ class SshSession:
         try:
             return channel.collect(chan, script, stdin, timeout, check_alive)
         except (paramiko.SSHException, EOFError, OSError) as exc:
+            self._raise_if_lost()  # "was lost", when it was, rather than the bare EOFError
             raise self._failed(exc) from None
         finally:
-            chan.close()
+            try:
+                chan.close()
+            except (paramiko.SSHException, EOFError, OSError):
+                pass  # a channel of a dead connection: closing it must not hide why the step failed
 
     # -- first-time setup ------------------------------------------------------
     def install_key(self, public_key: str) -> bool:

@@ -1,7 +1,8 @@
-"""Uploads against the lab's real sshd: a connection cut mid-upload leaves nothing on the host."""
+"""Uploads against the lab's real sshd: a connection cut mid-upload leaves nothing; too much is never sent."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Iterator, List
@@ -15,7 +16,7 @@ from sockdeploy.spec.hosts import load_config
 from sockdeploy.spec.sources import Source
 from sockdeploy.ssh import helper as helper_mod
 from sockdeploy.ssh.session import SshSession
-from tests.conftest import kill_ssh_connections
+from tests.conftest import PAYLOADS, kill_ssh_connections
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +63,22 @@ def test_an_upload_cut_midway_leaves_nothing_on_the_host(clean_lab, tmp_path: Pa
     cfg = load_config(str(clean_lab.hosts_file))
     with SshSession(cfg.server) as session:
         session.run("true")  # logged in (and the helper started) before the upload
-        with pytest.raises(ConnectError):
+        with pytest.raises(ConnectError) as err:
             workspace.create_workspace(session, cfg.server.workdir, files)
+    assert "lost" in err.value.message or "ended while a step ran" in err.value.message, err.value.message
     assert (seen == []) if through_helper else (len(seen) == 1)
     assert wait_for(lambda: clean_lab.leftover_dirs() == [], within=10), clean_lab.leftover_dirs()
+
+
+def test_a_payload_over_the_upload_limit_is_refused_before_any_login(cli, clean_lab, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    shutil.copytree(PAYLOADS / "ex5", mine)
+    (mine / "payload.yaml").unlink()
+    (mine / "data").mkdir()
+    with open(mine / "data" / "capture.bin", "wb") as fh:  # 60 MB that take no disk: a sparse file
+        fh.truncate(60 * 2**20)
+    logins = clean_lab.login_count()
+    res = cli("run", "ex5", "--payload", str(mine), "--hosts", str(clean_lab.hosts_file), "--out", "runs")
+    assert res.code == 2, res.stderr
+    assert "more than 50.0 MiB (the upload limit)" in res.stderr and "data/capture.bin 60.0 MiB" in res.stderr
+    assert clean_lab.login_count() == logins
