@@ -40,7 +40,8 @@ def test_an_upload_cut_midway_leaves_nothing_on_the_host(clean_lab, tmp_path: Pa
         (tmp_path / name).write_bytes(name.encode() * (1 << 20))
         files.append(Source(tmp_path / name, name))
     real = workspace.tar_sources
-    seen: List[str] = []
+    seen: List[str] = []  # the run folders there when the link was cut
+    cut: List[bool] = []
 
     def cut_midway(sources, dirs=(), **kw) -> Upload:  # type: ignore[no-untyped-def]
         upload = real(sources, dirs, **kw)
@@ -50,12 +51,12 @@ def test_an_upload_cut_midway_leaves_nothing_on_the_host(clean_lab, tmp_path: Pa
             for chunk in upload.chunks():
                 yield chunk
                 sent += len(chunk)
-                if sent > upload.size // 2 and not seen:
+                if sent > upload.size // 2 and not cut:
                     # on its own channel tar unpacks as the bytes come; the helper runs nothing before all are in
                     wait_for(lambda: any(Path(d, "first.dat").exists() for d in clean_lab.leftover_dirs()),
                              within=0 if through_helper else 10)
                     seen.extend(clean_lab.leftover_dirs())
-                    assert kill_ssh_connections(clean_lab) >= 1
+                    cut.append(kill_ssh_connections(clean_lab) >= 1)
 
         return Upload(upload.size, chunks)
 
@@ -66,6 +67,7 @@ def test_an_upload_cut_midway_leaves_nothing_on_the_host(clean_lab, tmp_path: Pa
         with pytest.raises(ConnectError) as err:
             workspace.create_workspace(session, cfg.server.workdir, files)
     assert "lost" in err.value.message or "ended while a step ran" in err.value.message, err.value.message
+    assert cut == [True]
     assert (seen == []) if through_helper else (len(seen) == 1)
     assert wait_for(lambda: clean_lab.leftover_dirs() == [], within=10), clean_lab.leftover_dirs()
 
