@@ -77,7 +77,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
         ctx.record.client_host = pi.name
         ctx.record.client_ssh = SshRecord(login=pi.login, strict_kex=pi.strict_kex)
         with ctx.progress.step(f"upload the client sources to {pi.name}"):
-            ws = create_workspace(pi, ssh_cfg.workdir, ctx.payload.files)
+            ws = create_workspace(pi, ssh_cfg.workdir, ctx.payload.files, ctx.payload.dirs)
         warn_shared(ctx, ws)
         watchdog = start_watchdog(pi, ws)
         ctx.client_watchdog = watchdog

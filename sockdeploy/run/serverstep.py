@@ -262,7 +262,7 @@ def remote_workspace(ctx: RunContext, session: SshSession) -> Iterator[Workspace
     """Upload the sources into a private folder on the server host, owned as the server's workspace."""
     assert ctx.cfg is not None
     with ctx.progress.step("upload the server sources"):
-        ws = create_workspace(session, ctx.cfg.server.workdir, ctx.payload.files)
+        ws = create_workspace(session, ctx.cfg.server.workdir, ctx.payload.files, ctx.payload.dirs)
     warn_shared(ctx, ws)
     with server_workspace(ctx, ws):
         yield ws

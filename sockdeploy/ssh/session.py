@@ -13,7 +13,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sockdeploy.errors import ConnectError, HelperLost, HelperUnavailable
-from sockdeploy.remote.host import CommandResult
+from sockdeploy.remote.host import CommandResult, Stdin
 from sockdeploy.spec.hosts import ServerConfig
 from sockdeploy.ssh import channel, forwarding
 from sockdeploy.ssh.command import wrap_script
@@ -164,6 +164,9 @@ class SshSession:
         self.transport  # noqa: B018 - the property raises it
 
     def _failed(self, exc: BaseException) -> ConnectError:
+        if isinstance(exc, EOFError) and not str(exc):  # paramiko's word for a socket that closed under a write
+            return ConnectError(f"the SSH connection to {self.cfg.host} was lost (closed by the other end)",
+                                "check your network and run again")
         return ConnectError(f"the SSH connection to {self.cfg.host} failed: {exc}", "check your network and run again")
 
     @property
@@ -257,7 +260,7 @@ class SshSession:
     start_lifeline = start_watchdog  # the runner's name for it until it says watchdog too
 
     # -- running things -------------------------------------------------------
-    def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
+    def run(self, script: str, *, stdin: Stdin = None, timeout: Optional[float] = None) -> CommandResult:
         """Run a POSIX sh script on the server host over this connection.
 
         Through an idle remote helper when there is one (one round trip), else on a channel of its own.
@@ -293,7 +296,7 @@ class SshSession:
                                "the SSH connection may have dropped; run again") from None
         return helper
 
-    def _run_on_channel(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
+    def _run_on_channel(self, script: str, *, stdin: Stdin = None, timeout: Optional[float] = None) -> CommandResult:
         import paramiko
 
         transport = self.transport
@@ -310,9 +313,13 @@ class SshSession:
         try:
             return channel.collect(chan, script, stdin, timeout, check_alive)
         except (paramiko.SSHException, EOFError, OSError) as exc:
+            self._raise_if_lost()  # "was lost", when it was, rather than the bare EOFError
             raise self._failed(exc) from None
         finally:
-            chan.close()
+            try:
+                chan.close()
+            except (paramiko.SSHException, EOFError, OSError):
+                pass  # a channel of a dead connection: closing it must not hide why the step failed
 
     # -- first-time setup ------------------------------------------------------
     def install_key(self, public_key: str) -> bool:

@@ -60,7 +60,7 @@ def test_home_path(host):
 
 def test_control_names_cover_every_file_an_upload_may_not_supply(host):
     from sockdeploy.run.workspace import HEARTBEAT, KEEP_MARKER, RUN_MARKER
-    from sockdeploy.spec.payload import CONTROL_NAMES
+    from sockdeploy.spec.sources import CONTROL_NAMES
 
     names = _call(host, "control_names").stdout.split()
     assert CONTROL_NAMES <= set(names) and ".sockdeploy*" in names

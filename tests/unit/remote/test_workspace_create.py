@@ -15,7 +15,8 @@ from sockdeploy.errors import ConfigError, RemoteError, RunDirChanged, UnsafeWor
 from sockdeploy.remote import marker
 from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.remote.scripts import load
-from sockdeploy.run.workspace import RUN_MARKER, create_workspace
+from sockdeploy.run.workspace import RUN_MARKER, create_workspace, tar_sources
+from sockdeploy.spec.sources import Source
 
 
 def test_creates_a_private_folder_with_the_sources(host, tmp_path):
@@ -24,7 +25,7 @@ def test_creates_a_private_folder_with_the_sources(host, tmp_path):
     (src / "server.c").write_text("int main(void) { return 0; }\n")
     (src / "run.sh").write_text("#!/bin/sh\n")
     (src / "run.sh").chmod(0o755)
-    ws = create_workspace(host, str(tmp_path / "work"), [src / "server.c", src / "run.sh"])
+    ws = create_workspace(host, str(tmp_path / "work"), [Source(src / "server.c", "server.c"), Source(src / "run.sh", "run.sh")])
     folder = Path(ws.path)
     assert folder.parent == tmp_path / "work" and folder.name.startswith("run-")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
@@ -158,3 +159,29 @@ class _PathHost:
 
     def run(self, script: str, **kw):
         return self.host.run(f"PATH={shlex.quote(str(self.first))}:\"$PATH\"\n" + script, **kw)
+
+
+def test_nested_sources_and_empty_folders_arrive_in_place(host, tmp_path):
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    (src / "lib" / "util.c").write_text("int util;\n")
+    ws = create_workspace(host, str(tmp_path / "work"), [Source(src / "lib" / "util.c", "lib/util.c")], ["lib", "obj"])
+    folder = Path(ws.path)
+    assert (folder / "lib" / "util.c").read_text() == "int util;\n"
+    assert (folder / "obj").is_dir() and list((folder / "obj").iterdir()) == []  # a makefile's output folder
+    assert stat.S_IMODE((folder / "obj").stat().st_mode) == 0o700
+
+
+def test_an_upload_cut_short_removes_what_it_unpacked(host, tmp_path):
+    (tmp_path / "a.c").write_bytes(b"a" * 20000)
+    (tmp_path / "b.c").write_bytes(b"b" * 20000)
+    upload = tar_sources([Source(tmp_path / "a.c", "a.c"), Source(tmp_path / "b.c", "b.c")], ["d"])
+    whole = b"".join(upload.chunks())
+    work = tmp_path / "work"
+    work.mkdir()
+    command = sh_command(PROCS, "workspace_create.sh", args=[str(work), "run-", 10])
+    # a.c whole, then end of file in the middle of b.c: tar has written a.c and part of b.c when it fails
+    result = host.run(command, stdin=whole[:len(whole) // 2 + 4096], timeout=30)
+    assert result.exit_status == 94 and "cannot write the sources" in (marker.first(result.stdout, "ERR") or "")
+    assert list(work.iterdir()) == []
+    assert host.run(command, stdin=whole, timeout=30).exit_status == 0  # the same stream whole unpacks
