@@ -195,7 +195,9 @@ def _expectations(exp: Section, nruns: int) -> Expectations:
 
 # Files sockdeploy keeps in a remote run folder beside the sources: an upload may never supply one
 # (a planted server.pid would make the watchdog signal whatever process group it names).
-CONTROL_NAMES = frozenset({"server.pid", "client.pid", "lifeline.pid", "watchdog.pid", "server.log", "server.times"})
+CONTROL_NAMES = frozenset({"server.pid", "client.pid", "lifeline.pid", "watchdog.pid", "server.log", "server.times",
+                           "server.cut"})
+CONTROL_PIECE = re.compile(r"server\.(log|times)\.[0-9]+")  # the pieces of a capped server log (logcap)
 
 
 def list_sources(directory: Path) -> List[Path]:
@@ -204,7 +206,7 @@ def list_sources(directory: Path) -> List[Path]:
     for p in sorted(directory.iterdir()):
         if p.name.startswith(".") or p.name == MANIFEST or not p.is_file() or p.is_symlink():
             continue
-        if p.name in CONTROL_NAMES:
+        if p.name in CONTROL_NAMES or CONTROL_PIECE.fullmatch(p.name):
             raise PayloadError(f"{p}: sockdeploy keeps a file of this name in the run folder, so it cannot be uploaded",
                                "remove or rename it (it is not a source: a log or pid file left by an earlier test)")
         with p.open("rb") as fh:
