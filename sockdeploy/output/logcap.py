@@ -90,8 +90,11 @@ class LineTimes:
             return
         if self._began is None:
             self._began = now
-        for _ in range(chunk.count(b"\n")):
+        count = chunk.count(b"\n")
+        if count:
+            # the first line ending here began earlier; the others began in this chunk
             self.times.append(self._began)
+            self.times.extend([now] * (count - 1))
             self._began = now
         if chunk.endswith(b"\n"):
             self._began = None

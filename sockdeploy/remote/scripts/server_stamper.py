@@ -77,8 +77,9 @@ class Piece:
             self.began = now
         count = data.count(b"\n")
         self.newlines += count
-        for _ in range(count):
-            self.times.write("%.6f\n" % self.began)
+        if count:
+            # the first line ending here began earlier; the others began in this chunk
+            self.times.write("%.6f\n" % self.began + ("%.6f\n" % now) * (count - 1))
             self.began = now
         if data.endswith(b"\n"):
             self.began = None
