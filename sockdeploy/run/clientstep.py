@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from sockdeploy.errors import ProgramError
+from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
 from sockdeploy.run import redirectstep
 from sockdeploy.run.clients import ClientOutcome, run_client
@@ -91,6 +92,10 @@ def _note_outcome(ctx: RunContext, log: ProgramLog, entry: ClientRecord, outcome
                   timeout: float) -> None:
     log.output = outcome.output
     log.times = outcome.times
+    log.elided = outcome.elided
+    entry.log_elided_bytes = outcome.elided or None
+    if outcome.elided:
+        ctx.progress.info(elided_line(log.filename, outcome.elided))
     entry.exit_code, entry.timed_out, entry.seconds = outcome.exit_code, outcome.timed_out, round(outcome.seconds, 3)
     entry.ended, entry.stopped_after = True, run.duration if outcome.stopped else None
     if outcome.timed_out:

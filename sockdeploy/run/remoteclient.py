@@ -6,12 +6,13 @@ import select
 import shlex
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from sockdeploy.errors import ConnectError
+from sockdeploy.output.logcap import CappedLog
 from sockdeploy.remote import marker
 from sockdeploy.remote.program import sh_command
-from sockdeploy.run.clients import ClientOutcome, LineTimes
+from sockdeploy.run.clients import ClientOutcome
 
 
 def client_command(ws_path: str, command: str, with_stdin: bool, extra_env: Optional[Dict[str, str]] = None) -> str:
@@ -40,7 +41,8 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     Same contract as clients.run_client: `stdin` is fed then closed; with
     `duration` the client is stopped with SIGINT after that long; past
     `timeout` it is stopped (TERM, then KILL) and reported as timed out. Line
-    times are taken as lines arrive here.
+    times are taken as lines arrive here; the log is capped here (logcap), the
+    host that writes it.
     """
     start = time.monotonic()
     chan = session.start_stream(client_command(ws_path, command, stdin is not None, extra_env))
@@ -48,10 +50,9 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
         chan.sendall(stdin.encode())
     chan.shutdown_write()
     run = _ClientOnChannel(session, chan, start, timeout, duration)
-    with open(log_path, "wb") as fh:
-        fh.write(header.encode())
-        fh.flush()
-        run.follow(fh)
+    log_path.write_text(header, encoding="utf-8")
+    with CappedLog(log_path) as log:
+        run.follow(log)
     exits = _marker_ints(run.err, "EXIT")
     status = exits[-1] if exits else None
     if status is None and not run.timed_out:
@@ -63,7 +64,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if run.timed_out else status, output=output, timed_out=run.timed_out,
                          seconds=time.monotonic() - start, stopped=run.stopped and not run.timed_out,
-                         times=run.times.times)
+                         times=log.times, elided=log.elided)
 
 
 class _ClientOnChannel:
@@ -72,7 +73,6 @@ class _ClientOnChannel:
     def __init__(self, session: Any, chan: Any, start: float, timeout: float, duration: Optional[float]) -> None:
         self.session = session
         self.chan = chan
-        self.times = LineTimes()
         self.err = b""  # client_run.sh's markers
         self.pid: Optional[int] = None
         self.stopped = self.timed_out = False
@@ -80,7 +80,7 @@ class _ClientOnChannel:
         self.give_up = (self.stop_at or start) + timeout
         self.killed_at: Optional[float] = None
 
-    def follow(self, log: BinaryIO) -> None:
+    def follow(self, log: CappedLog) -> None:
         """Copy the output to `log` until the client ends; on any error stop the client first."""
         chan = self.chan
         try:
@@ -96,15 +96,11 @@ class _ClientOnChannel:
                 _signal(self.session, self.pid, "KILL")
             raise
         finally:
-            self.times.end()
             chan.close()
 
-    def _read(self, log: BinaryIO) -> None:
+    def _read(self, log: CappedLog) -> None:
         while self.chan.recv_ready():
-            chunk = self.chan.recv(65536)
-            log.write(chunk)
-            log.flush()
-            self.times.feed(chunk, time.time())
+            log.write(self.chan.recv(65536), time.time())
         while self.chan.recv_stderr_ready():
             self.err += self.chan.recv_stderr(65536)
             if self.pid is None:

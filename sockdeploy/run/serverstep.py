@@ -17,6 +17,7 @@ from sockdeploy.errors import (
     ServerNotListening,
     SockdeployError,
 )
+from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
 from sockdeploy.run import netpath as paths
 from sockdeploy.run.context import SERVER_EXIT_WAIT, RunContext
@@ -230,8 +231,12 @@ def finish_server(ctx: RunContext, ws: Workspace) -> None:
             ctx.record.server.exit_code = collected.exit_code
     log = ctx.server.log
     if log is not None and collected.log is not None:
-        log.output = collected.log + ("\n[log truncated]\n" if collected.truncated else "")
+        log.output = collected.log
         log.times = collected.times
+        log.elided = collected.elided
+        ctx.record.server.log_elided_bytes = collected.elided or None
+        if collected.elided:
+            ctx.progress.info(elided_line(log.filename, collected.elided))
         log.remote = remote
         if collected.stopped:
             log.ending = "stopped by sockdeploy after the run"

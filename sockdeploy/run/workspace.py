@@ -128,13 +128,14 @@ def sweep_script(base: str) -> str:
     return sh_command(PROCS, "workspace_sweep.sh", args=[base, STALE_AFTER // 60])
 
 
-def in_workspace(ws: Workspace, name: str, args: Sequence[Arg]) -> str:
+def in_workspace(ws: Workspace, name: str, args: Sequence[Arg], libs: Sequence[str] = ()) -> str:
     """Return the command running the shipped program NAME in the run folder, checked first (workspace_check.sh).
 
     ARGS are NAME's arguments after its folder; NAME runs only when the folder
-    is still the private one made, and gets "." as its folder.
+    is still the private one made, and gets "." as its folder. LIBS are shipped
+    shell files of functions NAME uses, read first.
     """
-    return sh_command(PROCS, "workspace_check.sh", name, args=[ws.inode, ws.path, *args])
+    return sh_command(PROCS, *libs, "workspace_check.sh", name, args=[ws.inode, ws.path, *args])
 
 
 def refuse_changed(ws: Workspace, result: CommandResult) -> None:

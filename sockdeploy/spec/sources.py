@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -23,7 +24,8 @@ SKIPPED_DIRS = frozenset({"__pycache__", "runs", "venv", "node_modules"})
 # Files sockdeploy keeps in a remote run folder beside the sources: an upload may never supply one
 # (a planted server.pid would make the watchdog signal whatever process group it names).
 CONTROL_NAMES = frozenset({"server.pid", "client.pid", "lifeline.pid", "watchdog.pid", "server.log", "server.times",
-                           "server.status", "log.closed"})
+                           "server.status", "log.closed", "server.cut"})
+CONTROL_PIECE = re.compile(r"server\.(log|times)\.[0-9]+")  # the pieces of a capped server log (output/logcap.py)
 _SOURCE_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".hpp", ".py", ".s", ".S")
 _GLOB_CHARS = frozenset("*?[")
 _SKIPPED_SAID = "hidden entries, symlinks, compiled binaries, " + ", ".join(f"{d}/" for d in sorted(SKIPPED_DIRS))
@@ -110,7 +112,7 @@ class _Walk:
                 self.add_file(entry, path, child, depth)
 
     def add_file(self, entry: os.DirEntry, path: Path, rel: PurePosixPath, depth: int) -> None:
-        if depth == 0 and rel.name in CONTROL_NAMES:
+        if depth == 0 and (rel.name in CONTROL_NAMES or CONTROL_PIECE.fullmatch(rel.name)):
             raise PayloadError(f"{path}: sockdeploy keeps a file of this name in the run folder, so it cannot be uploaded",
                                "remove or rename it (it is not a source: a log or pid file left by an earlier test)")
         try:

@@ -44,10 +44,10 @@ home_path() {
 # sockdeploy's own, like the pid and log files control_names lists: an upload never supplies one.
 
 # Print the names of the files sockdeploy keeps in a run folder beside the sources (CONTROL_NAMES
-# in spec/payload.py), then the pattern of its hidden ones.
+# and CONTROL_PIECE in spec/sources.py), then the patterns of the capped log's pieces and its hidden ones.
 control_names() {
   printf '%s\n' server.pid client.pid lifeline.pid watchdog.pid server.log server.times server.status \
-    log.closed '.sockdeploy*'
+    log.closed server.cut 'server.log.[0-9]*' 'server.times.[0-9]*' '.sockdeploy*'
 }
 
 # Print the first name in the current folder that only sockdeploy may write but an upload supplied

@@ -140,7 +140,8 @@ def test_unknown_target_suggests(tmp_path):
         resolve("ex5", str(tmp_path / "nope"))
 
 
-@pytest.mark.parametrize("name", ["server.pid", "client.pid", "lifeline.pid", "server.log"])
+@pytest.mark.parametrize("name", ["server.pid", "client.pid", "lifeline.pid", "server.log", "server.cut", "server.log.2",
+                                  "server.times.17"])
 def test_a_file_named_like_sockdeploys_own_is_never_uploaded(tmp_path, name) -> None:
     (tmp_path / "server.c").write_text("int main(void) { return 0; }\n")
     (tmp_path / name).write_text("0\n")  # with 0 in server.pid, the watchdog once killed itself
