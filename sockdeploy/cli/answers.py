@@ -21,12 +21,15 @@ if TYPE_CHECKING:  # the run machinery loads only when a command runs
 _HOSTS_HELP = "hosts.yaml whose group: list names the members (default ./hosts.yaml, then ~/.config/sockdeploy/, if any)."
 _TITLE_HELP = "The answers' title."
 _OLD_OUT = ("-o", "--output")
+_FAILED_HELP = "Include runs that failed (shown as FAILED); without it a failed run is refused."
 
 
-def _answer_inputs(run_dirs: Tuple[str, ...], members: Tuple[str, ...],
-                   hosts_path: Optional[str]) -> Tuple[List[answers_mod.RunInfo], List[str]]:
+def _answer_inputs(run_dirs: Tuple[str, ...], members: Tuple[str, ...], hosts_path: Optional[str],
+                   include_failed: bool) -> Tuple[List[answers_mod.RunInfo], List[str]]:
     """Load the run folders (in the order they started) and the group members' names."""
     runs = answers_mod.collect(Path(d) for d in run_dirs)
+    if not include_failed:
+        answers_mod.refuse_failed(runs)
     return runs, answers_mod.group_members(members, answers_mod.load_group_config(hosts_path))
 
 
@@ -41,9 +44,10 @@ def _note_no_members(names: List[str]) -> None:
 @options.members()
 @options.hosts(_HOSTS_HELP)
 @click.option("--title", default=answers_mod.DEFAULT_TITLE, show_default=True, help=_TITLE_HELP)
+@click.option("--include-failed", is_flag=True, help=_FAILED_HELP)
 @options.as_json('Print {"markdown": PATH, "html": PATH}, and only that, on stdout.')
 def report(run_dirs: Tuple[str, ...], out: str, members: Tuple[str, ...], hosts_path: Optional[str], title: str,
-           as_json: bool) -> None:
+           include_failed: bool, as_json: bool) -> None:
     """Write the studio's answers from run folders: answers.md and a printable answers.html.
 
     Answer 1 lists every group member; then one numbered answer per run folder,
@@ -54,7 +58,7 @@ def report(run_dirs: Tuple[str, ...], out: str, members: Tuple[str, ...], hosts_
     Example:
       sockdeploy report runs/*-ex5 runs/*-ex6 --member "Ada Lovelace" --member "Alan Turing"
     """
-    runs, names = _answer_inputs(run_dirs, members, hosts_path)
+    runs, names = _answer_inputs(run_dirs, members, hosts_path, include_failed)
     md, page = answers_mod.write_answers(runs, names, Path(out), title)
     _note_no_members(names)
     if as_json:
@@ -69,9 +73,10 @@ def report(run_dirs: Tuple[str, ...], out: str, members: Tuple[str, ...], hosts_
 @options.members()
 @options.hosts(_HOSTS_HELP)
 @click.option("--title", default=answers_mod.DEFAULT_TITLE, show_default=True, help=_TITLE_HELP)
+@click.option("--include-failed", is_flag=True, help=_FAILED_HELP)
 @options.as_json('Print {"zip": PATH, "runs": N, "entries": [...]}, and only that, on stdout.')
 def bundle(run_dirs: Tuple[str, ...], out: str, members: Tuple[str, ...], hosts_path: Optional[str], title: str,
-           as_json: bool) -> None:
+           include_failed: bool, as_json: bool) -> None:
     """Pack a submission: answers, run folders and the exact sources that ran, with MANIFEST.sha256.
 
     Every source is checked against the sha256 its run.json recorded; a file
@@ -85,7 +90,7 @@ def bundle(run_dirs: Tuple[str, ...], out: str, members: Tuple[str, ...], hosts_
     """
     from sockdeploy.output import bundle as bundle_mod
 
-    runs, names = _answer_inputs(run_dirs, members, hosts_path)
+    runs, names = _answer_inputs(run_dirs, members, hosts_path, include_failed)
     result = bundle_mod.write_bundle(runs, names, Path(out), title)
     _note_no_members(names)
     if as_json:

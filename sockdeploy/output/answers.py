@@ -102,6 +102,16 @@ def collect(paths: Iterable[Path]) -> List[RunInfo]:
     return runs
 
 
+def refuse_failed(runs: Iterable[RunInfo]) -> None:
+    """Raise UsageError naming the first run that did not succeed: a failed run is not an answer by accident."""
+    for run in runs:
+        if not run.record.ok:
+            error = run.record.error
+            why = f" (exit {error.exit_code}: {error.message})" if error is not None else ""
+            raise UsageError(f"{run.path}: this run failed{why}",
+                             "run the exercise again until it succeeds, or pass --include-failed to hand it in as failed")
+
+
 def _start_time(record: RunRecord) -> datetime:
     """When the run began: to the microsecond when run.json has it ('started' has whole seconds only)."""
     for stamp in (record.started_exact, record.started):

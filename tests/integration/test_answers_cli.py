@@ -141,6 +141,13 @@ def test_a_failing_target_does_not_stop_the_next(cli, tmp_path):
     assert re.search(r"^broken\s+failed \(exit 6\)", res.stderr, re.M) and re.search(r"^ex2\s+ok\s", res.stderr, re.M)
     md = next((tmp_path / "runs").glob("answers-*.md")).read_text()
     assert "result FAILED" in answer(md, 2) and "result ok" in answer(md, 3)
+    # handing in: a failed run is refused by name, unless asked for
+    for command in ("report", "bundle"):
+        refused = cli(command, str(broken), str(ex2), "--out", f"{command}.out")
+        assert refused.code == 2 and f"{broken}: this run failed (exit 6" in refused.stderr, refused.stderr
+        assert "--include-failed" in refused.stderr and not (tmp_path / f"{command}.out").exists()
+        taken = cli(command, str(broken), str(ex2), "--out", f"{command}.out", "--include-failed")
+        assert taken.code == 0, taken.stderr
 
 
 def test_group_members_from_hosts_yaml(cli, tmp_path):
