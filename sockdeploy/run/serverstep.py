@@ -101,6 +101,9 @@ def fixed_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int]) -> i
         ctx.progress.info(f"warning: --port {ctx.opts.port} is not used: the server's source sets port {port}")
     low, high = port_range
     if not low <= port <= high:
+        if ctx.via in ("direct", "vpn"):  # the campus firewall passes the course ports only
+            return move_bind(ctx, ws, port, port_range, why=f"is outside the course ports {low}-{high}, the only ones "
+                                                            "the campus firewall lets through")
         ctx.progress.info(f"warning: the server's port {port} is outside the course ports {low}-{high}; "
                           "off campus only the tunnel reaches it")
     if port in ws.used_ports or ctx.server.moved_from is not None:
@@ -108,11 +111,11 @@ def fixed_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int]) -> i
     return port
 
 
-def move_bind(ctx: RunContext, ws: Workspace, port: int, port_range: Tuple[int, int]) -> int:
+def move_bind(ctx: RunContext, ws: Workspace, port: int, port_range: Tuple[int, int], why: str = "") -> int:
     """Give the server a free port instead of the one written into it (its bind() is moved by the redirect)."""
     low, high = port_range
     free = choose_port(ws.used_ports | {port}, port_range, set())
-    why = "is taken" if port in ws.held_ports else "is still held by an earlier connection"
+    why = why or ("is taken" if port in ws.held_ports else "is still held by an earlier connection")
     ctx.progress.info(f"port {port}, written into your server, {why} on {ws.host.name}; "
                       f"its bind() to {port} is moved to {free} for this run")
     if ctx.server.moved_from is None:

@@ -37,7 +37,7 @@ CASES = [
     ("python-tcp-args", "ex5", r"^got 11$", None),
     ("getaddrinfo-client", "ex5", r"^<- \d+$", None),
     ("makefile-src-inc", "ex5", r"^server: 9$", None),
-    ("serve-forever", None, r"^connection from 127\.0\.0\.1$", None),
+    ("serve-forever", None, r"^connection from \d+\.\d+\.\d+\.\d+$", None),
     ("nested-no-makefile", None, r"^client asked for 12$", None),
     ("python-udp-odd-names", None, None, "hello there"),
 ]
