@@ -148,6 +148,10 @@ def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str 
         lines += ["## What sockdeploy chose", ""] + [f"- {note}" for note in record.plan] + [""]
     if record.redirects:
         lines += ["## Addresses carried for the programs", ""] + [f"- {r}" for r in record.redirects] + [""]
+    if record.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in record.notes] + [""]
+    if record.stray_processes:
+        lines += ["## Processes sockdeploy stopped", ""] + [f"- {n}" for n in record.stray_processes] + [""]
     for log in logs:
         text = log.text()
         fence = _fence(text)
