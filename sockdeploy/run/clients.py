@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from sockdeploy.remote.host import LocalHost, group_exists, kill_group
-from sockdeploy.run.runtag import Stray, environment, stop_strays
+from sockdeploy.run.runtag import Stray, any_tagged, environment, stop_strays
 
 
 @dataclass
@@ -93,7 +93,7 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
                 timed_out, stopped = _wait(proc, start, timeout, duration)
             finally:
                 # before the pump's end: a process left holding the output would keep it waiting
-                strays = stop_strays(LocalHost(), token, role) if token else []
+                strays = stop_strays(LocalHost(), token, role) if token and any_tagged(token, role) else []
     took = time.monotonic() - start
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text

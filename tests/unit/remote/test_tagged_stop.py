@@ -60,3 +60,12 @@ def test_the_token_travels_on_stdin_never_on_a_command_line():
     assert len(host.calls) == 4
     for script, stdin in host.calls:
         assert TOKEN not in script and stdin == f"{TOKEN}\n".encode()
+
+
+def test_any_tagged_is_the_quick_look_first(pidfiles):
+    env = dict(os.environ, SOCKDEPLOY_RUN=f"client-12:{TOKEN}")
+    subprocess.run(["/bin/sh", "-c", daemon(pidfiles("c"))], env=env, check=True)
+    pid_in(pidfiles("c"))
+    assert runtag.any_tagged(TOKEN) and runtag.any_tagged(TOKEN, "client-12") and runtag.any_tagged(TOKEN, "build|client-[0-9]+")
+    assert not runtag.any_tagged(TOKEN, "client-1") and not runtag.any_tagged(TOKEN, "server")
+    assert not runtag.any_tagged("0" * 32)
