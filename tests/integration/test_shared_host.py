@@ -21,7 +21,7 @@ from typing import List, Optional
 
 import pytest
 
-from tests.conftest import only_run_dir
+from tests.conftest import REPO, only_run_dir
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +100,7 @@ def test_daemons_of_server_and_client_are_stopped_and_the_servers_real_port_is_u
         assert not any(_alive(pid) for pid in pids)
         strays = record["stray_processes"]
         assert len(strays) == 2, strays
-        assert strays[0].startswith(f"your client (run 1) left a background process on ") and f"(pid {pids[1]}, " in strays[0]
+        assert strays[0].startswith("your client (run 1) left a background process on ") and f"(pid {pids[1]}, " in strays[0]
         assert strays[1].startswith("your server left a background process on ") and f"(pid {pids[0]}, " in strays[1]
         assert all(s.endswith("; it was stopped") for s in strays)
         transcript = (Path(record["run_dir"]) / "transcript.md").read_text()
@@ -213,3 +213,29 @@ def test_a_chosen_port_another_program_holds_is_left_for_another(cli, tmp_path, 
     record = json.loads((only_run_dir(tmp_path / "runs") / "run.json").read_text())
     assert record["ok"] and record["server"]["port"] != keeper.held
     assert "got hello" in (Path(record["run_dir"]) / "server.log").read_text()
+
+
+def test_a_local_exercise_killed_with_kill_9_leaves_nothing(tmp_path, fake_home):
+    """Exercises 1-4 run the server here: this machine's watchdog stops it when sockdeploy is killed outright."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"], "TMPDIR": str(temp),
+           "SOCKDEPLOY_FAULT_POINT": "client-runs"}  # pause after the first client run: the server still serves
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "sockdeploy", "run", "ex3", "--out", str(tmp_path / "runs")],
+                                cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 60
+        while "fault point client-runs" not in (tmp_path / "stderr.txt").read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+            time.sleep(0.05)
+        (folder,) = temp.glob("sockdeploy-*")
+        server = int((folder / "server.pid").read_text())
+        assert _alive(server)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while (folder.exists() or _alive(server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(server) and not folder.exists()
