@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from sockdeploy.errors import BuildError, ScriptTimeout
-from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.run.runtag import Stray, stdin_line, stop_strays, strays, without_strays
-from sockdeploy.run.workspace import Workspace
+from sockdeploy.run.workspace import Workspace, in_workspace, refuse_changed
 
 BUILD_TIMEOUT = 180.0
 
@@ -30,14 +29,16 @@ def build(ws: Workspace, command: Optional[str], what: str, token: Optional[str]
     if not command:
         return None
     try:
-        result = ws.host.run(sh_command(PROCS, "workspace_build.sh", args=[ws.path, command]),
-                             stdin=stdin_line(token), timeout=BUILD_TIMEOUT)
+        # workspace_check.sh reads no stdin: the token line reaches workspace_build.sh
+        result = ws.host.run(in_workspace(ws, "workspace_build.sh", [command]), stdin=stdin_line(token),
+                             timeout=BUILD_TIMEOUT)
     except ScriptTimeout as exc:
         # the build's process group is gone; what left it is found by the tag
         stop_strays(ws.host, token, "build")
         raise BuildError(f"building the {what} on {ws.host.name} took longer than {BUILD_TIMEOUT:.0f} s",
                          "check the build command in payload.yaml", command=command,
                          output=without_strays(exc.partial.output)) from None
+    refuse_changed(ws, result)
     output = without_strays(result.output)
     if result.exit_status != 0:
         raise BuildError(

@@ -41,7 +41,7 @@ def write_build_log(ctx: RunContext, name: str, text: str) -> None:
 @contextmanager
 def local_workspace(ctx: RunContext) -> Iterator[Workspace]:
     """A private build directory on this machine, removed afterwards."""
-    ws = create_workspace(ctx.local_host, local_temp(), ctx.payload.files, prefix="sockdeploy-")
+    ws = create_workspace(ctx.local_host, local_temp(), ctx.payload.files, ctx.payload.dirs, prefix="sockdeploy-")
     # should sockdeploy die (kill -9), the folder and what the client runs left here go with it
     watchdog = LocalWatchdog(ws.path, ctx.token, runtag.CLIENT_SIDE)
     try:

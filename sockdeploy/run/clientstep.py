@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from sockdeploy.errors import ProgramError
+from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
 from sockdeploy.run import redirectstep, runtag
 from sockdeploy.run.clients import ClientOutcome, run_client
@@ -42,7 +43,7 @@ def run_clients(ctx: RunContext, values: Dict[str, Any], client_cwd: str) -> Non
             if i == 1:
                 fault_point("client-runs", ctx.session, ctx.hold)
     finally:
-        redirectstep.note(ctx)
+        redirectstep.note(ctx, env)
 
 
 def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, Any], client_cwd: str, prompt: str,
@@ -64,7 +65,8 @@ def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, An
             role = runtag.client_role(i)
             if ctx.pi is not None:
                 outcome = run_remote_client(ctx.pi, client_cwd, command, log_path, log.text(), timeout,
-                                            stdin=run.stdin, duration=run.duration, token=ctx.token, role=role)
+                                            stdin=run.stdin, duration=run.duration, extra_env=env,
+                                            token=ctx.token, role=role)
             else:
                 outcome = run_client(command, client_cwd, log_path, log.text(), timeout, stdin=run.stdin,
                                      duration=run.duration, extra_env=env, token=ctx.token, role=role)
@@ -93,6 +95,10 @@ def _note_outcome(ctx: RunContext, log: ProgramLog, entry: ClientRecord, outcome
                   timeout: float) -> None:
     log.output = outcome.output
     log.times = outcome.times
+    log.elided = outcome.elided
+    entry.log_elided_bytes = outcome.elided or None
+    if outcome.elided:
+        ctx.progress.info(elided_line(log.filename, outcome.elided))
     entry.exit_code, entry.timed_out, entry.seconds = outcome.exit_code, outcome.timed_out, round(outcome.seconds, 3)
     entry.ended, entry.stopped_after = True, run.duration if outcome.stopped else None
     if outcome.timed_out:

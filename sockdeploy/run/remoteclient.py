@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import select
+import shlex
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, List, Optional
+from typing import Any, Dict, List, Optional
 
 from sockdeploy.errors import ConnectError
+from sockdeploy.output.logcap import CappedLog
 from sockdeploy.remote import marker
 from sockdeploy.remote.program import PROCS, sh_command
-from sockdeploy.run.clients import ClientOutcome, LineTimes
+from sockdeploy.run.clients import ClientOutcome
 from sockdeploy.run.runtag import stdin_line, strays
 
 
-def client_command(ws_path: str, command: str, with_stdin: bool, role: str = "") -> str:
+def client_command(ws_path: str, command: str, with_stdin: bool, extra_env: Optional[Dict[str, str]] = None,
+                   role: str = "") -> str:
     """Return the command that runs the client (client_run.sh) in `ws_path` on the client host.
 
-    With a `role`, the script reads the run's token from its stdin's first line.
+    EXTRA_ENV is set before client_run.sh starts, so that stdbuf adds its own
+    preload to an LD_PRELOAD there instead of being replaced by it. With a
+    `role`, the script reads the run's token from its stdin's first line.
     """
-    return sh_command(PROCS, "client_run.sh", args=[ws_path, command, 1 if with_stdin else 0, role])
+    run = sh_command(PROCS, "client_run.sh", args=[ws_path, command, 1 if with_stdin else 0, role])
+    if not extra_env:
+        return run
+    return "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(extra_env.items())) + " " + run
 
 
 def _marker_ints(err: bytes, tag: str) -> List[int]:
@@ -29,30 +37,31 @@ def _marker_ints(err: bytes, tag: str) -> List[int]:
 
 
 def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, header: str, timeout: float,
-                      stdin: Optional[str] = None, duration: Optional[float] = None, token: Optional[str] = None,
+                      stdin: Optional[str] = None, duration: Optional[float] = None,
+                      extra_env: Optional[Dict[str, str]] = None, token: Optional[str] = None,
                       role: str = "") -> ClientOutcome:
     """Run `command` with sh in `ws_path` on the client host; stream its output to `log_path` here.
 
     Same contract as clients.run_client: `stdin` is fed then closed; with
     `duration` the client is stopped with SIGINT after that long; past
     `timeout` it is stopped (TERM, then KILL) and reported as timed out. Line
-    times are taken as lines arrive here. With the run's `token`, the client's
-    processes carry it in `role`; those left running when it ends are stopped
-    there and come back in ClientOutcome.strays.
+    times are taken as lines arrive here; the log is capped here (logcap), the
+    host that writes it. With the run's `token`, the client's processes carry
+    it in `role`; those left running when it ends are stopped there and come
+    back in ClientOutcome.strays.
     """
     start = time.monotonic()
     tagged = bool(token and role)
-    chan = session.start_stream(client_command(ws_path, command, stdin is not None, role if tagged else ""))
+    chan = session.start_stream(client_command(ws_path, command, stdin is not None, extra_env, role if tagged else ""))
     if tagged:
         chan.sendall(stdin_line(token))
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
     run = _ClientOnChannel(session, chan, start, timeout, duration)
-    with open(log_path, "wb") as fh:
-        fh.write(header.encode())
-        fh.flush()
-        run.follow(fh)
+    log_path.write_text(header, encoding="utf-8")
+    with CappedLog(log_path) as log:
+        run.follow(log)
     exits = _marker_ints(run.err, "EXIT")
     status = exits[-1] if exits else None
     if status is None and not run.timed_out:
@@ -64,7 +73,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if run.timed_out else status, output=output, timed_out=run.timed_out,
                          seconds=time.monotonic() - start, stopped=run.stopped and not run.timed_out,
-                         times=run.times.times, strays=strays(run.err.decode(errors="replace")))
+                         times=log.times, elided=log.elided, strays=strays(run.err.decode(errors="replace")))
 
 
 class _ClientOnChannel:
@@ -73,7 +82,6 @@ class _ClientOnChannel:
     def __init__(self, session: Any, chan: Any, start: float, timeout: float, duration: Optional[float]) -> None:
         self.session = session
         self.chan = chan
-        self.times = LineTimes()
         self.err = b""  # client_run.sh's markers
         self.pid: Optional[int] = None
         self.stopped = self.timed_out = False
@@ -81,7 +89,7 @@ class _ClientOnChannel:
         self.give_up = (self.stop_at or start) + timeout
         self.killed_at: Optional[float] = None
 
-    def follow(self, log: BinaryIO) -> None:
+    def follow(self, log: CappedLog) -> None:
         """Copy the output to `log` until the client ends; on any error stop the client first."""
         chan = self.chan
         try:
@@ -97,15 +105,11 @@ class _ClientOnChannel:
                 _signal(self.session, self.pid, "KILL")
             raise
         finally:
-            self.times.end()
             chan.close()
 
-    def _read(self, log: BinaryIO) -> None:
+    def _read(self, log: CappedLog) -> None:
         while self.chan.recv_ready():
-            chunk = self.chan.recv(65536)
-            log.write(chunk)
-            log.flush()
-            self.times.feed(chunk, time.time())
+            log.write(self.chan.recv(65536), time.time())
         while self.chan.recv_stderr_ready():
             self.err += self.chan.recv_stderr(65536)
             if self.pid is None:

@@ -17,7 +17,7 @@ from sockdeploy.run.clockprobe import ClockProbe
 from sockdeploy.run.context import RunContext, RunOptions
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import RunRecord, ServerRecord
-from sockdeploy.run.sources import SOURCES_DIR, snapshot_sources
+from sockdeploy.run.sources import SOURCES_DIR, is_snapshot, snapshot_sources
 from sockdeploy.run.watchdog import LocalWatchdog
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.spec.hosts import Config
@@ -78,7 +78,7 @@ def new_context(payload: Payload, cfg: Optional[Config], opts: RunOptions, progr
         started=utc_iso(folder.started), started_exact=folder.started.isoformat(),
         via="local" if local else None, via_reason="both programs run on the client host" if local else "",
         run_dir=str(folder.path), server=ServerRecord(), sources=payload.checksums(),
-        sources_dir=SOURCES_DIR if payload.files and payload.files[0].parent == folder.path / SOURCES_DIR else None)
+        sources_dir=SOURCES_DIR if is_snapshot(payload, folder.path / SOURCES_DIR) else None)
     ctx = RunContext(payload=payload, cfg=cfg, opts=opts, progress=progress, folder=folder, record=record)
     if cfg is not None and cfg.path is not None:
         record.hosts_file = str(cfg.path)
@@ -109,7 +109,8 @@ def run_steps(ctx: RunContext) -> None:
     if session is None:  # both programs on the client host (this machine, or one reached over SSH)
         if client_ws is None:
             with progress.step("prepare a private build directory"):
-                client_ws = create_workspace(ctx.local_host, buildstep.local_temp(), payload.files, prefix="sockdeploy-")
+                client_ws = create_workspace(ctx.local_host, buildstep.local_temp(), payload.files, payload.dirs,
+                                             prefix="sockdeploy-")
             # should sockdeploy die (kill -9), the server and the folder here go with it
             ctx.local_watchdog = LocalWatchdog(client_ws.path, ctx.token)
         ws = stack.enter_context(serverstep.server_workspace(ctx, client_ws))

@@ -53,16 +53,19 @@ def test_narrow_port_range_skips_busy_ports(cli, clean_lab, tmp_path):
             s.close()
 
 
-def test_server_binding_another_port_is_reported(cli, clean_lab, tmp_path):
+def test_server_binding_another_port_is_reported_and_used(cli, clean_lab, tmp_path):
     d = copy_payload("ex5", tmp_path / "wrongport")
     src = (d / "server.c").read_text()
     # the student's bug: a hard-coded port instead of the one on the command line
     planted = src.replace("    if (argc != 2)", "    if (argc == 2)\n        argv[1] = \"39977\";\n    if (argc != 2)", 1)
     (d / "server.c").write_text(planted)
     assert (d / "server.c").read_text() != src, "the test could not plant the bug"
-    res = cli("run", str(d), "--hosts", str(clean_lab.hosts_file), "--out", "runs", timeout=120)
-    assert res.code == 6, res.stderr
-    assert "listens on port 39977, not on port" in res.stderr and "{port}" in res.stderr
+    res = cli("run", str(d), "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json", timeout=120)
+    # the port it really listens on is adopted and said (issue 13), no longer an error
+    assert res.code == 0, res.stderr
+    given = res.json()["server"]["port_given"]
+    assert res.json()["server"]["port"] == 39977 and given != 39977
+    assert f"the server listens on port 39977 (written in its source), not {given}; using 39977" in res.stderr
 
 
 def test_program_expecting_other_arguments_shows_command_and_output(cli, clean_lab, tmp_path):
@@ -145,3 +148,25 @@ def test_hostile_names_work_or_are_refused_and_never_execute(cli, clean_lab, tmp
     for root in (tmp_path, fake_home, clean_lab.dir, Path.cwd()):
         assert not list(root.rglob("PWNED*")), f"a name was executed under {root}"
     (clean_lab.workdir / name).exists() and subprocess.run(["rm", "-rf", "--", str(clean_lab.workdir / name)])
+
+
+def test_a_work_folder_other_users_can_write_is_refused_unless_sticky(cli, clean_lab, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    hosts = _hosts(clean_lab, tmp_path / "h.yaml", f"workdir: {clean_lab.workdir}", f"workdir: {shared}")
+    # sticky, like /tmp: it works, with a warning; the folder kept with --keep-remote is marked as such
+    shared.chmod(0o1777)
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", "--keep-remote")
+    assert res.code == 0, res.stderr
+    assert f"{shared} is shared with other users; a private folder such as ~/.sockdeploy is safer" in res.stderr
+    kept = [d for d in shared.iterdir() if d.name.startswith("run-")]
+    assert len(kept) == 1 and (kept[0] / ".sockdeploy-keep").is_file()
+    assert f"later runs never remove it: when done, remove it there with  rm -rf -- {kept[0]}" in res.stderr
+    subprocess.run(["rm", "-rf", "--", str(kept[0])], check=True)
+    # without the sticky bit another user could swap the run folder: refused before anything is made
+    shared.chmod(0o777)
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs")
+    assert res.code == 2, res.stderr
+    assert f"{shared} can be written by other users and lacks the sticky bit" in res.stderr
+    _one_line_error(res.stderr)
+    assert list(shared.iterdir()) == []

@@ -11,6 +11,7 @@ tok=; [ -n "$4" ] && tok=$(read_token)
 if [ -n "$tok" ]; then SOCKDEPLOY_RUN="$4:$tok"; export SOCKDEPLOY_RUN; fi
 exec 3<&0
 cd "$1" || exit 93
+keep_token "$tok"  # before client.pid: a later run's sweep knows the run's processes by it
 sb=; command -v stdbuf >/dev/null 2>&1 && sb="stdbuf -oL -eL"
 # Own session and process group, so a stop reaches the client and all it started.
 # $sb is unquoted on purpose: empty, or a command and its options.

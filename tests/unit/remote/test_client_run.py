@@ -40,7 +40,7 @@ def test_with_a_role_the_token_comes_first_and_what_the_client_leaves_is_stopped
     pidfile = pidfiles("child")
     command = f"{daemon(pidfile, hold_output=True)}; cat; echo \"$SOCKDEPLOY_RUN\""
     began = time.monotonic()
-    result = host.run(client_command(str(tmp_path), command, True, "client-2"), stdin=f"{TOKEN}\nhello\n".encode(),
+    result = host.run(client_command(str(tmp_path), command, True, role="client-2"), stdin=f"{TOKEN}\nhello\n".encode(),
                       timeout=30)
     left = pid_in(pidfile)
     assert result.stdout == f"hello\nclient-2:{TOKEN}\n"  # the token line is not the client's input

@@ -100,3 +100,14 @@ def test_stop_tagged_names_and_stops_them_but_leaves_the_group_it_is_told_to(hos
     finally:
         group.kill()
         group.wait()
+
+
+def test_control_names_cover_every_file_an_upload_may_not_supply(host):
+    from sockdeploy.run.workspace import HEARTBEAT, KEEP_MARKER, RUN_MARKER
+    from sockdeploy.spec.sources import CONTROL_NAMES
+
+    names = _call(host, "control_names").stdout.split()
+    assert CONTROL_NAMES <= set(names) and ".sockdeploy*" in names
+    # the hidden ones are never uploaded (hidden files are skipped) and match the pattern
+    assert all(n.startswith(".sockdeploy") for n in (HEARTBEAT, KEEP_MARKER, RUN_MARKER))
+    assert all(n in load("run_procs.sh") for n in (HEARTBEAT, KEEP_MARKER, RUN_MARKER))

@@ -52,7 +52,7 @@ class Recorder:
 
 def test_the_token_travels_on_stdin_never_on_a_command_line():
     host = Recorder()
-    ws = Workspace(host=host, path="/tmp/run-x", used_ports=set())  # type: ignore[arg-type]
+    ws = Workspace(host=host, path="/tmp/run-x", used_ports=set(), inode="1")  # type: ignore[arg-type]
     start_server(ws, "./server", ready="tcp", port=31000, socket_path=None, token=TOKEN)
     finish(ws, pid=1, remove=True, token=TOKEN)
     build(ws, "make", "server", token=TOKEN)

@@ -9,11 +9,11 @@ from sockdeploy.run import build as build_mod
 from sockdeploy.run.build import build
 from sockdeploy.run.runtag import Stray
 from sockdeploy.run.workspace import Workspace
-from tests.unit.remote.helpers import TOKEN, alive, daemon, pid_in, wait_until
+from tests.unit.remote.helpers import TOKEN, alive, daemon, pid_in, private_workspace, wait_until
 
 
 def _ws(host, path) -> Workspace:
-    return Workspace(host=host, path=str(path), used_ports=set())
+    return private_workspace(host, path)
 
 
 def test_builds_in_the_folder_with_both_streams(host, tmp_path):

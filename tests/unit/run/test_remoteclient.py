@@ -137,3 +137,14 @@ def test_a_lost_connection_is_a_connect_error(tmp_path):
     with pytest.raises(ConnectError) as info:
         _run(tmp_path, "kill -KILL $PPID", pi)  # the run script dies without its exit marker
     assert "was lost" in info.value.message
+
+
+def test_the_log_is_capped_here_where_it_is_written(tmp_path):
+    from sockdeploy.output.logcap import HEAD_BYTES, PIECE_BYTES, elision_note
+
+    outcome, log = _run(tmp_path, "echo first; yes 'a line from the Pi' | head -c 4000000; echo; echo last")
+    assert outcome.exit_code == 0 and outcome.elided > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["client-1.log"]
+    assert f"\n{elision_note(outcome.elided)}\n" in outcome.output and outcome.output.endswith("\nlast\n")
+    assert log.stat().st_size <= len(HEADER) + HEAD_BYTES + 2 * PIECE_BYTES + 64
+    assert len(outcome.times) == outcome.output.count("\n")

@@ -18,6 +18,7 @@ from sockdeploy.run.record import RunRecord
 from sockdeploy.run.runtag import Stray
 from sockdeploy.run.server import Collected
 from sockdeploy.spec import payload as payload_mod
+from sockdeploy.spec.sources import Source
 
 
 def _ctx(tmp_path, **opts: Any) -> RunContext:  # type: ignore[no-untyped-def]
@@ -96,7 +97,7 @@ def test_a_server_listening_elsewhere_has_that_port_adopted(monkeypatch, tmp_pat
     ports = _starts(monkeypatch, [[30303]])
     ctx = _ctx(tmp_path)
     (tmp_path / "server.c").write_text("#define PORT 30303\n")
-    ctx.payload = dataclasses.replace(ctx.payload, files=(tmp_path / "server.c",))
+    ctx.payload = dataclasses.replace(ctx.payload, files=(Source(tmp_path / "server.c", "server.c"),))
     values: dict = {"ip": "127.0.0.1", "socket": None}
     proc = serverstep.launch(ctx, _ws(), values, before_start=lambda p: None)
     assert proc.port == values["port"] == ctx.record.server.port == 30303
