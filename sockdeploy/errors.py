@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 if TYPE_CHECKING:  # only for annotations: errors.py imports nothing of sockdeploy at run time
     from sockdeploy.remote.host import CommandResult
+    from sockdeploy.run.runtag import Stray
     from sockdeploy.run.server import ServerProcess
 
 
@@ -183,11 +184,21 @@ class HelperLost(Exception):
 
 
 class ServerExited(Exception):
-    """The server ended before it listened."""
+    """The server ended before it listened (`strays`: the processes it left running, since stopped)."""
 
-    def __init__(self, status: Optional[int], log: str) -> None:
+    def __init__(self, status: Optional[int], log: str, strays: Optional[List[Stray]] = None) -> None:
         super().__init__(f"server exited with status {status}")
-        self.status, self.log = status, log
+        self.status, self.log, self.strays = status, log, list(strays or [])
+
+
+class PortTaken(Exception):
+    """Another process (not the run's) holds the server's port, and the server does not listen on it."""
+
+    def __init__(self, proc: ServerProcess, running: bool, status: Optional[int], log: str,
+                 strays: Optional[List[Stray]] = None) -> None:
+        super().__init__("port taken")
+        self.proc, self.running, self.status, self.log = proc, running, status, log
+        self.strays = list(strays or [])
 
 
 class ServerNotListening(Exception):

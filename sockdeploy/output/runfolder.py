@@ -150,6 +150,10 @@ def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str 
         lines += ["## What sockdeploy chose", ""] + [f"- {note}" for note in record.plan] + [""]
     if record.redirects:
         lines += ["## Addresses carried for the programs", ""] + [f"- {r}" for r in record.redirects] + [""]
+    if record.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in record.notes] + [""]
+    if record.stray_processes:
+        lines += ["## Processes sockdeploy stopped", ""] + [f"- {n}" for n in record.stray_processes] + [""]
     # Each block shows at most the head and the tail of its file (logcap.excerpt), so the
     # transcript stays small whatever the programs printed; the files keep what was kept.
     for log in logs:

@@ -7,9 +7,11 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from sockdeploy.errors import SockdeployError
+from sockdeploy.run import runtag
 from sockdeploy.run.build import build as build_in
 from sockdeploy.run.context import RunContext
 from sockdeploy.run.server import finish
+from sockdeploy.run.watchdog import LocalWatchdog
 from sockdeploy.run.workspace import Workspace, create_workspace
 
 # Nothing to compile for Python, but the interpreter must be there.
@@ -22,10 +24,12 @@ def build(ctx: RunContext, ws: Workspace, command: Optional[str], what: str) -> 
         command = PYTHON_PRESENT
     logname = f"{what}-build.log"
     try:
-        result = build_in(ws, command, what)
+        result = build_in(ws, command, what, token=ctx.token)
     except SockdeployError as exc:
         write_build_log(ctx, logname, f"$ {command}\n{exc.output or ''}\n")
         raise
+    if result is not None:
+        runtag.note(ctx, ws.host.name, result.strays)
     if result is not None and result.output:
         write_build_log(ctx, logname, f"$ {command}\n{result.output}\n")
 
@@ -38,14 +42,20 @@ def write_build_log(ctx: RunContext, name: str, text: str) -> None:
 def local_workspace(ctx: RunContext) -> Iterator[Workspace]:
     """A private build directory on this machine, removed afterwards."""
     ws = create_workspace(ctx.local_host, local_temp(), ctx.payload.files, ctx.payload.dirs, prefix="sockdeploy-")
+    # should sockdeploy die (kill -9), the folder and what the client runs left here go with it
+    watchdog = LocalWatchdog(ws.path, ctx.token, runtag.CLIENT_SIDE)
     try:
         yield ws
     finally:
         with ctx.hold.shielded():
+            watchdog.settle()
             try:
-                finish(ws, pid=None, remove=True)
+                runtag.note(ctx, ws.host.name, finish(ws, pid=None, remove=True, token=ctx.token,
+                                                      role=runtag.CLIENT_SIDE).strays)
             except Exception:  # a temporary folder left behind is harmless
                 pass
+            finally:
+                watchdog.close()
 
 
 def local_temp() -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from sockdeploy.output.logcap import CappedLog
-from sockdeploy.remote.host import group_exists, kill_group
+from sockdeploy.remote.host import LocalHost, group_exists, kill_group
+from sockdeploy.run.runtag import Stray, any_tagged, environment, stop_strays
 
 
 @dataclass
@@ -27,19 +28,23 @@ class ClientOutcome:
     stopped: bool = False  # stopped with SIGINT after its duration, as planned
     times: List[float] = field(default_factory=list)  # this host's clock: when each output line began
     elided: int = 0  # bytes of output the log left out (its head and tail are kept)
+    strays: List[Stray] = field(default_factory=list)  # its processes still running after it ended; stopped
 
 
 def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float,
                stdin: Optional[str] = None, duration: Optional[float] = None,
-               extra_env: Optional[Dict[str, str]] = None) -> ClientOutcome:
+               extra_env: Optional[Dict[str, str]] = None, token: Optional[str] = None,
+               role: str = "") -> ClientOutcome:
     """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`, capped (logcap).
 
     `stdin` is fed to the client (then end of file). With `duration`, the client
     runs until stopped: SIGINT after that long, as a person would press Ctrl-C.
     The client gets its own session so a Ctrl-C reaches sockdeploy, which then
     stops the client's whole process group; partial output stays in the log.
+    With the run's `token`, its processes carry it in `role`, and those still
+    running when it ends (in its group or not) are stopped: ClientOutcome.strays.
     """
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}), **environment(token, role))
     argv = ["/bin/sh", "-c", command]
     if shutil.which("stdbuf"):
         argv = ["stdbuf", "-oL", "-eL"] + argv  # keep lines if the client is killed mid-run
@@ -59,12 +64,17 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
     with LogPump(read_end, log) as pump:
         if stdin is not None:
             _feed(proc, stdin)
-        timed_out, stopped = _wait(proc, start, timeout, duration)
+        try:
+            timed_out, stopped = _wait(proc, start, timeout, duration)
+        finally:
+            # before the pump's end: a process left holding the output would keep it waiting
+            strays = stop_strays(LocalHost(), token, role) if token and any_tagged(token, role) else []
     took = time.monotonic() - start
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out,
-                         seconds=took, stopped=stopped, times=pump.log.times, elided=pump.log.elided)
+                         seconds=took, stopped=stopped, times=pump.log.times, elided=pump.log.elided,
+                         strays=strays)
 
 
 class LogPump:

@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional
 from sockdeploy.errors import ProgramError
 from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
-from sockdeploy.run import redirectstep
+from sockdeploy.run import redirectstep, runtag
 from sockdeploy.run.clients import ClientOutcome, run_client
 from sockdeploy.run.context import RunContext
 from sockdeploy.run.exitstatus import program_failure
@@ -62,18 +62,21 @@ def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, An
     log_path = ctx.folder.path / log.filename
     with ctx.progress.step(f"client run {i}/{len(ctx.payload.runs)}: {shown}"):
         try:
+            role = runtag.client_role(i)
             if ctx.pi is not None:
                 outcome = run_remote_client(ctx.pi, client_cwd, command, log_path, log.text(), timeout,
-                                            stdin=run.stdin, duration=run.duration, extra_env=env)
+                                            stdin=run.stdin, duration=run.duration, extra_env=env,
+                                            token=ctx.token, role=role)
             else:
                 outcome = run_client(command, client_cwd, log_path, log.text(), timeout, stdin=run.stdin,
-                                     duration=run.duration, extra_env=env)
+                                     duration=run.duration, extra_env=env, token=ctx.token, role=role)
         except BaseException:
             log.output = read_partial(log_path, log.text())
             log.ending = "interrupted"
             ctx.folder.write_log(log)
             raise
         _note_outcome(ctx, log, entry, outcome, run, timeout)
+        runtag.note(ctx, ctx.client_host_name, outcome.strays)
         waits_on_input = ctx.payload.client_reads_stdin and not run.stdin
         if outcome.timed_out:
             raise ProgramError(f"client run {i} `{command}` did not finish within {timeout:g} s"

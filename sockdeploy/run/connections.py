@@ -10,6 +10,7 @@ from typing import Iterator, Optional, Type
 
 from sockdeploy.errors import ConnectError, ScriptTimeout, SockdeployError
 from sockdeploy.output.progress import Progress
+from sockdeploy.run import runtag
 from sockdeploy.run.context import RunContext, Watchdog
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import SshRecord
@@ -79,7 +80,9 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
         with ctx.progress.step(f"upload the client sources to {pi.name}"):
             ws = create_workspace(pi, ssh_cfg.workdir, ctx.payload.files, ctx.payload.dirs)
         warn_shared(ctx, ws)
-        watchdog = start_watchdog(pi, ws)
+        # the server runs there too when both programs run on the client host
+        roles = "" if ctx.local_mode else runtag.CLIENT_SIDE
+        watchdog = start_watchdog(pi, ws, ctx.token, roles)
         ctx.client_watchdog = watchdog
         try:
             yield ws
@@ -87,7 +90,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
             with ctx.hold.shielded():
                 watchdog.settle()
                 try:
-                    finish(ws, pid=None, remove=True)
+                    runtag.note(ctx, pi.name, finish(ws, pid=None, remove=True, token=ctx.token, role=roles).strays)
                 except (SockdeployError, ScriptTimeout, OSError) as exc:
                     ctx.progress.info(f"warning: cleanup on {pi.name} failed ({getattr(exc, 'message', exc)}); "
                                       "its watchdog removes the folder when the connection ends")
@@ -97,9 +100,11 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
         pi.close()
 
 
-def start_watchdog(session: SshSession, ws: Workspace) -> Watchdog:
-    """Start the host's watchdog for `ws`: it stops the server and removes the folder if the connection dies."""
-    return session.start_watchdog(watchdog_script(ws.path), ready=WATCHDOG_READY)
+def start_watchdog(session: SshSession, ws: Workspace, token: str, roles: str = "") -> Watchdog:
+    """Start the host's watchdog for `ws`: if the connection dies, it stops the server and every process of the
+    run there in `roles` (all when empty), and removes the folder."""
+    return session.start_watchdog(watchdog_script(ws.path, roles), ready=WATCHDOG_READY,
+                                  first=runtag.watchdog_line(token))
 
 
 def resolve(name: str) -> str:

@@ -14,6 +14,7 @@ from sockdeploy.remote.host import LocalHost
 from sockdeploy.run.clockprobe import ClockProbe
 from sockdeploy.run.ports import PortLease
 from sockdeploy.run.record import RunRecord
+from sockdeploy.run.runtag import new_token
 from sockdeploy.run.server import ServerProcess
 from sockdeploy.run.signals import HOLD, SignalHold
 from sockdeploy.spec.hosts import Config
@@ -85,6 +86,7 @@ class RunContext:
     pi: Optional[SshSession] = None  # the client host over SSH (client.host in hosts.yaml); None: this machine
     watchdog: Optional[Watchdog] = None  # on the server host
     client_watchdog: Optional[Watchdog] = None  # on the client host over SSH
+    local_watchdog: Optional[Watchdog] = None  # on this machine, for a local run's folder (server and clients here)
     via: str = "local"
     server: ServerState = field(default_factory=ServerState)
     server_values: Dict[str, Any] = field(default_factory=dict)  # placeholders as the server saw them
@@ -92,6 +94,14 @@ class RunContext:
     tunnel_errors: List[SockdeployError] = field(default_factory=list)  # connections the tunnel could not carry
     cleanup_error: Optional[SockdeployError] = None
     clock: Optional[ClockProbe] = None  # the server host's clock offset, for the timeline
+    # The run's tag (run/runtag.py): every process the run starts carries it; never printed or recorded.
+    token: str = field(default_factory=new_token)
+
+    def note(self, text: str) -> None:
+        """Say `text` (what sockdeploy noticed and adapted to) and keep it for run.json and transcript.md."""
+        self.progress.info(text)
+        if text not in (self.record.notes or []):
+            self.record.notes = (self.record.notes or []) + [text]
 
     @property
     def local_mode(self) -> bool:

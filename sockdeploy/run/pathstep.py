@@ -62,3 +62,26 @@ def _remembered(ctx: RunContext, ip: str, port: int) -> Optional[str]:
     ctx.progress.info(f"auto: {ip}:{port} was blocked from this network {minutes} min ago; taking the tunnel "
                       f"without the 3 s probe (probed again after {pathmemory.REMEMBER_FOR / 60:g} min)")
     return f"auto: remembered that the direct path was blocked from this network {minutes} min ago -> tunnel"
+
+
+def adopt_port(ctx: RunContext, port: int, probed: bool) -> None:
+    """The server listens on `port`, not on the port the path was chosen for (`probed`: that one was probed).
+
+    The tunnel and a direct or VPN path the person chose carry any port. auto
+    takes the tunnel unless the probe spoke for this port too (same course
+    range): probing now would land on the running server, which may serve
+    just one client.
+    """
+    assert ctx.cfg is not None and ctx.session is not None
+    if ctx.via != "auto":
+        ctx.record.via = ctx.via
+        ctx.record.via_reason = ctx.record.via_reason or paths.describe_choice(ctx.via, ctx.via, None)
+        return
+    low, high = ctx.cfg.network.ports
+    if ctx.record.via == "tunnel" or (probed and ctx.record.via in ("direct", "vpn") and low <= port <= high):
+        return
+    with ctx.progress.step("check that the server host allows forwarding"):
+        ctx.session.check_forwarding()
+    ctx.record.via = "tunnel"
+    ctx.record.via_reason = (f"auto: the server listens on port {port}, which no probe tried (a probe now would reach "
+                             "the running server) -> tunnel")

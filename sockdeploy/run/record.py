@@ -33,6 +33,7 @@ class ServerRecord:
     stopped_by_sockdeploy: bool = False
     remote_dir: Optional[str] = None
     timed_out: Optional[bool] = None  # written only when the server ran out of time
+    port_given: Optional[int] = None  # written only when the server listened elsewhere: the port it was given
     log_elided_bytes: Optional[int] = None  # written only when its log left out the middle of its output
 
     def to_json(self) -> Dict[str, Any]:
@@ -41,6 +42,8 @@ class ServerRecord:
                                "remote_dir": self.remote_dir}
         if self.timed_out is not None:
             out["timed_out"] = self.timed_out
+        if self.port_given is not None:
+            out["port_given"] = self.port_given
         if self.log_elided_bytes is not None:
             out["log_elided_bytes"] = self.log_elided_bytes
         return out
@@ -52,6 +55,7 @@ class ServerRecord:
                    exit_code=_opt_int(d.get("exit_code")), command=_opt_str(d.get("command")),
                    stopped_by_sockdeploy=bool(d.get("stopped_by_sockdeploy")), remote_dir=_opt_str(d.get("remote_dir")),
                    timed_out=bool(d["timed_out"]) if "timed_out" in d else None,
+                   port_given=_opt_int(d.get("port_given")),
                    log_elided_bytes=_opt_int(d.get("log_elided_bytes")))
 
 
@@ -241,7 +245,7 @@ class TimelineRecord:
 
 # Top-level keys written only once the run got that far (absent, not null, before).
 OPTIONAL_KEYS = ("client_ssh", "cleaned_stale_runs", "vpn_checks", "probe", "tunnel", "expectations",
-                 "expectations_note", "timeline", "plan", "redirects", "hosts_file")
+                 "expectations_note", "timeline", "plan", "redirects", "hosts_file", "notes", "stray_processes")
 
 
 @dataclass
@@ -277,6 +281,8 @@ class RunRecord:
     plan: Optional[List[str]] = None  # what sockdeploy chose for programs it found in a folder, and why
     redirects: Optional[List[str]] = None  # hard-coded addresses and ports carried elsewhere, one sentence each
     hosts_file: Optional[str] = None  # the hosts.yaml the run used
+    notes: Optional[List[str]] = None  # what sockdeploy noticed and adapted to (the port the server really uses...)
+    stray_processes: Optional[List[str]] = None  # processes of the run left running after their part; stopped
     schema: int = SCHEMA
 
     def to_json(self) -> Dict[str, Any]:
@@ -335,4 +341,7 @@ class RunRecord:
             plan=[str(n) for n in d["plan"]] if isinstance(d.get("plan"), list) else None,
             redirects=[str(n) for n in d["redirects"]] if isinstance(d.get("redirects"), list) else None,
             hosts_file=_opt_str(d.get("hosts_file")),
+            notes=[str(n) for n in d["notes"]] if isinstance(d.get("notes"), list) else None,
+            stray_processes=([str(n) for n in d["stray_processes"]]
+                             if isinstance(d.get("stray_processes"), list) else None),
         )

@@ -11,17 +11,20 @@ from typing import Any, Dict, List, Optional
 from sockdeploy.errors import ConnectError
 from sockdeploy.output.logcap import CappedLog
 from sockdeploy.remote import marker
-from sockdeploy.remote.program import sh_command
+from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.run.clients import ClientOutcome
+from sockdeploy.run.runtag import stdin_line, strays
 
 
-def client_command(ws_path: str, command: str, with_stdin: bool, extra_env: Optional[Dict[str, str]] = None) -> str:
+def client_command(ws_path: str, command: str, with_stdin: bool, extra_env: Optional[Dict[str, str]] = None,
+                   role: str = "") -> str:
     """Return the command that runs the client (client_run.sh) in `ws_path` on the client host.
 
     EXTRA_ENV is set before client_run.sh starts, so that stdbuf adds its own
-    preload to an LD_PRELOAD there instead of being replaced by it.
+    preload to an LD_PRELOAD there instead of being replaced by it. With a
+    `role`, the script reads the run's token from its stdin's first line.
     """
-    run = sh_command("client_run.sh", args=[ws_path, command, 1 if with_stdin else 0])
+    run = sh_command(PROCS, "client_run.sh", args=[ws_path, command, 1 if with_stdin else 0, role])
     if not extra_env:
         return run
     return "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(extra_env.items())) + " " + run
@@ -35,17 +38,23 @@ def _marker_ints(err: bytes, tag: str) -> List[int]:
 
 def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, header: str, timeout: float,
                       stdin: Optional[str] = None, duration: Optional[float] = None,
-                      extra_env: Optional[Dict[str, str]] = None) -> ClientOutcome:
+                      extra_env: Optional[Dict[str, str]] = None, token: Optional[str] = None,
+                      role: str = "") -> ClientOutcome:
     """Run `command` with sh in `ws_path` on the client host; stream its output to `log_path` here.
 
     Same contract as clients.run_client: `stdin` is fed then closed; with
     `duration` the client is stopped with SIGINT after that long; past
     `timeout` it is stopped (TERM, then KILL) and reported as timed out. Line
     times are taken as lines arrive here; the log is capped here (logcap), the
-    host that writes it.
+    host that writes it. With the run's `token`, the client's processes carry
+    it in `role`; those left running when it ends are stopped there and come
+    back in ClientOutcome.strays.
     """
     start = time.monotonic()
-    chan = session.start_stream(client_command(ws_path, command, stdin is not None, extra_env))
+    tagged = bool(token and role)
+    chan = session.start_stream(client_command(ws_path, command, stdin is not None, extra_env, role if tagged else ""))
+    if tagged:
+        chan.sendall(stdin_line(token))
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
@@ -64,7 +73,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if run.timed_out else status, output=output, timed_out=run.timed_out,
                          seconds=time.monotonic() - start, stopped=run.stopped and not run.timed_out,
-                         times=log.times, elided=log.elided)
+                         times=log.times, elided=log.elided, strays=strays(run.err.decode(errors="replace")))
 
 
 class _ClientOnChannel:

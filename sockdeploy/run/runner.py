@@ -18,6 +18,7 @@ from sockdeploy.run.context import RunContext, RunOptions
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import RunRecord, ServerRecord
 from sockdeploy.run.sources import SOURCES_DIR, is_snapshot, snapshot_sources
+from sockdeploy.run.watchdog import LocalWatchdog
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.spec.hosts import Config
 from sockdeploy.spec.payload import Payload
@@ -110,6 +111,8 @@ def run_steps(ctx: RunContext) -> None:
             with progress.step("prepare a private build directory"):
                 client_ws = create_workspace(ctx.local_host, buildstep.local_temp(), payload.files, payload.dirs,
                                              prefix="sockdeploy-")
+            # should sockdeploy die (kill -9), the server and the folder here go with it
+            ctx.local_watchdog = LocalWatchdog(client_ws.path, ctx.token)
         ws = stack.enter_context(serverstep.server_workspace(ctx, client_ws))
         ctx.record.server.host, ctx.record.server.ip = ws.host.name, "127.0.0.1"
         with progress.step("build the server and the client"):
@@ -122,7 +125,7 @@ def run_steps(ctx: RunContext) -> None:
             ws = stack.enter_context(serverstep.remote_workspace(ctx, session))
         forwarding.confirm(progress)
         # 3. the watchdog: a dropped connection gets the server stopped and its folder removed there
-        ctx.watchdog = connections.start_watchdog(session, ws)
+        ctx.watchdog = connections.start_watchdog(session, ws, ctx.token)
         ctx.clock = ClockProbe(session).start()  # for the timeline, measured while the build runs
         serverstep.survey_ports(ctx, ws)
         if client_ws is None:  # here, while the watchdog starts on the server host

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import shlex
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -11,6 +12,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
 from sockdeploy.errors import (
     ConnectError,
     NetworkPathError,
+    PortTaken,
     ProgramError,
     ScriptTimeout,
     ServerExited,
@@ -20,11 +22,12 @@ from sockdeploy.errors import (
 from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
 from sockdeploy.run import netpath as paths
+from sockdeploy.run import pathstep, runtag
 from sockdeploy.run.context import SERVER_EXIT_WAIT, RunContext
 from sockdeploy.run.exitstatus import describe_status, program_failure
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.ports import choose_port
-from sockdeploy.run.server import ServerProcess, finish, listening_ports_of_group, looks_like_port_in_use, start_server
+from sockdeploy.run.server import ServerProcess, finish, looks_like_port_in_use, start_server
 from sockdeploy.run.watchdog import WATCHDOG_SILENCE
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.spec.payload import render
@@ -60,6 +63,9 @@ def launch(ctx: RunContext, ws: Workspace, values: Dict[str, Any], before_start:
     tried: Set[int] = set()
     needs_port = ("{port}" in "".join(ctx.payload.server.commands + ctx.payload.client.commands)
                   or ctx.payload.fixed_port is not None)
+    if ctx.opts.port is not None and not needs_port:
+        ctx.note(f"warning: --port {ctx.opts.port} is not used: no command of the plan has {{port}} "
+                 "and no port is written into the server")
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = _pick_port(ctx, ws, port_range, tried) if needs_port else None
         values["port"] = port
@@ -67,7 +73,16 @@ def launch(ctx: RunContext, ws: Workspace, values: Dict[str, Any], before_start:
             tried.add(port)
             before_start(port)
         try:
-            return _start_once(ctx, ws, values, port)
+            proc = _start_once(ctx, ws, values, port)
+        except PortTaken as exc:
+            runtag.note(ctx, ws.host.name, exc.strays)
+            _stop_attempt(ctx, ws, exc.proc.pid)
+            assert port is not None  # only a port given can be taken
+            ws.used_ports.add(port)
+            ws.held_ports.add(port)
+            if _retry_taken(ctx, ws, port, attempt):
+                continue
+            raise _taken_error(ctx, ws, port, exc.log) from None
         except ServerExited as exc:
             moving = ctx.payload.fixed_port is not None and ctx.server.moved_from is None
             if port is not None and moving and looks_like_port_in_use(exc.log):
@@ -78,7 +93,72 @@ def launch(ctx: RunContext, ws: Workspace, values: Dict[str, Any], before_start:
                 ctx.progress.info(f"port {port} was taken meanwhile; trying another")
                 continue
             raise _exit_error(exc, port, ws, ctx.record.server.command or "", ctx.payload.fixed_port) from None
+        adopt(ctx, ws, values, proc, port_range)
+        return proc
     raise NetworkPathError("no port could be bound after several attempts", "widen network.ports or pass --port")
+
+
+def _retry_taken(ctx: RunContext, ws: Workspace, port: int, attempt: int) -> bool:
+    """Whether to start again after another process was found holding `port`: moved, or another port."""
+    if ctx.payload.fixed_port is not None:
+        return ctx.server.moved_from is None  # the written-in port: its bind() is moved next time
+    if ctx.opts.port is None and attempt < PORT_ATTEMPTS:
+        ctx.progress.info(f"port {port} is taken on {ws.host.name} (by another user?); trying another")
+        return True
+    return False
+
+
+def _taken_error(ctx: RunContext, ws: Workspace, port: int, log: str) -> NetworkPathError:
+    where = f"the login host {ws.host.name}" if ws.host is ctx.session else ws.host.name
+    if port == ctx.payload.fixed_port and ctx.server.moved_from is None:
+        return NetworkPathError(f"port {port}, written into your server, is taken on {where} (by another user?)",
+                                "change the port in your server's source (and your client's) to a free one", output=log)
+    hint = ("pick another with --port, or leave --port out to let sockdeploy choose a free one"
+            if ctx.opts.port is not None else "run again, or widen network.ports in hosts.yaml")
+    return NetworkPathError(f"port {port} is taken on {where} (by another user?)", hint, output=log)
+
+
+def _stop_attempt(ctx: RunContext, ws: Workspace, pid: int) -> None:
+    """Stop a server that could not have its port (it may still run), and what it started, before the next try."""
+    try:
+        collected = finish(ws, pid=pid, remove=False, token=ctx.token, role="server")
+    except (SockdeployError, ScriptTimeout, OSError):
+        return  # the end of the run stops every process of the run (by its tag) anyway
+    runtag.note(ctx, ws.host.name, collected.strays)
+
+
+def adopt(ctx: RunContext, ws: Workspace, values: Dict[str, Any], proc: ServerProcess,
+          port_range: Tuple[int, int]) -> None:
+    """Use the port the server really listens on when it is not the one it was given (or none was given)."""
+    if not proc.listens:
+        return
+    real, given = proc.listens[0], proc.port
+    why = "written in its source" if _in_sources(ctx, real) else ("not the port it was given" if given else "")
+    shown = f" ({why})" if why else ""
+    sentence = (f"the server listens on port {real}{shown}, not {given}; using {real}" if given is not None
+                else f"the server listens on port {real}{shown}; using {real}")
+    if len(proc.listens) > 1:
+        sentence += f" (it listens on {', '.join(map(str, proc.listens[1:]))} too)"
+    ctx.note(sentence)
+    low, high = port_range
+    if not low <= real <= high:
+        ctx.note(f"warning: port {real} is outside the course ports {low}-{high}; off campus only the tunnel reaches it")
+    proc.port = values["port"] = ctx.record.server.port = real
+    ctx.record.server.port_given = given
+    if ctx.session is not None and ws.host is ctx.session:
+        pathstep.adopt_port(ctx, real, probed=given is not None)
+
+
+def _in_sources(ctx: RunContext, port: int) -> bool:
+    """Whether the number `port` is written in one of the sources (a hard-coded port)."""
+    pattern = re.compile(rf"(?<![\w.]){port}(?![\w.])")
+    for source in ctx.payload.files:
+        try:
+            if source.path.stat().st_size < 1_000_000 and pattern.search(source.path.read_text(errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _pick_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int], tried: Set[int]) -> int:
@@ -98,14 +178,14 @@ def fixed_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int]) -> i
     port = ctx.payload.fixed_port
     assert port is not None
     if ctx.opts.port is not None and ctx.opts.port != port:
-        ctx.progress.info(f"warning: --port {ctx.opts.port} is not used: the server's source sets port {port}")
+        ctx.note(f"warning: --port {ctx.opts.port} is not used: the server's source sets port {port}")
     low, high = port_range
     if not low <= port <= high:
         if ctx.via in ("direct", "vpn"):  # the campus firewall passes the course ports only
             return move_bind(ctx, ws, port, port_range, why=f"is outside the course ports {low}-{high}, the only ones "
                                                             "the campus firewall lets through")
-        ctx.progress.info(f"warning: the server's port {port} is outside the course ports {low}-{high}; "
-                          "off campus only the tunnel reaches it")
+        ctx.note(f"warning: the server's port {port} is outside the course ports {low}-{high}; "
+                 "off campus only the tunnel reaches it")
     if port in ws.used_ports or ctx.server.moved_from is not None:
         return move_bind(ctx, ws, port, port_range)
     return port
@@ -144,19 +224,16 @@ def _start_once(ctx: RunContext, ws: Workspace, values: Dict[str, Any], port: Op
     started = _with_moved_bind(ctx, command, port)
     try:
         with ctx.progress.step(label):
-            proc = start_server(ws, started, ready=ctx.payload.ready, port=port, socket_path=values.get("socket"))
+            proc = start_server(ws, started, ready=ctx.payload.ready, port=port, socket_path=values.get("socket"),
+                                token=ctx.token)
     except ServerExited as exc:
+        runtag.note(ctx, ws.host.name, exc.strays)
         log.output = exc.log
         log.ending = describe_status(exc.status)
         ctx.record.server.exit_code = exc.status
         raise
     except ServerNotListening as exc:
         ctx.server.proc = exc.proc
-        other = listening_ports_of_group(ws, exc.proc.pid) if port else []
-        if other:
-            raise ProgramError(f"the server listens on port {', '.join(map(str, other))}, not on port {port} it was given",
-                               "make the server use the port from its command line ({port} in payload.yaml)",
-                               command=command) from None
         ctx.record.server.timed_out = True
         raise ProgramError(f"the server did not start listening within {exc.waited:g} s",
                            "check that it calls listen() early and prints nothing it waits on; its output is in server.log",
@@ -207,7 +284,7 @@ def finish_server(ctx: RunContext, ws: Workspace) -> None:
     """Stop (or await) the server, collect its log into the run folder, remove the workspace."""
     remote = ws.host is not ctx.client_host
     remove = not (remote and ctx.opts.keep_remote)
-    watchdog = ctx.watchdog if ws.host is ctx.session else None
+    watchdog = ctx.watchdog if ws.host is ctx.session else ctx.local_watchdog if ws.host is ctx.local_host else None
     if watchdog is not None:
         # Settled first: started while the folder is being removed, it would write its pidfile into it.
         watchdog.settle()
@@ -219,14 +296,19 @@ def finish_server(ctx: RunContext, ws: Workspace) -> None:
              else "stop the server and collect its log" if pid else "clean up")
     try:
         with ctx.progress.step(label):
-            collected = finish(ws, pid=pid, remove=remove, await_exit=SERVER_EXIT_WAIT if awaiting else 0)
+            collected = finish(ws, pid=pid, remove=remove, await_exit=SERVER_EXIT_WAIT if awaiting else 0,
+                               token=ctx.token)
     except (SockdeployError, ScriptTimeout, OSError) as exc:
         _lost_log(ctx, ws, exc)
         return
     finally:
         if watchdog is not None:  # after the stop, so the log says who ended the server
             watchdog.close()
-            ctx.watchdog = None
+            if watchdog is ctx.watchdog:
+                ctx.watchdog = None
+            else:
+                ctx.local_watchdog = None
+    runtag.note(ctx, ws.host.name, collected.strays)
     if awaiting and collected.awaited is not None:
         ctx.server.exited_in_time = collected.awaited
         if collected.awaited and proc is not None:

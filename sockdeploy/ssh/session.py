@@ -238,18 +238,20 @@ class SshSession:
         """Run `script` on its own channel and hand back the channel (stdin/stdout as a byte stream)."""
         return self._exec(self.transport, wrap_script(script), "a channel")
 
-    def start_watchdog(self, script: str, interval: float = WATCHDOG_INTERVAL, ready: Optional[bytes] = None) -> Watchdog:
+    def start_watchdog(self, script: str, interval: float = WATCHDOG_INTERVAL, ready: Optional[bytes] = None,
+                       first: bytes = b"") -> Watchdog:
         """Run `script` on a channel kept open with heartbeats; closing or losing it ends the script.
 
         The channel opens in the background (off the critical path); Watchdog.ensure()
         waits for it and, with `ready`, until the script has printed that line.
+        `first` goes to the script before the first heartbeat (the run's token).
         """
         transport = self.transport
 
         def opener() -> Any:
             chan = self._exec(transport, wrap_script(script), "the watchdog channel")
             try:
-                chan.sendall(b".")
+                chan.sendall(first + b".")
             except (EOFError, OSError) as exc:
                 raise ConnectError(f"cannot open the watchdog channel to {self.cfg.host}: {exc}",
                                    "check your network and run again") from None

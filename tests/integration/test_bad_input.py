@@ -53,16 +53,19 @@ def test_narrow_port_range_skips_busy_ports(cli, clean_lab, tmp_path):
             s.close()
 
 
-def test_server_binding_another_port_is_reported(cli, clean_lab, tmp_path):
+def test_server_binding_another_port_is_reported_and_used(cli, clean_lab, tmp_path):
     d = copy_payload("ex5", tmp_path / "wrongport")
     src = (d / "server.c").read_text()
     # the student's bug: a hard-coded port instead of the one on the command line
     planted = src.replace("    if (argc != 2)", "    if (argc == 2)\n        argv[1] = \"39977\";\n    if (argc != 2)", 1)
     (d / "server.c").write_text(planted)
     assert (d / "server.c").read_text() != src, "the test could not plant the bug"
-    res = cli("run", str(d), "--hosts", str(clean_lab.hosts_file), "--out", "runs", timeout=120)
-    assert res.code == 6, res.stderr
-    assert "listens on port 39977, not on port" in res.stderr and "{port}" in res.stderr
+    res = cli("run", str(d), "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json", timeout=120)
+    # the port it really listens on is adopted and said (issue 13), no longer an error
+    assert res.code == 0, res.stderr
+    given = res.json()["server"]["port_given"]
+    assert res.json()["server"]["port"] == 39977 and given != 39977
+    assert f"the server listens on port 39977 (written in its source), not {given}; using 39977" in res.stderr
 
 
 def test_program_expecting_other_arguments_shows_command_and_output(cli, clean_lab, tmp_path):

@@ -40,8 +40,9 @@ home_path() {
 # A run folder is sockdeploy's when it is a directory (not a link) of this user with mode 0700 and
 # holds the marker file .sockdeploy-run, a regular file of this user naming the machine the run
 # belongs to (machine_id). Its watchdog touches .sockdeploy-alive every few seconds (the heartbeat);
-# .sockdeploy-keep marks a folder kept with --keep-remote. Names beginning with .sockdeploy are
-# sockdeploy's own, like the pid and log files control_names lists: an upload never supplies one.
+# .sockdeploy-keep marks a folder kept with --keep-remote; .sockdeploy-token holds the run's token
+# (keep_token). Names beginning with .sockdeploy are sockdeploy's own, like the pid and log files
+# control_names lists: an upload never supplies one.
 
 # Print the names of the files sockdeploy keeps in a run folder beside the sources (CONTROL_NAMES
 # and CONTROL_PIECE in spec/sources.py), then the patterns of the capped log's pieces and its hidden ones.
@@ -114,10 +115,17 @@ proc_mine() {
   [ "$(awk '$1 == "Uid:" { print $2 }' "/proc/$1/status" 2>/dev/null)" = "$(id -u)" ]
 }
 
-# Hook for the per-run token (a separate change): true when process $1 carries, in its
-# environment, the token of the run whose folder is $2. Until that exists every process passes.
+# True when process $1 carries, in its environment, the token of the run whose folder is $2
+# (run_token). A folder without a token (a run that started neither server nor client, one of an
+# older sockdeploy, a host without /proc environments) leaves the other checks to decide.
 pid_carries_token() {
-  return 0
+  sw_tok=$(run_token "$2")
+  [ -n "$sw_tok" ] || return 0
+  # matched in the shell: as an argument to grep or awk the token would show in ps
+  tr '\0' '\n' < "/proc/$1/environ" 2>/dev/null | {
+    while IFS= read -r sw_l; do case $sw_l in "SOCKDEPLOY_RUN="*":$sw_tok") exit 0 ;; esac; done
+    exit 1
+  }
 }
 
 # True when process group $1, named by a pid file of the run folder $3 made at $2 (seconds since
@@ -169,10 +177,90 @@ sweep_stale() {
     run_over "$sw_old" "$2" || continue
     sw_made=$(mtime_of "$sw_old/.sockdeploy-run")
     # another machine's pid files name processes there: the same numbers here are someone else
-    same_machine "$sw_old/.sockdeploy-run" && for sw_f in server.pid client.pid; do
-      sw_pg=$(cat "$sw_old/$sw_f" 2>/dev/null) || continue
-      group_ours "$sw_pg" "$sw_made" "$sw_old" && kill -KILL -"$sw_pg" 2>/dev/null
-    done
+    if same_machine "$sw_old/.sockdeploy-run"; then
+      for sw_f in server.pid client.pid; do
+        sw_pg=$(cat "$sw_old/$sw_f" 2>/dev/null) || continue
+        group_ours "$sw_pg" "$sw_made" "$sw_old" && kill -KILL -"$sw_pg" 2>/dev/null
+      done
+      # and what left those groups (daemons): only processes carrying the run's token
+      stop_tagged "$(run_token "$sw_old")" "" "" >/dev/null
+    fi
     rm -rf -- "$sw_old" && echo "SD-CLEANED $sw_old"
   done
+}
+
+# The run's tag. Every process a run starts carries SOCKDEPLOY_RUN=ROLE:TOKEN in its
+# environment (ROLE: server, build, client-N), and an environment survives setsid and
+# double forks, where a process group does not. The token arrives as the first line of
+# stdin, never on a command line, where ps would show it to every user of the host.
+
+# Print the token read from the first line of stdin (hex only; anything else: none).
+# `tok=$(read_token)` consumes that line alone: sh reads a pipe byte by byte.
+read_token() {
+  IFS= read -r line || :
+  case $line in *[!0-9a-f]*) ;; *) printf '%s\n' "$line" ;; esac
+}
+
+# Keep token $1 in the run folder (the current folder) for the sweep of crashed runs
+# (pid_carries_token), readable by this user only; not on a host without /proc environments,
+# where no process could be told by it.
+keep_token() {
+  [ -n "$1" ] && [ -r "/proc/$$/environ" ] || return 0
+  (umask 077 && printf '%s\n' "$1" > .sockdeploy-token)
+}
+
+# Print the token kept in run folder $1 (keep_token): a file of this user, hex only; else nothing.
+run_token() {
+  file_ours "$1/.sockdeploy-token" || return 0
+  sw_t=$(head -n 1 "$1/.sockdeploy-token" 2>/dev/null)
+  case $sw_t in ''|*[!0-9a-f]*) ;; *) printf '%s\n' "$sw_t" ;; esac
+}
+
+# Print the pids of this user's processes that carry token $1 with a role that $2 matches (an
+# extended regular expression such as build|client-[0-9]+; any role when empty).
+tagged_pids() {
+  [ -n "$1" ] || return 0
+  pat="SOCKDEPLOY_RUN=(${2:-[a-z0-9-]+}):$1"
+  # the pattern travels on stdin: as an argument, ps would show the token
+  files=$(printf '%s\n' "$pat" | grep -E -l -f /dev/stdin /proc/[0-9]*/environ 2>/dev/null | sed 's|environ$|status|')
+  [ -n "$files" ] || return 0
+  # only this user's: root reads every environment. /dev/null makes grep name the file even for one.
+  # shellcheck disable=SC2086  # $files: /proc paths, split on purpose
+  grep '^Uid:' $files /dev/null 2>/dev/null | awk -v u="$(id -u)" '$2 == u { split($1, a, "/"); print a[3] }'
+}
+
+# Print "SD-STRAY PID ROLE COMMAND" for process $1: a process of the run left running.
+report_stray() {
+  role=$(tr '\0' '\n' < "/proc/$1/environ" 2>/dev/null | grep '^SOCKDEPLOY_RUN=' | head -n 1)
+  role=${role#SOCKDEPLOY_RUN=}; role=${role%%:*}
+  cmd=$(tr '\0\n\t' '   ' < "/proc/$1/cmdline" 2>/dev/null | tr -cd '[:print:]' | cut -c 1-120)
+  echo "SD-STRAY $1 ${role:-run} ${cmd:-?}"
+}
+
+# Stop every process of token $1 and a role $2 matches (any when empty) outside process group $3 (none
+# when empty; that group is stopped on its own): report each (report_stray), TERM, up to 2 s, KILL.
+stop_tagged() {
+  found=$(tagged_pids "$1" "$2")
+  pids=
+  for p in $found; do
+    g=$(awk '{ sub(/^.*\) /, ""); print $3 }' "/proc/$p/stat" 2>/dev/null)
+    [ -n "$3" ] && [ "$g" = "$3" ] && continue
+    report_stray "$p"
+    pids="$pids $p"
+  done
+  [ -n "$pids" ] || return 0
+  # shellcheck disable=SC2086  # $pids: numbers, split on purpose
+  kill -TERM $pids 2>/dev/null
+  j=0
+  while [ "$j" -lt 40 ]; do
+    left=
+    for p in $pids; do pid_alive "$p" && { left=1; break; }; done
+    [ -z "$left" ] && return 0
+    sleep 0.05; j=$((j+1))
+  done
+  # looked up again: only what still carries the token is killed, never a reused pid
+  for p in $(tagged_pids "$1" "$2"); do
+    case " $pids " in *" $p "*) kill -KILL "$p" 2>/dev/null ;; esac
+  done
+  return 0
 }

@@ -5,11 +5,16 @@
 # $3: 1 to remove the folder, else it is kept (--keep-remote) and marked so that no later run's sweep removes it
 # $4: with a pid, checks (one per 10 ms) to let the server end by itself first, or 0
 # $5: bytes of log to print  $6: lines of server.times to print
+# $7: the roles whose tagged processes are stopped too, as stop_tagged takes them (empty: every role)
+# stdin: the run's token (read_token): every process of the user carrying it is stopped with the
+# group, also those that left it (setsid daemons); those are named first in SD-STRAY lines.
 # Prints SD-GONE when the folder is gone already; else SD-RUNNING or SD-AWAITED (with $4),
-# SD-STOPPED (when the group still ran), SD-STATUS, SD-TIMES, SD-ELIDED (bytes the capped log
-# left out), then SD-LOG and the log as kept (log_join.sh).
-cd "$1" 2>/dev/null || { echo "SD-GONE"; exit 0; }
+# SD-STRAY lines, SD-STOPPED (when the group still ran), SD-STATUS, SD-TIMES, SD-ELIDED (bytes the
+# capped log left out), then SD-LOG and the log as kept (log_join.sh).
+tok=$(read_token)
+cd "$1" 2>/dev/null || { stop_tagged "$tok" "$7" ""; echo "SD-GONE"; exit 0; }
 pid=$2
+awaited=
 if [ -n "$pid" ] && [ "$4" -gt 0 ]; then
   i=0
   while [ ! -f server.status ] && kill -0 "$pid" 2>/dev/null; do
@@ -19,16 +24,22 @@ if [ -n "$pid" ] && [ "$4" -gt 0 ]; then
   if [ "$i" -lt "$4" ]; then
     [ -f server.status ] || sleep 0.02  # the wrapper writes the status just after the server ends
     echo "SD-AWAITED"
-    # the stamper still writes the last lines; it is not a server to stop
-    await_log "$pid"
+    awaited=1
   fi
 fi
+# processes of the run outside the server's group go first: one holding the server's output
+# open would keep the stamper (and so await_log) waiting
+stop_tagged "$tok" "$7" "$pid"
+# the stamper still writes the last lines; it is not a server to stop
+[ -n "$awaited" ] && await_log "$pid"
 if [ -n "$pid" ] && group_alive "$pid"; then
   kill -TERM -"$pid" 2>/dev/null
   i=0; while group_alive "$pid" && [ "$i" -lt 40 ]; do sleep 0.05; i=$((i+1)); done
   kill -KILL -"$pid" 2>/dev/null
   echo "SD-STOPPED"
 fi
+# what the group's stop left of the run (forked meanwhile, or TERM ignored outside the group)
+stop_tagged "$tok" "$7" ""
 [ -f server.pid ] && await_log "$(cat server.pid)"
 echo "SD-STATUS $(cat server.status 2>/dev/null)"
 echo "SD-TIMES $(kept_times server | head -n "$6" | tr '\n' ' ')"

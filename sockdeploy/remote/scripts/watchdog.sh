@@ -1,18 +1,20 @@
 #!/bin/sh
 # The server host's watchdog for one run (after run_procs.sh); it runs as long as the run.
 # $1: run folder  $2: seconds without a heartbeat before it acts
+# $3: the roles of the run's processes on this host, as stop_tagged takes them (empty: every role)
 # Heartbeats are "." on stdin; a graceful close sends "q" first. End of file or
 # silence means the run is gone (connection dropped, the Pi lost power: a
 # signal from it would never arrive), so the watchdog stops the server's group
 # and the client's, and removes the run folder itself. Its pid file marks the
-# run as alive for later runs' sweep of crashed runs.
+# run as alive for later runs' sweep of crashed runs. A line "tTOKEN" on stdin gives it the
+# run's token: then every process of the user carrying it goes too (read_token).
 cd "$1" || exit 93
 # lifeline.pid: the old name, kept so that sweeps by other sockdeploy versions still see a live run
 echo $$ > lifeline.pid
 # the connection may be gone already: then this line must fail quietly, not end the watchdog
 trap '' PIPE
 echo SD-WATCHING 2>/dev/null
-b=; pg=; quiet=0; parent=$PPID
+b=; pg=; tok=; quiet=0; parent=$PPID
 t=; command -v timeout >/dev/null 2>&1 && t="timeout 5"
 # Listen in 5 s slices: a byte, end of file, silence, or the sshd process
 # that started this script vanishing all end the wait independently.
@@ -21,7 +23,11 @@ while :; do
   # $t is unquoted on purpose: empty, or a command and its argument
   # shellcheck disable=SC2086
   if b=$($t head -c 1 2>/dev/null); then
-    [ "$b" = . ] || break
+    case $b in
+      .) ;;
+      t) tok=$(read_token) ;;
+      *) break ;;
+    esac
     quiet=0
   else
     quiet=$((quiet + 5))
@@ -39,4 +45,6 @@ fi
 # a client run on this host (the client host over SSH) goes too
 cg=$(cat client.pid 2>/dev/null)
 [ -n "$cg" ] && group_alive "$cg" && kill -KILL -"$cg" 2>/dev/null
+# and whatever of the run left its group (setsid daemons, a build's background jobs)
+stop_tagged "$tok" "$3" "" >/dev/null
 cd / && rm -rf -- "$1"

@@ -8,10 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
+OK_RUN = SimpleNamespace(path=Path("run1"), record=SimpleNamespace(ok=True, error=None))
+FAILED_RUN = SimpleNamespace(path=Path("run2"), record=SimpleNamespace(ok=False, error=SimpleNamespace(
+    exit_code=6, message="client run 1 exited with status 3")))
+
 
 @pytest.fixture
 def answers(mocker):
-    mocker.patch("sockdeploy.output.answers.collect", return_value=["run"])
+    mocker.patch("sockdeploy.output.answers.collect", return_value=[OK_RUN])
     return mocker.patch("sockdeploy.output.answers.write_answers",
                         side_effect=lambda runs, names, path, title: (path, path.with_suffix(".html")))
 
@@ -21,7 +25,7 @@ def zipper(mocker):
     def write(runs, names, path, title):
         return SimpleNamespace(path=path, runs=runs, entries=["submission/MANIFEST.sha256", "submission/answers.md"])
 
-    mocker.patch("sockdeploy.output.answers.collect", return_value=["run"])
+    mocker.patch("sockdeploy.output.answers.collect", return_value=[OK_RUN])
     return mocker.patch("sockdeploy.output.bundle.write_bundle", side_effect=write)
 
 
@@ -66,3 +70,14 @@ def test_bundle_json(invoke, zipper):
     res = invoke("bundle", "run1", "--member", "Ada", "--json")
     record = json.loads(res.stdout)
     assert record == {"zip": "submission.zip", "runs": 1, "entries": ["submission/MANIFEST.sha256", "submission/answers.md"]}
+
+
+@pytest.mark.parametrize("command", ["report", "bundle"])
+def test_a_failed_run_is_refused_unless_asked_for(invoke, answers, zipper, mocker, command):
+    mocker.patch("sockdeploy.output.answers.collect", return_value=[OK_RUN, FAILED_RUN])
+    res = invoke(command, "run1", "run2")
+    assert res.exit_code == 2
+    assert "run2: this run failed (exit 6: client run 1 exited with status 3)" in res.stderr
+    assert "--include-failed" in res.stderr and not answers.called and not zipper.called
+    res = invoke(command, "run1", "run2", "--include-failed")
+    assert res.exit_code == 0, res.stderr

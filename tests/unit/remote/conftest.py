@@ -6,6 +6,7 @@ import os
 import pwd
 import signal
 import subprocess
+from pathlib import Path
 from typing import Callable, Iterator, List, Tuple
 
 import pytest
@@ -36,6 +37,24 @@ def start_group() -> Iterator[Callable[..., int]]:
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+@pytest.fixture
+def pidfiles(tmp_path_factory) -> Iterator[Callable[[str], Path]]:
+    """Paths for daemons' pid files (helpers.daemon), outside any run folder; what they name is killed at the end."""
+    made: List[Path] = []
+    folder = tmp_path_factory.mktemp("pids")
+
+    def make(name: str) -> Path:
+        made.append(folder / f"{name}.pid")
+        return made[-1]
+
+    yield make
+    for path in made:
+        try:
+            os.kill(int(path.read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
 
 
 OTHER_USER = "sdpoolother"  # another login on the host, for the ownership cases

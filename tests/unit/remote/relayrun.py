@@ -17,7 +17,8 @@ def run_relay(script: str, parts: Sequence[bytes], before: float = 0.0, after: f
     """Run `script` with `parts` on its stdin (0.3 s apart, from `before` s on) and end of file `after` s later.
 
     The relay ends at end of file, so the wait lets answers to the last frames come
-    back first (2 s: the relay's python may start slowly on a loaded machine). Its stdout is binary: it travels as hex (od) and comes back as bytes.
+    back first (2 s: the relay's python may start slowly on a loaded machine). Its
+    stdout is binary: it travels as hex (od) and comes back as bytes.
     """
     feed = "; sleep 0.3; ".join(_printf(p) for p in parts) or ":"
     line = f"(sleep {before}; {feed}; sleep {after}) | /bin/sh -c {shlex.quote(script)} | od -An -v -tx1"

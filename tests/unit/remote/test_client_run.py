@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sockdeploy.remote import marker
 from sockdeploy.run.remoteclient import client_command
+from tests.unit.remote.helpers import TOKEN, alive, daemon, pid_in
 
 
 def test_runs_with_stdin_and_reports_pid_and_status(host, tmp_path):
@@ -32,3 +34,16 @@ def test_a_missing_folder_runs_nothing(host, tmp_path):
     result = host.run(client_command(str(tmp_path / "gone"), "echo ran", False), timeout=30)
     assert result.exit_status == 93 and "ran" not in result.stdout
     assert marker.first(result.stderr, "PID") is None
+
+
+def test_with_a_role_the_token_comes_first_and_what_the_client_leaves_is_stopped(host, tmp_path, pidfiles):
+    pidfile = pidfiles("child")
+    command = f"{daemon(pidfile, hold_output=True)}; cat; echo \"$SOCKDEPLOY_RUN\""
+    began = time.monotonic()
+    result = host.run(client_command(str(tmp_path), command, True, role="client-2"), stdin=f"{TOKEN}\nhello\n".encode(),
+                      timeout=30)
+    left = pid_in(pidfile)
+    assert result.stdout == f"hello\nclient-2:{TOKEN}\n"  # the token line is not the client's input
+    assert marker.values(result.stderr, "STRAY") == [f"{left} client-2 sleep 60 "]
+    assert marker.first(result.stderr, "EXIT") == "0" and not alive(left)
+    assert time.monotonic() - began < 10  # the child holding the output did not keep the run waiting

@@ -3,21 +3,21 @@ import subprocess
 
 from sockdeploy.remote.host import CommandResult
 from sockdeploy.remote.marker import split_log, tag_values, tags
-from sockdeploy.remote.program import sh_command
+from sockdeploy.remote.program import PROCS, sh_command
 
 
 def test_arguments_arrive_unchanged_whatever_they_hold(tmp_path):
     odd = "it's $(no) `no` \"q\" ~/x *\nline"
     folder = tmp_path / "a b'$(c)"
     folder.mkdir()
-    command = sh_command("workspace_build.sh", args=[str(folder), f"printf %s {shlex.quote(odd)}; pwd >&2"])
+    command = sh_command(PROCS, "workspace_build.sh", args=[str(folder), f"printf %s {shlex.quote(odd)}; pwd >&2"])
     out = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0
     assert out.stdout == odd + str(folder) + "\n"
 
 
 def test_replace_execs_the_program(tmp_path):
-    command = sh_command("workspace_build.sh", args=[str(tmp_path), "echo ran"], replace=True)
+    command = sh_command(PROCS, "workspace_build.sh", args=[str(tmp_path), "echo ran"], replace=True)
     assert command.startswith("exec /bin/sh -c ")
     out = subprocess.run(["/bin/sh", "-c", command + "; echo not reached"], capture_output=True, text=True)
     assert out.stdout == "ran\n"

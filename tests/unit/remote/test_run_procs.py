@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import time
 
 from sockdeploy.remote.scripts import load
-from tests.unit.remote.helpers import wait_until
+from tests.unit.remote.helpers import TOKEN, alive, daemon, pid_in, wait_until
 
 DEAD = 2 ** 22 + 1  # above pid_max's default cap: no such process
 
@@ -56,6 +57,49 @@ def test_await_log_does_not_wait_for_a_writer_that_is_gone(host, tmp_path):
 def test_home_path(host):
     out = _call(host, 'home_path "~"; home_path "~/a b"; home_path "/x/~"; home_path "~user"', env_home="/h")
     assert out.stdout.splitlines() == ["/h", "/h/a b", "/x/~", "~user"]
+
+
+def _tagged(host, token: str, roles: str = "") -> set:
+    out = _call(host, f"tagged_pids {token} {shlex.quote(roles)}").stdout
+    return {int(p) for p in out.split()}
+
+
+def test_tagged_pids_finds_the_runs_processes_wherever_they_went(host, pidfiles):
+    daemon_pid = pidfiles("daemon")
+    # a double fork into a session of its own: no process group or parent links it to the run any more
+    env = dict(os.environ, SOCKDEPLOY_RUN=f"server:{TOKEN}")
+    subprocess.run(["/bin/sh", "-c", daemon(daemon_pid)], env=env, check=True)
+    other = subprocess.Popen(["sleep", "60"], env=dict(os.environ, SOCKDEPLOY_RUN=f"server:{'1' * 32}"))
+    try:
+        pid = pid_in(daemon_pid)
+        assert _tagged(host, TOKEN) == {pid}
+        assert _tagged(host, TOKEN, "server") == {pid}
+        assert _tagged(host, TOKEN, "build|client-[0-9]+") == set()
+        assert _tagged(host, "") == set()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_stop_tagged_names_and_stops_them_but_leaves_the_group_it_is_told_to(host, pidfiles, start_group):
+    env = dict(os.environ, SOCKDEPLOY_RUN=f"client-2:{TOKEN}")
+    subprocess.run(["/bin/sh", "-c", daemon(pidfiles("left"))], env=env, check=True)
+    left = pid_in(pidfiles("left"))
+    group = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+    try:
+        out = _call(host, f"stop_tagged {TOKEN} client-2 {group.pid}").stdout
+        assert out == f"SD-STRAY {left} client-2 sleep 60 \n"
+        assert wait_until(lambda: not alive(left)) and group.poll() is None
+        # a process that ignores TERM is killed 2 s later
+        ignoring = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & wait"], env=env, start_new_session=True)
+        time.sleep(0.2)
+        began = time.monotonic()
+        out = _call(host, f"stop_tagged {TOKEN} 'client-[0-9]+' ''").stdout
+        assert f"SD-STRAY {group.pid} client-2 sleep 60" in out and f"SD-STRAY {ignoring.pid} client-2 sh -c" in out
+        assert ignoring.wait(timeout=10) == -9 and 1.5 < time.monotonic() - began < 8
+    finally:
+        group.kill()
+        group.wait()
 
 
 def test_control_names_cover_every_file_an_upload_may_not_supply(host):

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from sockdeploy.output.logcap import elision_note
 from sockdeploy.remote.host import group_exists
+from sockdeploy.run.runtag import Stray
 from sockdeploy.run.server import finish, start_server
 from sockdeploy.run.workspace import KEEP_MARKER, Workspace
-from tests.unit.remote.helpers import private_workspace, wait_until
+from tests.unit.remote.helpers import TOKEN, alive, daemon, free_port, pid_in, private_workspace, wait_until
+
+PY = shlex.quote(sys.executable)
 
 
 def _ws(host, path: Path) -> Workspace:
@@ -97,6 +103,43 @@ def test_quoting_survives_odd_folder_names(host, tmp_path):
     collected = finish(_ws(host, run), pid=None, remove=True)
     assert collected.log == "x\n" and not run.exists()
     assert shlex.quote(str(run))  # the name needed quoting
+
+
+# -- with the run's token: what left the server's group goes too ---------------------------------
+
+def test_a_daemon_of_the_server_is_stopped_and_named(host, tmp_path, pidfiles):
+    ws = _ws(host, tmp_path)
+    proc = start_server(ws, f"{daemon(pidfiles('d'))}; echo up; exec sleep 60", ready="delay", port=None,
+                        socket_path=None, token=TOKEN)
+    left = pid_in(pidfiles("d"))
+    collected = finish(ws, pid=proc.pid, remove=True, token=TOKEN)
+    assert collected.stopped and collected.log == "up\n"
+    assert collected.strays == [Stray(left, "server", "sleep 60")]
+    assert wait_until(lambda: not alive(left)) and not group_exists(proc.pid)
+
+
+def test_a_server_that_ended_leaving_a_daemon_on_its_output_is_collected_at_once(host, tmp_path, pidfiles):
+    ws = _ws(host, tmp_path)
+    # the daemon keeps the server's output open: the stamper would wait for it (10 s) without the tag
+    port = free_port()
+    serve = f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(1); time.sleep(0.5)"
+    proc = start_server(ws, f"{daemon(pidfiles('d'), hold_output=True)}; {PY} -c {shlex.quote(serve)}; echo bye; exit 3",
+                        ready="tcp", port=port, socket_path=None, token=TOKEN)
+    left = pid_in(pidfiles("d"))
+    began = time.monotonic()
+    collected = finish(ws, pid=proc.pid, remove=False, await_exit=10, token=TOKEN)
+    assert time.monotonic() - began < 5
+    assert collected.awaited is True and collected.exit_code == 3 and collected.log == "bye\n"
+    assert [s.pid for s in collected.strays] == [left] and wait_until(lambda: not alive(left))
+
+
+def test_without_a_server_the_runs_processes_still_go(host, tmp_path, pidfiles):
+    env = dict(os.environ, SOCKDEPLOY_RUN=f"client-1:{TOKEN}")
+    subprocess.run(["/bin/sh", "-c", daemon(pidfiles("c"))], env=env, check=True)
+    left = pid_in(pidfiles("c"))
+    collected = finish(_ws(host, tmp_path / "gone"), pid=None, remove=True, token=TOKEN)
+    assert collected.log is None and [s.pid for s in collected.strays] == [left]
+    assert wait_until(lambda: not alive(left))
 
 
 @pytest.fixture

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shlex
+import socket
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from sockdeploy.errors import ServerExited, ServerNotListening
+from sockdeploy.errors import PortTaken, ServerExited, ServerNotListening
 from sockdeploy.output.logcap import caps_arg
 from sockdeploy.remote import marker
 from sockdeploy.remote.host import group_exists, kill_group
@@ -17,7 +19,7 @@ from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.remote.scripts import load
 from sockdeploy.run.server import ServerProcess, start_server
 from sockdeploy.run.workspace import Workspace
-from tests.unit.remote.helpers import free_port, private_workspace, wait_until
+from tests.unit.remote.helpers import TOKEN, free_port, private_workspace, wait_until
 
 PY = shlex.quote(sys.executable)
 
@@ -87,6 +89,68 @@ def test_a_missing_folder_is_reported(host, tmp_path):
             load("server_logcap.sh"), caps_arg()]
     result = host.run(sh_command(PROCS, "log_join.sh", "server_start.sh", args=args), timeout=30)
     assert result.exit_status == 93 and marker.first(result.stdout, "PID") is None
+
+
+# -- with the run's token: only the server's own sockets count, wherever they are -------------------
+
+def test_the_servers_processes_carry_the_token(ws):
+    proc = start_server(ws, "tr '\\0' '\\n' < /proc/$$/environ | grep SOCKDEPLOY_RUN; exec sleep 60", ready="delay",
+                        port=None, socket_path=None, token=TOKEN)
+    assert wait_until(lambda: f"SOCKDEPLOY_RUN=server:{TOKEN}" in Path(ws.path, "server.log").read_text())
+    assert group_exists(proc.pid)
+    # kept for a later run's sweep, should this one crash; only the user may read it
+    kept = Path(ws.path, ".sockdeploy-token")
+    assert kept.read_text() == f"{TOKEN}\n" and kept.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("kind", ["tcp", "udp"])
+def test_another_processs_socket_on_the_port_is_not_ready(ws, kind):
+    port = free_port()
+    kind_of = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind_of) as holder:
+        holder.bind(("127.0.0.1", port))
+        if kind == "tcp":
+            holder.listen(1)
+        began = time.monotonic()
+        with pytest.raises(PortTaken) as info:
+            start_server(ws, "exec sleep 60", ready=kind, port=port, socket_path=None, token=TOKEN)
+    # the server still runs but never got the port: said within about a second, not after the 10 s wait
+    assert info.value.running and group_exists(info.value.proc.pid) and time.monotonic() - began < 5
+
+
+def test_a_server_failing_on_a_port_another_holds(ws):
+    port = free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen(1)
+        with pytest.raises(PortTaken) as info:
+            start_server(ws, listener("tcp", port), ready="tcp", port=port, socket_path=None, token=TOKEN)
+    assert not info.value.running and info.value.status == 1 and "Address already in use" in info.value.log
+
+
+@pytest.mark.parametrize("kind", ["tcp", "udp"])
+def test_the_port_the_server_really_uses_is_found_within_a_second(ws, kind):
+    given, real = free_port(), free_port()
+    code = (f"import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_{'STREAM' if kind == 'tcp' else 'DGRAM'});"
+            f" time.sleep(0.3); s.bind(('127.0.0.1', {real})); {'s.listen(1); ' if kind == 'tcp' else ''}"
+            "open('bound', 'w').close(); time.sleep(60)")
+    proc = start_server(ws, f"exec {PY} -c {shlex.quote(code)}", ready=kind, port=given, socket_path=None,
+                        token=TOKEN)
+    bound = Path(ws.path, "bound").stat().st_mtime
+    assert proc.listens == [real] and proc.port == given
+    assert time.time() - bound < 1.5
+
+
+def test_with_no_port_given_the_one_it_listens_on_is_found(ws):
+    port = free_port()
+    proc = start_server(ws, listener("tcp", port), ready="tcp", port=None, socket_path=None, token=TOKEN)
+    assert proc.listens == [port]
+
+
+def test_listening_on_the_port_given_reports_nothing_else(ws):
+    port = free_port()
+    proc = start_server(ws, listener("tcp", port), ready="tcp", port=port, socket_path=None, token=TOKEN)
+    assert proc.listens == []
 
 
 def test_a_restart_removes_the_log_an_earlier_start_left(ws):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sockdeploy.remote.host import group_exists
 from sockdeploy.remote.program import PROCS, sh_command
-from sockdeploy.run.watchdog import WATCHDOG_READY, watchdog_script
+from sockdeploy.run.watchdog import WATCHDOG_READY, LocalWatchdog, watchdog_script
 from sockdeploy.run.workspace import HEARTBEAT
-from tests.unit.remote.helpers import wait_until
+from tests.unit.remote.helpers import TOKEN, alive, daemon, pid_in, wait_until
 
 
 def _run_dir(tmp_path: Path, server: int, client: int = 0) -> Path:
@@ -84,3 +84,46 @@ def test_it_replaces_the_calling_shell(host, tmp_path):
                       stdin=b"q", timeout=30)
     assert result.exit_status == 0
     assert (run / "outer.pid").read_text() == (run / "lifeline.pid").read_text()
+
+
+def _tagged_daemon(pidfile, role: str) -> int:
+    env = dict(os.environ, SOCKDEPLOY_RUN=f"{role}:{TOKEN}")
+    subprocess.run(["/bin/sh", "-c", daemon(pidfile)], env=env, check=True)
+    return pid_in(pidfile)
+
+
+def test_with_the_token_it_stops_what_left_the_groups_too(host, tmp_path, pidfiles):
+    run = tmp_path / "run-x"
+    run.mkdir()
+    server, client = _tagged_daemon(pidfiles("server"), "server"), _tagged_daemon(pidfiles("client"), "client-1")
+    result = host.run(watchdog_script(str(run), "build|client-[0-9]+"), stdin=b".t" + TOKEN.encode() + b"\n..",
+                      timeout=30)
+    assert WATCHDOG_READY.decode() in result.stdout.splitlines() and not run.exists()
+    # only the roles of its host: the client host's watchdog leaves a server alone (the lab runs both on one machine)
+    assert wait_until(lambda: not alive(client)) and alive(server)
+    run.mkdir()
+    host.run(watchdog_script(str(run)), stdin=b"t" + TOKEN.encode() + b"\n", timeout=30)
+    assert wait_until(lambda: not alive(server))
+
+
+def test_this_machines_watchdog_acts_when_sockdeploy_is_gone(tmp_path, pidfiles):
+    run = tmp_path / "sockdeploy-x"
+    run.mkdir()
+    server = _tagged_daemon(pidfiles("server"), "server")
+    watchdog = LocalWatchdog(str(run), TOKEN)
+    watchdog.settle()
+    assert (run / "lifeline.pid").is_file()
+    # as when sockdeploy dies (kill -9): its end of the pipe closes without a goodbye
+    assert watchdog._proc.stdin is not None
+    watchdog._proc.stdin.close()
+    assert watchdog._proc.wait(timeout=30) == 0
+    assert not run.exists() and wait_until(lambda: not alive(server))
+
+
+def test_this_machines_watchdog_closed_leaves_everything(tmp_path, pidfiles):
+    run = tmp_path / "sockdeploy-x"
+    run.mkdir()
+    server = _tagged_daemon(pidfiles("server"), "server")
+    with LocalWatchdog(str(run), TOKEN) as watchdog:
+        watchdog.settle()
+    assert run.is_dir() and alive(server)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import time
 from pathlib import Path
 from typing import Optional
@@ -20,7 +21,7 @@ from sockdeploy.remote import marker
 from sockdeploy.remote.host import group_exists
 from sockdeploy.remote.scripts import load
 from sockdeploy.run.workspace import HEARTBEAT, KEEP_MARKER, RUN_MARKER, STALE_AFTER, sweep_script
-from tests.unit.remote.helpers import wait_until
+from tests.unit.remote.helpers import TOKEN, alive, daemon, pid_in, wait_until
 
 DEAD_PID = 2 ** 22 + 1  # above pid_max's default cap: no such process
 OTHER_BOOT = "boot 00000000-0000-4000-8000-000000000000"
@@ -92,6 +93,27 @@ def test_a_planted_pid_is_never_signalled(host, start_group, tmp_path, here):
     before = f"echo $$ > {shlex.quote(str(own / 'server.pid'))}\n"
     assert _sweep(host, tmp_path, before) == sorted([str(planted), str(zero), str(own)])
     assert group_exists(victim)
+
+
+def test_with_the_runs_token_only_processes_carrying_it_are_signalled(host, start_group, tmp_path, here, pidfiles):
+    crashed = _folder(tmp_path, "run-crashed", here, watchdog=DEAD_PID)
+    (crashed / ".sockdeploy-token").write_text(f"{TOKEN}\n")
+    server = subprocess.Popen(["sleep", "60"], env=dict(os.environ, SOCKDEPLOY_RUN=f"server:{TOKEN}"),
+                              start_new_session=True)
+    # a daemon of the run, outside every group a pid file names: found by the token alone
+    subprocess.run(["/bin/sh", "-c", daemon(pidfiles("d"))], env=dict(os.environ, SOCKDEPLOY_RUN=f"client-1:{TOKEN}"),
+                   check=True)
+    left = pid_in(pidfiles("d"))
+    other = start_group()  # the user's other program, started after the folder, without the token
+    (crashed / "server.pid").write_text(f"{server.pid}\n")
+    (crashed / "client.pid").write_text(f"{other}\n")
+    try:
+        assert _sweep(host, tmp_path) == [str(crashed)]
+        assert server.wait(timeout=10) == -9 and wait_until(lambda: not alive(left))
+        assert group_exists(other)
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_another_users_process_is_never_signalled(host, tmp_path, here, other_user, start_as):

@@ -94,6 +94,26 @@ def test_the_log_pump_is_closed_by_its_owner(tmp_path):
     assert log.read_bytes() == b"x\ny" and len(pump.log.times) == 2
 
 
+def test_what_a_client_leaves_running_is_stopped_and_named(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    inner = f"echo $$ > {pidfile}; exec sleep 60"
+    # a child in a session of its own, still holding the client's output
+    command = f"(setsid sh -c '{inner}' &); echo \"$SOCKDEPLOY_RUN\"; sleep 0.2"
+    began = time.monotonic()
+    outcome, _ = _run(tmp_path, command, token="ab" * 16, role="client-3")
+    child = int(pidfile.read_text())
+    try:
+        assert outcome.exit_code == 0 and outcome.output == f"client-3:{'ab' * 16}\n"
+        assert [(s.pid, s.role, s.command) for s in outcome.strays] == [(child, "client-3", "sleep 60")]
+        assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split(") ")[1][0] == "Z"
+        assert time.monotonic() - began < 5
+    finally:
+        try:
+            os.kill(child, 9)
+        except OSError:
+            pass
+
+
 def test_a_client_printing_more_than_a_log_keeps_leaves_its_head_and_tail(tmp_path):
     from sockdeploy.output.logcap import HEAD_BYTES, PIECE_BYTES, elision_note
 
