@@ -10,9 +10,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from sockdeploy.remote.host import group_exists, kill_group
+
+# Raises when the run must stop now (a lost connection): the client is stopped and the error goes on.
+StopCheck = Callable[[], None]
+POLL = 0.05  # seconds between two looks at the stop check while a client runs
+
+
+def no_stop() -> None:
+    return None
 
 
 @dataclass
@@ -56,13 +64,14 @@ class LineTimes:
 
 def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float,
                stdin: Optional[str] = None, duration: Optional[float] = None,
-               extra_env: Optional[Dict[str, str]] = None) -> ClientOutcome:
+               extra_env: Optional[Dict[str, str]] = None, stop: StopCheck = no_stop) -> ClientOutcome:
     """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`.
 
     `stdin` is fed to the client (then end of file). With `duration`, the client
     runs until stopped: SIGINT after that long, as a person would press Ctrl-C.
     The client gets its own session so a Ctrl-C reaches sockdeploy, which then
     stops the client's whole process group; partial output stays in the log.
+    `stop` is looked at while the client runs: what it raises stops the client at once.
     """
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
     argv = ["/bin/sh", "-c", command]
@@ -84,7 +93,7 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
         with LogPump(read_end, os.dup(fh.fileno())) as pump:
             if stdin is not None:
                 _feed(proc, stdin)
-            timed_out, stopped = _wait(proc, start, timeout, duration)
+            timed_out, stopped = _wait(proc, start, timeout, duration, stop)
     took = time.monotonic() - start
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
@@ -137,17 +146,18 @@ class LogPump:
         self.close()
 
 
-def _wait(proc: subprocess.Popen[bytes], start: float, timeout: float, duration: Optional[float]) -> Tuple[bool, bool]:
+def _wait(proc: subprocess.Popen[bytes], start: float, timeout: float, duration: Optional[float],
+          stop: StopCheck = no_stop) -> Tuple[bool, bool]:
     """Wait for the client: SIGINT after `duration`, stopped after `timeout`; return (timed out, stopped)."""
     timed_out = stopped = False
     try:
         if duration is not None:
             try:
-                proc.wait(timeout=duration)
+                _wait_watching(proc, duration, stop)
             except subprocess.TimeoutExpired:
                 stopped = True
                 kill_group(proc.pid, signal.SIGINT)
-        proc.wait(timeout=timeout)
+        _wait_watching(proc, timeout, stop)
         if stopped:
             # sh may die of the SIGINT before the program it started has
             # written its last words; wait for the whole group.
@@ -159,6 +169,20 @@ def _wait(proc: subprocess.Popen[bytes], start: float, timeout: float, duration:
         _stop(proc)
         raise
     return timed_out, stopped
+
+
+def _wait_watching(proc: subprocess.Popen[bytes], timeout: float, stop: StopCheck) -> None:
+    """proc.wait(timeout), looking at `stop` every POLL s (what it raises ends the wait)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stop()
+        left = deadline - time.monotonic()
+        try:
+            proc.wait(timeout=max(0.0, min(POLL, left)))
+            return
+        except subprocess.TimeoutExpired:
+            if left <= POLL:
+                raise
 
 
 def _feed(proc: subprocess.Popen[bytes], text: str) -> None:

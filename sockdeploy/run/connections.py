@@ -8,13 +8,13 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Iterator, Optional, Type
 
-from sockdeploy.errors import ConnectError, ScriptTimeout, SockdeployError
+from sockdeploy.errors import ConnectError, ScriptTimeout, SockdeployError, WatchdogFired
 from sockdeploy.output.progress import Progress
 from sockdeploy.run.context import RunContext, Watchdog
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import SshRecord
 from sockdeploy.run.server import finish
-from sockdeploy.run.watchdog import WATCHDOG_READY, watchdog_script
+from sockdeploy.run.watchdog import WATCHDOG_READY, heartbeat_interval, silence, watchdog_script
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.ssh.session import SshSession
 
@@ -27,6 +27,7 @@ def server_connection(ctx: RunContext) -> Iterator[SshSession]:
     session = shared or SshSession(ctx.cfg.server, accept_new=ctx.opts.accept_new, confirm=ctx.opts.confirm,
                                    prompt=ctx.opts.prompt)
     ctx.session = session
+    unsubscribe = session.on_lost(ctx.tripwire.trip)  # a lost connection stops the run at once
     try:
         fault_point("connect", hold=ctx.hold)
         reused = session.alive
@@ -42,6 +43,7 @@ def server_connection(ctx: RunContext) -> Iterator[SshSession]:
         ctx.record.server.ip = session.peer_ip or resolve(session.hostname)
         yield session
     finally:
+        unsubscribe()
         if shared is None:
             session.close()
 
@@ -53,6 +55,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
     ssh_cfg = ctx.cfg.client.ssh
     pi = SshSession(ssh_cfg, accept_new=ctx.opts.accept_new, confirm=ctx.opts.confirm, prompt=ctx.opts.prompt)
     pi.role = "client host"
+    unsubscribe = pi.on_lost(ctx.tripwire.trip)
     with ctx.progress.step(f"connect to the client host {ssh_cfg.host}"):
         pi.open()
     try:
@@ -61,7 +64,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
         ctx.record.client_ssh = SshRecord(login=pi.login, strict_kex=pi.strict_kex)
         with ctx.progress.step(f"upload the client sources to {pi.name}"):
             ws = create_workspace(pi, ssh_cfg.workdir, ctx.payload.files)
-        watchdog = start_watchdog(pi, ws)
+        watchdog = start_watchdog(pi, ws, ctx, "stopped the client runs")
         ctx.client_watchdog = watchdog
         try:
             yield ws
@@ -76,12 +79,28 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
                 finally:
                     watchdog.close()
     finally:
+        unsubscribe()
         pi.close()
 
 
-def start_watchdog(session: SshSession, ws: Workspace) -> Watchdog:
-    """Start the host's watchdog for `ws`: it stops the server and removes the folder if the connection dies."""
-    return session.start_watchdog(watchdog_script(ws.path), ready=WATCHDOG_READY)
+def start_watchdog(session: SshSession, ws: Workspace, ctx: RunContext, did: str = "stopped the server") -> Watchdog:
+    """Start the host's watchdog for `ws`: it stops the server and removes the folder if the connection dies.
+
+    If it acts while the connection stands (sockdeploy was stopped past its window), the run stops at once.
+    """
+    def fired(reason: str) -> None:
+        ctx.tripwire.trip(watchdog_fired(session.name, did, reason))
+
+    return session.start_watchdog(watchdog_script(ws.path), interval=heartbeat_interval(), ready=WATCHDOG_READY,
+                                  on_end=fired)
+
+
+def watchdog_fired(host: str, did: str, reason: str) -> WatchdogFired:
+    """Return the error for a watchdog on `host` that acted on its own; `reason` is what it said (seconds of silence)."""
+    heard = f" (it heard no heartbeat for {reason} s)" if reason.isdigit() else ""
+    return WatchdogFired(f"the watchdog on {host} {did} and removed the run folder{heard}",
+                         f"sockdeploy must keep running (no Ctrl-Z) for the whole run; the watchdog acts after "
+                         f"{silence()} s without a heartbeat. Run again")
 
 
 def resolve(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,17 @@ from sockdeploy.run.ports import PortLease
 from sockdeploy.run.record import RunRecord
 from sockdeploy.run.server import ServerProcess
 from sockdeploy.run.signals import HOLD, SignalHold
+from sockdeploy.run.tripwire import PAUSES, Tripwire
+from sockdeploy.run.watchdog import silence
 from sockdeploy.spec.hosts import Config
 from sockdeploy.spec.payload import Payload
 from sockdeploy.ssh.session import SshSession
 
 # Seconds a server that should end by itself gets after the last client run.
 SERVER_EXIT_WAIT = 10.0
+# After sockdeploy was stopped past a watchdog's window: what the watchdog did arrives with the first
+# packets after the pause, well within this.
+WATCHDOG_NEWS = 1.0
 
 
 @dataclass
@@ -92,6 +98,21 @@ class RunContext:
     tunnel_errors: List[SockdeployError] = field(default_factory=list)  # connections the tunnel could not carry
     cleanup_error: Optional[SockdeployError] = None
     clock: Optional[ClockProbe] = None  # the server host's clock offset, for the timeline
+    tripwire: Tripwire = field(default_factory=Tripwire)  # a lost connection, a watchdog that fired: stop now
+    tunnel_cause: Optional[SockdeployError] = None  # a tunnel error that explains the run's failure (see tunnelstep)
+    started_at: float = field(default_factory=time.monotonic)
+    steps_ended: Optional[float] = None  # time.monotonic() when the steps ended (before cleanup)
+    _checked_at: float = field(default_factory=time.monotonic)
+
+    def checkpoint(self) -> None:
+        """Before a step: raise the reason to stop, if any; after a pause past a watchdog's window
+        (Ctrl-Z), first give the news of what that watchdog did a moment to arrive."""
+        self.tripwire.check()
+        paused = PAUSES.longest_since(self._checked_at)
+        self._checked_at = time.monotonic()
+        if paused >= silence() and (self.watchdog is not None or self.client_watchdog is not None):
+            self.tripwire.wait(WATCHDOG_NEWS)
+        self.tripwire.check()
 
     @property
     def local_mode(self) -> bool:

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, List, Optional
 
-from sockdeploy.errors import ConnectError
+from sockdeploy.errors import ConnectionLost
 from sockdeploy.remote import marker
 from sockdeploy.remote.program import sh_command
-from sockdeploy.run.clients import ClientOutcome, LineTimes
+from sockdeploy.run.clients import ClientOutcome, LineTimes, StopCheck, no_stop
 
 
 def client_command(ws_path: str, command: str, with_stdin: bool) -> str:
@@ -25,20 +25,21 @@ def _marker_ints(err: bytes, tag: str) -> List[int]:
 
 
 def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, header: str, timeout: float,
-                      stdin: Optional[str] = None, duration: Optional[float] = None) -> ClientOutcome:
+                      stdin: Optional[str] = None, duration: Optional[float] = None,
+                      stop: StopCheck = no_stop) -> ClientOutcome:
     """Run `command` with sh in `ws_path` on the client host; stream its output to `log_path` here.
 
     Same contract as clients.run_client: `stdin` is fed then closed; with
     `duration` the client is stopped with SIGINT after that long; past
     `timeout` it is stopped (TERM, then KILL) and reported as timed out. Line
-    times are taken as lines arrive here.
+    times are taken as lines arrive here. What `stop` raises stops the client at once.
     """
     start = time.monotonic()
     chan = session.start_stream(client_command(ws_path, command, stdin is not None))
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
-    run = _ClientOnChannel(session, chan, start, timeout, duration)
+    run = _ClientOnChannel(session, chan, start, timeout, duration, stop)
     with open(log_path, "wb") as fh:
         fh.write(header.encode())
         fh.flush()
@@ -48,7 +49,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     if status is None and not run.timed_out:
         time.sleep(0.2)  # paramiko notices a reset connection within moments
         if not session.alive:
-            raise ConnectError(f"the SSH connection to the client host {session.name} was lost during the client run",
+            raise ConnectionLost(f"the SSH connection to the client host {session.name} was lost during the client run",
                                "check the Pi's network and run again; its watchdog stops the client and removes its folder")
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
@@ -60,8 +61,10 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
 class _ClientOnChannel:
     """One client run's channel: its output copied to the log, its stop and timeout enforced."""
 
-    def __init__(self, session: Any, chan: Any, start: float, timeout: float, duration: Optional[float]) -> None:
+    def __init__(self, session: Any, chan: Any, start: float, timeout: float, duration: Optional[float],
+                 stop: StopCheck = no_stop) -> None:
         self.session = session
+        self.stop = stop
         self.chan = chan
         self.times = LineTimes()
         self.err = b""  # client_run.sh's markers
@@ -76,6 +79,7 @@ class _ClientOnChannel:
         chan = self.chan
         try:
             while True:
+                self.stop()
                 select.select([chan], [], [], 0.05)
                 self._read(log)
                 if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():

@@ -9,23 +9,29 @@ from typing import Any, Callable, Optional
 from sockdeploy.errors import ScriptTimeout
 from sockdeploy.remote.host import CommandResult
 from sockdeploy.ssh.command import wrap_script
+from sockdeploy.ssh.shellstart import FIRST_ANSWER, new_marker, skip_to_marker
 
 CHUNK = 65536
 POLL = 0.02
 
 
 def collect(chan: Any, script: str, stdin: Optional[bytes], timeout: Optional[float],
-            check_alive: Callable[[], None]) -> CommandResult:
+            check_alive: Callable[[], None], host: str = "the host") -> CommandResult:
     """Run `script` on the fresh channel `chan` and return what it printed and its status.
 
     `check_alive` raises when the connection died meanwhile; ScriptTimeout
     (with what the script printed) comes after `timeout` s. The caller closes `chan`.
+    What the login shell printed before the script started is left out.
     """
     out, err = bytearray(), bytearray()
-    chan.exec_command(wrap_script(script))
-    if stdin:
+    marker = new_marker()
+    chan.exec_command(wrap_script(script, marker))
+    if not stdin:
+        chan.shutdown_write()  # end of file at once: a start-up file's `read` returns instead of waiting
+    skip_to_marker(chan, marker, FIRST_ANSWER, host)
+    if stdin:  # only now: a start-up file that reads stdin would have swallowed it
         chan.sendall(stdin)
-    chan.shutdown_write()
+        chan.shutdown_write()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         while chan.recv_ready():
@@ -40,3 +46,11 @@ def collect(chan: Any, script: str, stdin: Optional[bytes], timeout: Optional[fl
         select.select([chan], [], [], POLL)
     status = chan.recv_exit_status()
     return CommandResult(out.decode(errors="replace"), err.decode(errors="replace"), status)
+
+
+def start(chan: Any, script: str, host: str = "the host") -> Any:
+    """Start `script` on the fresh channel `chan` and return it once the script runs (the shell's output skipped)."""
+    marker = new_marker()
+    chan.exec_command(wrap_script(script, marker))
+    skip_to_marker(chan, marker, FIRST_ANSWER, host)
+    return chan

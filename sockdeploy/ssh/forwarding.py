@@ -39,9 +39,13 @@ def open_forward(open_channel: ChannelOpener, host_label: str, host: str, port: 
             raise ForwardingForbidden(
                 f"the SSH server on {host_label} forbids port forwarding (sshd AllowTcpForwarding no), so no tunnel is possible",
                 "use the VPN (--via vpn) or run from campus (--via direct)") from None
-        raise ForwardConnectFailed(f"{host_label} could not connect to {host}:{port} for the tunnel: {exc.text}",
-                                   "check that the server listens on all addresses (INADDR_ANY), "
-                                   "not only its public one") from None
+        # sshd's own words ("Connection refused") when install() kept them, else paramiko's ("Connect failed")
+        why = getattr(exc, "sd_text", "") or exc.text
+        failed = ForwardConnectFailed(f"{host_label} could not connect to {host}:{port} for the tunnel: {why}",
+                                      "check that the server listens on all addresses (INADDR_ANY), "
+                                      "not only its public one")
+        failed.reason = why.lower()
+        raise failed from None
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise ConnectError(f"the SSH connection to {host_label} failed while opening a tunnel channel: {exc}",
                            "check your network and run again") from None
@@ -77,7 +81,45 @@ def listen_remote(transport: Any, host_label: str, port: int, handler: Handler) 
                                   "the port may be busy there, or its sshd forbids forwarding (AllowTcpForwarding)") from None
 
 
-# -- forwarded data straight to its local socket -------------------------------------
+# -- the connection's handlers: sshd's reasons kept, forwarded data delivered directly ----------
+
+def install(transport: Any) -> None:
+    """Take over the parts of paramiko's message handling that forwarding needs, on this transport only."""
+    install_direct_delivery(transport)
+    keep_open_failure_text(transport)
+
+
+def keep_open_failure_text(transport: Any) -> None:
+    """Keep sshd's reason for a refused channel ("Connection refused") on the exception paramiko raises.
+
+    paramiko's ChannelException carries only the reason code's name ("Connect failed").
+    """
+    from paramiko import ChannelException
+    from paramiko.common import MSG_CHANNEL_OPEN_FAILURE
+
+    table = getattr(transport, "_handler_table", None)
+    if not isinstance(table, dict) or MSG_CHANNEL_OPEN_FAILURE not in table:
+        return
+    original = table[MSG_CHANNEL_OPEN_FAILURE]
+
+    def parse(m: Any) -> None:
+        text = ""
+        try:
+            start = m.packet.tell()
+            m.get_int()  # channel id
+            m.get_int()  # reason code
+            text = m.get_text()
+            m.packet.seek(start)
+        except Exception:  # not the message layout expected: paramiko's own words stay
+            pass
+        original(m)
+        exc = getattr(transport, "saved_exception", None)
+        if text and isinstance(exc, ChannelException):
+            exc.sd_text = text  # type: ignore[attr-defined]  # read back by open_forward
+
+    table[MSG_CHANNEL_OPEN_FAILURE] = parse
+
+
 
 def install_direct_delivery(transport: Any) -> None:
     """Route the data of channels with a sink to it, on this transport only."""

@@ -124,6 +124,6 @@ def test_a_script_that_never_gets_ready_does_not_keep_close_waiting() -> None:
 
 
 def test_await_line_needs_the_line_on_its_own() -> None:
-    with pytest.raises(EOFError, match="did not get ready"):
+    with pytest.raises(TimeoutError, match="did not get ready"):
         await_line(FakeChannel(b"xSD-WATCHING\n"), b"SD-WATCHING", 0.1)
     await_line(FakeChannel(b"motd\nSD-WATCHING\n"), b"SD-WATCHING", 1)
