@@ -23,6 +23,7 @@ CONNECT_TIMEOUT = 15
 HEARTBEAT = b"."
 GOODBYE = b"q"
 FIRED = b"SD-FIRED"
+LOSS_GRACE = 1.0  # seconds a watchdog that ended on end of file waits to see whether the connection is going
 
 # Told, on the heartbeat thread, that the remote watchdog ended on its own: the text after
 # "SD-FIRED" (seconds without a heartbeat), or "" when it ended without saying why.
@@ -146,10 +147,19 @@ class Watchdog:
         """The script ended: if we did not ask it to and the connection stands, it fired: say so."""
         if self._stop.is_set() or not self._alive():
             return
-        reason = ""
-        for line in self._output.splitlines():
-            if line.startswith(FIRED):
-                reason = line[len(FIRED):].decode(errors="replace").strip()
+        said = [line[len(FIRED):].decode(errors="replace").strip() for line in self._output.splitlines()
+                if line.startswith(FIRED)]
+        if not said and getattr(self._chan, "exit_status", -1) == -1:
+            return  # neither its word nor an exit status: the channel went with its connection
+        reason = said[-1] if said else ""
+        if not reason.isdigit() or int(reason) == 0:
+            # it ended on end of file, not on silence: sshd closed its input, which it does as the connection
+            # goes down; the connection's own end, if it comes, is the truer verdict
+            deadline = time.monotonic() + LOSS_GRACE
+            while time.monotonic() < deadline and not self._stop.is_set():
+                if not self._alive():
+                    return
+                time.sleep(0.02)
         self.fired = reason
         if self._on_end is not None:
             self._on_end(reason)

@@ -90,3 +90,27 @@ def test_the_log_pump_is_closed_by_its_owner(tmp_path):
         os.write(write_end, b"x\ny")
         os.close(write_end)
     assert log.read_bytes() == b"x\ny" and len(pump.times.times) == 2
+
+
+def test_a_run_that_must_stop_stops_the_client_at_once_with_its_output_kept(tmp_path):
+    import pytest
+
+    from sockdeploy.errors import ConnectionLost
+
+    log = tmp_path / "client.log"
+    lost = threading.Event()
+
+    def stop() -> None:
+        if lost.is_set():
+            raise ConnectionLost("the SSH connection to login was lost (connection reset)")
+
+    token = f"5{os.getpid() % 10**6:06d}"
+    threading.Timer(0.5, lost.set).start()
+    began = time.monotonic()
+    with pytest.raises(ConnectionLost):
+        run_client(f"echo before; exec sleep {token}", str(tmp_path), log, HEADER, 30, stop=stop)
+    assert time.monotonic() - began < 3
+    assert log.read_text() == HEADER + "before\n"
+    import subprocess
+
+    assert subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True).returncode == 1, "the client was left running"

@@ -137,3 +137,19 @@ def test_a_lost_connection_is_a_connect_error(tmp_path):
     with pytest.raises(ConnectError) as info:
         _run(tmp_path, "kill -KILL $PPID", pi)  # the run script dies without its exit marker
     assert "was lost" in info.value.message
+
+
+def test_a_run_that_must_stop_stops_the_client_on_its_host(tmp_path):
+    from sockdeploy.errors import ConnectionLost
+
+    pi = FakePi()
+    calls = []
+
+    def stop() -> None:
+        calls.append(1)
+        if len(calls) > 10:
+            raise ConnectionLost("the SSH connection to login was lost (connection reset)")
+
+    with pytest.raises(ConnectionLost):
+        _run(tmp_path, "echo started; sleep 30", pi, timeout=30, stop=stop)
+    assert "-TERM" in pi.signals and "-KILL" in pi.signals
