@@ -60,12 +60,19 @@ def explain(ctx: RunContext, session: SshSession, port: int) -> None:
         addresses = listening_addresses(session, proc.pid, port)
     except (SockdeployError, ScriptTimeout, OSError):
         return  # the run's other verdicts stand
-    if not addresses or REACHED_FROM_LOOPBACK & set(addresses):
+    why = refused.reason or "connection refused"
+    if not addresses:  # gone: the server's own verdict (a crash, an early end) comes first, this names the rest
+        gone = ForwardConnectFailed(f"the tunnel could not reach 127.0.0.1:{port} on {session.name}: {why}; nothing "
+                                    "listened on that port any more (the server had ended or closed its socket)",
+                                    "the server must listen until the last client run is done; read server.log")
+        gone.reason = refused.reason
+        ctx.tunnel_errors[ctx.tunnel_errors.index(refused)] = gone
+        return
+    if REACHED_FROM_LOOPBACK & set(addresses):
         return
     shown = ", ".join(f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a in addresses)
     ctx.tunnel_cause = ForwardConnectFailed(
-        f"the tunnel could not reach 127.0.0.1:{port} on {session.name}: {refused.reason or 'connection refused'}; "
-        f"the server listens on {shown} only",
+        f"the tunnel could not reach 127.0.0.1:{port} on {session.name}: {why}; the server listens on {shown} only",
         "bind the server to all addresses (INADDR_ANY), or to 127.0.0.1 as well, so the login host's sshd reaches "
         "it for the tunnel; or run on campus or over the VPN (--via direct or --via vpn)")
     ctx.server.must_exit = False  # the clients never reached it: nothing to wait for

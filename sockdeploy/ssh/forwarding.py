@@ -90,11 +90,10 @@ def install(transport: Any) -> None:
 
 
 def keep_open_failure_text(transport: Any) -> None:
-    """Keep sshd's reason for a refused channel ("Connection refused") on the exception paramiko raises.
+    """Keep sshd's reason for a refused channel ("Connection refused") for open_channel() to add to the error.
 
     paramiko's ChannelException carries only the reason code's name ("Connect failed").
     """
-    from paramiko import ChannelException
     from paramiko.common import MSG_CHANNEL_OPEN_FAILURE
 
     table = getattr(transport, "_handler_table", None)
@@ -103,21 +102,32 @@ def keep_open_failure_text(transport: Any) -> None:
     original = table[MSG_CHANNEL_OPEN_FAILURE]
 
     def parse(m: Any) -> None:
-        text = ""
         try:
             start = m.packet.tell()
             m.get_int()  # channel id
             m.get_int()  # reason code
-            text = m.get_text()
+            # kept before paramiko wakes the opener, which reads it (opens are one at a time per connection)
+            transport._sd_open_failure = m.get_text()
             m.packet.seek(start)
         except Exception:  # not the message layout expected: paramiko's own words stay
-            pass
+            transport._sd_open_failure = ""
         original(m)
-        exc = getattr(transport, "saved_exception", None)
-        if text and isinstance(exc, ChannelException):
-            exc.sd_text = text  # type: ignore[attr-defined]  # read back by open_forward
 
     table[MSG_CHANNEL_OPEN_FAILURE] = parse
+
+
+def open_channel(transport: Any, kind: str, *args: Any, **kwargs: Any) -> Any:
+    """transport.open_channel(), with sshd's reason for a refusal on the ChannelException (as `sd_text`).
+
+    The caller opens one channel at a time on `transport` (see keep_open_failure_text).
+    """
+    import paramiko
+
+    try:
+        return transport.open_channel(kind, *args, **kwargs)
+    except paramiko.ChannelException as exc:
+        exc.sd_text = getattr(transport, "_sd_open_failure", "")  # type: ignore[attr-defined]  # read by open_forward
+        raise
 
 
 

@@ -66,6 +66,12 @@ class LinkWatch:
         """The session is about to close the connection itself: its ending is no loss."""
         self._closing.set()
 
+    def close(self, wait: float = 2.0) -> None:
+        """Say closing() and join the thread (it ends within `wait` s once the transport has ended)."""
+        self._closing.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(wait)
+
     def _watch(self) -> None:
         if not isinstance(self.transport, threading.Thread):
             return  # not paramiko's (a test's stand-in): nothing to wait on

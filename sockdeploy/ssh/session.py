@@ -127,8 +127,8 @@ class SshSession:
             self._keepalive.close()
         keepalive = self._keepalive = Keepalive(transport, self.cfg.host, requests=self._global_requests)
         keepalive.start()
-        if self._link is not None:
-            self._link.closing()
+        if self._link is not None:  # a reopen: the old link has ended
+            self._link.close()
         self._link = LinkWatch(transport, self.cfg.host, self._lost, lambda: keepalive.dead_reason).start()
         self.strict_kex = bool(getattr(transport, "agreed_on_strict_kex", False))
         log.info("connected to %s; strict key exchange (Terrapin fix): %s", target, "yes" if self.strict_kex else "no")
@@ -150,6 +150,8 @@ class SshSession:
                 pass
         if self._keepalive is not None:
             self._keepalive.close()  # after the transport closed: its thread then ends at once
+        if self._link is not None:
+            self._link.close()  # likewise
 
     @property
     def dead_reason(self) -> Optional[str]:
@@ -201,7 +203,7 @@ class SshSession:
         "Unable to open channel." instead.
         """
         with self._open_lock:
-            return transport.open_channel(kind, *args, timeout=CONNECT_TIMEOUT, **kwargs)
+            return forwarding.open_channel(transport, kind, *args, timeout=CONNECT_TIMEOUT, **kwargs)
 
     def _exec(self, transport: Any, script: str, what: str, *, marked: bool = True) -> Any:
         """Open a session channel on `transport` and start `script` on it; ConnectError if that fails.

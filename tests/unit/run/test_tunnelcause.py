@@ -61,3 +61,12 @@ def test_a_server_the_tunnel_can_reach_or_that_is_gone_is_not_the_tunnels_fault(
         ctx = _ctx(tmp_path)
         tunnelcause.explain(ctx, Session(listing), 30000)  # type: ignore[arg-type]
         assert ctx.tunnel_cause is None and ctx.server.must_exit
+
+
+def test_a_server_no_longer_listening_is_named_in_the_tunnels_error(tmp_path) -> None:
+    ctx = _ctx(tmp_path)
+    tunnelcause.explain(ctx, Session(""), 30000)  # type: ignore[arg-type]
+    assert ctx.tunnel_cause is None  # its own verdict (a crash, an early end) comes first
+    assert ctx.tunnel_errors[0].message == (
+        "the tunnel could not reach 127.0.0.1:30000 on login: connection refused; nothing listened on that port "
+        "any more (the server had ended or closed its socket)")
