@@ -25,6 +25,7 @@ from sockdeploy.cli.run import demo, payloads_cmd, run
 from sockdeploy.cli.tunnel import tunnel
 from sockdeploy.cli.vpn import vpn
 from sockdeploy.errors import HangUp, SockdeployError, Terminated, exit_code_for, exit_codes_text, internal_error
+from sockdeploy.run.tripwire import PAUSES
 
 
 class SockdeployGroup(click.Group):
@@ -77,8 +78,6 @@ def _on_sighup(_signum: int, _frame: object) -> None:
 
 def _on_sigcont(_signum: int, _frame: object) -> None:
     # back from Ctrl-Z: note how long it was at once, before the run takes its next step
-    from sockdeploy.run.tripwire import PAUSES
-
     PAUSES.check()
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional, Sequence
 
 import pytest
 
@@ -69,7 +69,7 @@ def _nothing_left(lab: LoopbackLab, within: float = 30) -> None:
     assert lab.leftover_processes() == [] and lab.leftover_dirs() == []
 
 
-def _payload(tmp_path: Path, changes: List[tuple], server_changes: List[tuple] = ()) -> Path:  # type: ignore[assignment]
+def _payload(tmp_path: Path, changes: Sequence[tuple], server_changes: Sequence[tuple] = ()) -> Path:
     d = copy_payload("ex5", tmp_path / "payload")
     for name, edits in (("payload.yaml", changes), ("server.c", server_changes)):
         text = (d / name).read_text()
@@ -92,7 +92,6 @@ def test_a_connection_cut_mid_client_run_ends_the_run_within_a_second(vlab, tmp_
     code = proc.wait(timeout=60)
     took = time.monotonic() - cut
     stderr = (tmp_path / "stderr.txt").read_text()
-    print(stderr, f"took {took:.2f} s")
     assert code == 3, stderr
     assert took < 1.5, f"the lost connection took {took:.2f} s to end the run"
     assert "Traceback" not in stderr and "did not finish within" not in stderr
@@ -125,7 +124,6 @@ def test_stopped_past_the_watchdog_window_names_the_watchdog(vlab, tmp_path, fak
     code = proc.wait(timeout=60)
     took = time.monotonic() - resumed
     stderr = (tmp_path / "stderr.txt").read_text()
-    print(stderr)
     assert code == 3, stderr
     assert took < 3, f"the verdict took {took:.1f} s after the stop ended"
     record = _record(tmp_path)
