@@ -120,6 +120,18 @@ class RemoteError(SockdeployError):
     kind = "remote"
 
 
+class RunDirChanged(RemoteError):
+    """A run folder is no longer the private folder sockdeploy made (its owner, mode or inode changed)."""
+
+    kind = "run-dir-changed"
+
+
+class UnsafeWorkdir(ConfigError):
+    """The work folder can be written by other users, who could swap a run folder made in it."""
+
+    kind = "unsafe-workdir"
+
+
 class Interrupted(SockdeployError):
     exit_code = 130
     kind = "interrupted"

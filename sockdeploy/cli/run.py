@@ -31,7 +31,7 @@ from sockdeploy.spec.payload import Payload
 @click.option("--local", is_flag=True, help="Run both programs on this machine.")
 @options.out("runs", "Where run folders are created.")
 @options.accept_new()
-@click.option("--keep-remote", is_flag=True, help="Keep the remote run directory for inspection.")
+@click.option("--keep-remote", is_flag=True, help="Keep the remote run directory (marked: no later run removes it).")
 @click.option("--stdin", "stdin_text", metavar="TEXT",
               help="Feed TEXT (then end of file) to each client run that has no stdin of its own.")
 @options.as_json("Print run.json (a list of them for several targets), and only that, on stdout.")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from sockdeploy.discover.exercise import inspect_folder
 from sockdeploy.discover.folder import Discovery
 from sockdeploy.discover.plan import Plan
-from sockdeploy.errors import PayloadError
-from sockdeploy.spec.payload import MANIFEST, ClientRun, Payload, Program, bundled_dir, list_sources, resolve
+from sockdeploy.spec.payload import MANIFEST, ClientRun, Payload, Program, bundled_dir, resolve
+from sockdeploy.spec.sources import check_named_sources, read_tree, symlink_error
 
 
 def resolve_target(target: str, payload_dir: Optional[str] = None) -> Payload:
@@ -28,16 +28,27 @@ def payload_from_folder(folder: Path, exercise: Optional[str]) -> Payload:
     """Discover FOLDER's programs and turn the plan (for EXERCISE's steps, when given) into a Payload."""
     found, plan, description = inspect_folder(folder, exercise)
     src = folder.resolve()
-    _require_top_level(found, src)
+    tree = read_tree(src)
+    _refuse_source_links(src, tree.links, plan.language)
+    check_named_sources(src, [f.name for f in tree.files], [("the server's build", plan.server_build),
+                                                             ("the client's build", plan.client_build)])
     return Payload(
         name=exercise or src.name, manifest=src / MANIFEST, source_dir=src, description=description,
         origin="discovered by sockdeploy", local=_local(found), server=Program(plan.server_build, (plan.server_run,)),
         client=Program(plan.client_build, tuple(s.command for s in plan.runs)), ready=_ready(plan),
-        client_timeout=30.0, server_exits=plan.server_exits, files=tuple(list_sources(src)), protocol=plan.protocol,
+        client_timeout=30.0, server_exits=plan.server_exits, files=tree.files, dirs=tree.dirs, protocol=plan.protocol,
         language=plan.language, runs=tuple(ClientRun(s.command) for s in plan.runs), checks_skipped=exercise is not None,
         fixed_port=plan.server_port, client_address=plan.client_address, client_port=plan.client_port,
         client_reads_stdin=bool(found.client and found.client.reads_stdin),
         plan_notes=tuple(_notes(found, plan, folder)))
+
+
+def _refuse_source_links(src: Path, links: Sequence[str], language: str) -> None:
+    """Name a symlinked source: discovery does not follow links, so a plan without it would fail to build or run."""
+    suffixes = (".c", ".h") if language == "c" else (".py",)
+    for link in links:
+        if link.endswith(suffixes):
+            raise symlink_error(link, src, also=", or delete the link if the programs do not need it")
 
 
 def _local(found: Discovery) -> bool:
@@ -57,14 +68,3 @@ def _notes(found: Discovery, plan: Plan, folder: Path) -> List[str]:
     notes.append(f"to decide otherwise: sockdeploy inspect {folder} --write, then edit its payload.yaml")
     return notes
 
-
-def _require_top_level(found: Discovery, src: Path) -> None:
-    """Refuse, with the way out, programs whose sources sit in subfolders: only a folder's top level is uploaded."""
-    paths = [p.path for p in found.programs] + list(found.headers)
-    nested = sorted({str(path.parent) for path in paths if path.parent != Path(".")})
-    used = [p for p in (found.server, found.client) if p is not None and p.path.parent != Path(".")]
-    if used or (found.makefile is not None and nested):
-        raise PayloadError(f"{src}: the programs' sources are in subfolders ({', '.join(nested)}), "
-                           "and sockdeploy uploads a folder's top level only",
-                           f"copy the .c/.h files and the makefile into one folder (without src/ or inc/ paths), "
-                           f"or write {src / MANIFEST} for that folder")

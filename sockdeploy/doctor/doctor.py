@@ -21,7 +21,8 @@ The classes are those of the domain errors the same problem raises during a
 run (check.CHECK_ERRORS); report.exit_code returns 0 when nothing failed,
 warnings included. All remote checks share ONE SSH connection and one login;
 the subjects' own modules say what decides each result (netchecks,
-sshchecks, hostchecks, sshconfig).
+sshchecks, hostchecks). The server host is resolved once, by the resolver a
+run uses (OpenSSH's `ssh -G`), and the checks and the login use that result.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from sockdeploy.doctor.hostchecks import check_client_host, check_server_host
 from sockdeploy.doctor.netchecks import check_direct, check_name_and_port, check_vpn, ipv4
 from sockdeploy.doctor.report import OnCheck, Report, exit_code, failure, render_table, to_json
 from sockdeploy.doctor.sshchecks import check_login
-from sockdeploy.doctor.sshconfig import ssh_config_file, ssh_config_route
 from sockdeploy.errors import SockdeployError
 from sockdeploy.spec.hosts import Config, load_config
+from sockdeploy.ssh.resolver import SshOptions, resolve_server
 from sockdeploy.ssh.session import SshSession
 from sockdeploy.ssh.terminal import Prompt
 
@@ -54,21 +55,25 @@ def run_doctor(hosts_path: Optional[str], *, prompt: Optional[Prompt] = None,
     report = Report(on_check)
     try:
         cfg = load_config(hosts_path)
+        # a run stops here too (exit 2) when OpenSSH cannot read the user's ssh config
+        ssh = resolve_server(cfg.server)
     except SockdeployError as err:
         report.add(CONFIG, FAIL, err.headline(), err.hint or "")
-        report.skip_rest("hosts.yaml must load first")
+        report.skip_rest("hosts.yaml and the ssh config must load first")
         return report.checks
     lo, hi = cfg.network.ports
     report.add(CONFIG, OK, f"{cfg.path}: server {cfg.server.host}, via {cfg.network.via}, ports {lo}-{hi}")
-    Doctor(cfg, report, prompt).run()
+    Doctor(cfg, report, prompt, ssh).run()
     return report.checks
 
 
 class Doctor:
     """The checks after config: the server host over one SSH session, then the client side."""
 
-    def __init__(self, cfg: Config, report: Report, prompt: Optional[Prompt]) -> None:
+    def __init__(self, cfg: Config, report: Report, prompt: Optional[Prompt], ssh: SshOptions) -> None:
+        """SSH is what OpenSSH's config says for the server host."""
         self.findings = Findings(cfg, report, prompt)
+        self.ssh = ssh
 
     def run(self) -> None:
         """Run the server host's checks, then the client host's, VPN and direct reach."""
@@ -77,10 +82,9 @@ class Doctor:
 
     def _server_host(self) -> None:
         f = self.findings
-        route = ssh_config_route(ssh_config_file(f.cfg.server), f.cfg.server.host)
-        reachable = check_name_and_port(f, route)
+        reachable = check_name_and_port(f, self.ssh)
         # never trusts a key by itself: an unknown key fails the check before any credential is sent
-        session = SshSession(f.cfg.server, accept_new=False, confirm=None, prompt=f.prompt)
+        session = SshSession(f.cfg.server, accept_new=False, confirm=None, prompt=f.prompt, options=self.ssh)
         try:
             if reachable and check_login(f, session):
                 f.server_ip = session.peer_ip or f.server_ip or ipv4(session.hostname)

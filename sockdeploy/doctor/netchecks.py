@@ -1,9 +1,12 @@
 """Network checks: the server's name and SSH port (before any login), the VPN, and direct reach of a course port.
 
-- A failing name or SSH port check makes the SSH checks "skip" rather than
-  wait for the session's own 15 s timeout to say the same thing. With a
-  proxy in the ssh config both are "skip": the jump host resolves and
-  connects, and the login check covers that path.
+- The name and port are those OpenSSH's config gives the host (`ssh -G`:
+  HostName, Port; hosts.yaml's port wins), and the name check says which
+  settings and blocks applied. A failing name or SSH port check makes the
+  SSH checks "skip" rather than wait for the session's own 15 s timeout to
+  say the same thing. With a proxy (ProxyJump, ProxyCommand) both are
+  "skip": the jump host resolves and connects, and the login check covers
+  that path.
 - vpn: "fail" only with via vpn. With any other via a VPN that is down is a
   "warn" naming why it is not needed (auto falls back to the tunnel; tunnel
   needs none; direct expects the ports to answer without it).
@@ -17,31 +20,27 @@
 from __future__ import annotations
 
 import socket
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from sockdeploy.doctor.check import DIRECT, FAIL, FORWARDING, OK, RESOLVE, SKIP, SSH_PORT, VPN, WARN
 from sockdeploy.doctor.findings import Findings
 from sockdeploy.net import vpn
 from sockdeploy.run import netpath as paths
+from sockdeploy.ssh.resolver import SshOptions
 
 SSH_PORT_TIMEOUT = 5.0
 MAX_ADDRESSES = 3  # bounds the SSH port check to 3 x 5 s on a name with many dead addresses
 
-Route = Dict[str, Tuple[str, str]]
-
-
-def check_name_and_port(f: Findings, route: Route) -> bool:
-    """Check the name and the SSH port; return whether an SSH login is worth trying."""
+def check_name_and_port(f: Findings, ssh: SshOptions) -> bool:
+    """Check the name and the SSH port SSH (the host's resolved config) gives; return whether a login is worth trying."""
     add = f.report.add
-    proxy = route.get("proxyjump") or route.get("proxycommand")
-    if proxy:
-        why = f"reached through a proxy ({proxy[0]}, {proxy[1]}): the login check covers that path"
-        add(RESOLVE, SKIP, why)
-        add(SSH_PORT, SKIP, why)
+    if ssh.proxy_jump or ssh.proxy_command:
+        proxy = f"ProxyJump {ssh.proxy_jump}" if ssh.proxy_jump else f"ProxyCommand {ssh.proxy_command}"
+        add(RESOLVE, SKIP, f"reached through a proxy ({proxy}): the login check covers that path; {ssh.summary()}")
+        add(SSH_PORT, SKIP, f"reached through a proxy ({proxy})")
         return True
-    name = route.get("hostname", (f.cfg.server.host, ""))[0]
-    port = f.cfg.server.port or _int(route.get("port", ("22", ""))[0]) or 22
-    alias = f" (HostName in {route['hostname'][1]})" if "hostname" in route else ""
+    name, port = ssh.hostname, ssh.port
+    alias = f" (HostName for {ssh.alias})" if name != ssh.alias else ""
     try:
         infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
         if not infos:
@@ -54,7 +53,7 @@ def check_name_and_port(f: Findings, route: Route) -> bool:
     f.addresses = list(dict.fromkeys(str(i[4][0]) for i in infos))
     # the VPN route check and the probe need an IPv4 address when there is one, as a run does
     f.server_ip = next((a for a in f.addresses if ":" not in a), f.addresses[0])
-    add(RESOLVE, OK, f"{name}{alias} -> {', '.join(f.addresses[:MAX_ADDRESSES])}")
+    add(RESOLVE, OK, f"{name}{alias} -> {', '.join(f.addresses[:MAX_ADDRESSES])}; {ssh.summary()}")
     return _check_ssh_port(f, port)
 
 
@@ -176,9 +175,3 @@ def ipv4(name: str) -> Optional[str]:
 def _addr(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
-
-def _int(text: str) -> Optional[int]:
-    try:
-        return int(text)
-    except ValueError:
-        return None

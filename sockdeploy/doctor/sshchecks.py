@@ -2,7 +2,8 @@
 
 The session is opened with accept_new=False and confirm=None, so an unknown
 or changed host key fails the host key check before any credential is sent,
-and the doctor never writes known_hosts. Forwarding forbidden is "fail" with
+and the doctor writes no known_hosts entry unless the user's ssh config says
+StrictHostKeyChecking accept-new (or no), where `ssh` would store it too. Forwarding forbidden is "fail" with
 via tunnel and "warn" otherwise, because --via tunnel and auto's fallback
 cannot work.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from sockdeploy.doctor.check import FAIL, FORWARDING, HOST_KEY, LOGIN, OK, SKIP, WARN
 from sockdeploy.doctor.findings import Findings
-from sockdeploy.errors import AuthError, ConnectError, ForwardingForbidden, HostKeyError
+from sockdeploy.errors import AuthError, ConfigError, ConnectError, ForwardingForbidden, HostKeyError
 from sockdeploy.ssh.hostkeys import fingerprint
 from sockdeploy.ssh.session import SshSession
 
@@ -33,8 +34,12 @@ def check_login(f: Findings, session: SshSession) -> bool:
         report.add(HOST_KEY, FAIL, f"no SSH connection to check it on: {err.headline()}", err.hint or "")
         report.add(LOGIN, SKIP, "needs an SSH connection")
         return False
+    except ConfigError as err:  # a jump host's ssh config (the host's own was read before)
+        report.add(HOST_KEY, FAIL, err.headline(), err.hint or "")
+        report.add(LOGIN, SKIP, "needs an SSH connection")
+        return False
     except Exception as exc:
-        # SshSession lets paramiko's ssh-config parse errors through; doctor reports, it does not crash
+        # doctor reports, it does not crash
         report.add(HOST_KEY, FAIL, f"connecting raised {type(exc).__name__}: {exc}",
                    "if it names a line of your ssh config, fix that file (or set server.ssh_config: none in "
                    "hosts.yaml); otherwise report this as a sockdeploy bug")
@@ -48,7 +53,9 @@ def check_login(f: Findings, session: SshSession) -> bool:
         report.add(LOGIN, SKIP, "the SSH connection was lost")
         return False
     kex = "yes" if session.strict_kex else "no (the server lacks the Terrapin fix)"
-    report.add(LOGIN, OK, f"logged in as {session.login}; strict key exchange: {kex}")
+    how = f" with {session.auth_used}" if session.auth_used else ""
+    jumps = "".join(f"; through {hop.summary()}" for hop in session.jump_hosts)
+    report.add(LOGIN, OK, f"logged in as {session.login}{how}; strict key exchange: {kex}{jumps}")
     return True
 
 

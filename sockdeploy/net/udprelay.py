@@ -94,9 +94,9 @@ class UdpRelay:
             if cid is None:
                 cid = len(self.ids) + 1
                 self.ids[addr], self.addrs[cid] = cid, addr
+            self.datagrams += 1  # counted first: a reader that saw the frame must see the count
             try:
                 self.chan.sendall(frames.pack(cid, data))
-                self.datagrams += 1
             except Exception as exc:  # the SSH session is gone
                 log.debug("udp relay: %s", exc)
                 return

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from sockdeploy.errors import UsageError
+from sockdeploy.output.logcap import excerpt
 from sockdeploy.run.record import RunRecord
 
 DEFAULT_TITLE = "Sockets studio: answers"
@@ -250,13 +251,14 @@ def _run_section(number: int, run: RunInfo) -> List[str]:
         reason = f": {rec.via_reason}" if rec.via_reason else ""
         facts.append(f"- **Network path:** {_plain(rec.via + reason)}")
     lines += facts + [""]
+    # at most the head and the tail of each file, so answers stay readable whatever a program printed
     for term in run.terminals:
-        lines += [f"### {_plain(term.title)}", ""] + _code_block(term.text)
+        lines += [f"### {_plain(term.title)}", ""] + _code_block(excerpt(term.text, term.filename))
     if not run.terminals:
         lines += ["No program output was recorded.", ""]
     if run.timeline.strip():
         lines += ["### Merged timeline", "", "Every terminal's lines in the order they were produced.", ""]
-        lines += _code_block(run.timeline)
+        lines += _code_block(excerpt(run.timeline, "timeline.txt"))
     return lines
 
 

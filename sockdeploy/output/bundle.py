@@ -43,14 +43,14 @@ def verified_sources(run: RunInfo) -> List[Tuple[str, bytes]]:
     if recorded is None:
         raise UsageError(f"{record_path}: no 'sources' checksums", "the run folder is damaged or too old; run the exercise again")
     for name in recorded:
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
+        if not _relative_name(name):
             raise UsageError(f"{record_path}: bad source name {name!r} in 'sources'",
                              "the run folder is damaged; run the exercise again")
     snapshot = run.path / "sources"
     if snapshot.is_dir():
         base, where = snapshot, "the run folder's sources/"
         undo = "undo the edit to the run folder's copy"
-        extra = sorted(p.name for p in snapshot.iterdir() if p.name not in recorded)
+        extra = sorted(name for name in _snapshot_files(snapshot) if name not in recorded)
         if extra:
             raise SourceChanged(f"{snapshot / extra[0]}: not among the sources that ran (run.json does not list it)",
                                 f"remove it, or run {run.target} again with the sources you want to hand in")
@@ -64,7 +64,7 @@ def verified_sources(run: RunInfo) -> List[Tuple[str, bytes]]:
     for name in sorted(recorded):
         path = base / name
         try:
-            if path.is_symlink() or not path.is_file():
+            if _through_symlink(base, name) or not path.is_file():
                 raise FileNotFoundError
             data = path.read_bytes()
         except OSError:
@@ -77,6 +77,32 @@ def verified_sources(run: RunInfo) -> List[Tuple[str, bytes]]:
                 f"a submission holds only what ran: {undo}, or run {run.target} again and bundle that run folder")
         out.append((name, data))
     return out
+
+
+def _relative_name(name: str) -> bool:
+    """Whether `name` is a source's path relative to its folder: POSIX, downwards only."""
+    parts = name.split("/")
+    return bool(name) and "\\" not in name and all(p not in ("", ".", "..") for p in parts)
+
+
+def _through_symlink(base: Path, name: str) -> bool:
+    """Whether any component of base/name is a symlink (a planted link could point anywhere)."""
+    path = base
+    for part in name.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
+
+
+def _snapshot_files(snapshot: Path) -> List[str]:
+    """Every file under the run folder's sources/, as a relative POSIX path (folders themselves are not sources)."""
+    names = []
+    for root, dirs, files in os.walk(snapshot):
+        rel = Path(root).relative_to(snapshot)
+        names += [(rel / f).as_posix() for f in files]
+        names += [(rel / d).as_posix() for d in dirs if (Path(root) / d).is_symlink()]  # a link is never a folder here
+    return names
 
 
 def _run_files(run: RunInfo) -> List[Tuple[str, bytes]]:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
+from sockdeploy.output.logcap import contract, excerpt
 from sockdeploy.run.record import RunRecord
 
 
@@ -26,6 +27,7 @@ class ProgramLog:
     typed: str = ""  # what was fed to its stdin, shown as a person would have typed it
     times: List[float] = field(default_factory=list)  # when each output line began, on its host's clock
     remote: bool = False  # produced on the server host (its clock)
+    elided: int = 0  # bytes of output the capped log left out between its head and its tail (logcap)
 
     def text(self) -> str:
         body = self.output if not self.output or self.output.endswith("\n") else self.output + "\n"
@@ -148,21 +150,27 @@ def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str 
         lines += ["## What sockdeploy chose", ""] + [f"- {note}" for note in record.plan] + [""]
     if record.redirects:
         lines += ["## Addresses carried for the programs", ""] + [f"- {r}" for r in record.redirects] + [""]
+    # Each block shows at most the head and the tail of its file (logcap.excerpt), so the
+    # transcript stays small whatever the programs printed; the files keep what was kept.
     for log in logs:
-        text = log.text()
-        fence = _fence(text)
-        lines += [f"## {log.title}", "", f"{fence}text", text.rstrip("\n"), fence, ""]
+        lines += [f"## {log.title}", ""]
+        if log.elided:
+            lines += [contract(log.filename, log.elided), ""]
+        lines += _block(excerpt(log.text(), log.filename))
     if not logs:
         lines += ["No program ran.", ""]
     for name, text in (builds or {}).items():  # compiler warnings stay with the transcript
         if text.strip():
-            fence = _fence(text)
-            lines += [f"## Build output ({name})", "", f"{fence}text", text.rstrip("\n"), fence, ""]
+            lines += [f"## Build output ({name})", ""] + _block(excerpt(text, name))
     if timeline:
-        fence = _fence(timeline)
-        lines += ["## Merged timeline", "", "Both terminals' lines in the order they were produced.", "",
-                  f"{fence}text", timeline.rstrip("\n"), fence, ""]
+        lines += ["## Merged timeline", "", "Both terminals' lines in the order they were produced.", ""]
+        lines += _block(excerpt(timeline, "timeline.txt"))
     return "\n".join(lines)
+
+
+def _block(text: str) -> List[str]:
+    fence = _fence(text)
+    return [f"{fence}text", text.rstrip("\n"), fence, ""]
 
 
 def utc_iso(dt: Optional[datetime] = None) -> str:

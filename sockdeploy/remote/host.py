@@ -6,8 +6,9 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import IO, Callable, Iterable, Iterator, Optional, Protocol, Tuple, Union
 
 from sockdeploy.errors import ScriptTimeout
 
@@ -29,13 +30,34 @@ class CommandResult:
         return (self.stdout + self.stderr).strip()
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A script's stdin made in pieces as it is sent (a tar of the sources): its size is known before, its bytes
+    are never all in memory at once."""
+
+    size: int
+    chunks: Callable[[], Iterator[bytes]]
+
+
+Stdin = Union[bytes, Upload, None]
+
+
+def stdin_parts(stdin: Stdin) -> Tuple[int, Iterable[bytes]]:
+    """Return the size of a script's stdin and its bytes in pieces."""
+    if stdin is None:
+        return 0, ()
+    if isinstance(stdin, Upload):
+        return stdin.size, stdin.chunks()
+    return len(stdin), (stdin,) if stdin else ()
+
+
 class Host(Protocol):
-    """Something that runs a POSIX sh script, optionally with bytes on stdin."""
+    """Something that runs a POSIX sh script, optionally with bytes (or an Upload) on stdin."""
 
     name: str
     role: str
 
-    def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult: ...
+    def run(self, script: str, *, stdin: Stdin = None, timeout: Optional[float] = None) -> CommandResult: ...
 
 
 class LocalHost:
@@ -45,16 +67,25 @@ class LocalHost:
         self.name = socket.gethostname()
         self.role = role
 
-    def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
+    def run(self, script: str, *, stdin: Stdin = None, timeout: Optional[float] = None) -> CommandResult:
+        if isinstance(stdin, Upload):  # from a private temporary file, so memory does not grow with its size
+            with tempfile.TemporaryFile() as spool:
+                for chunk in stdin.chunks():
+                    spool.write(chunk)
+                spool.seek(0)
+                return self._run(script, spool, None, timeout)
+        return self._run(script, subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdin, timeout)
+
+    def _run(self, script: str, source: Union[int, IO[bytes]], data: Optional[bytes], timeout: Optional[float]) -> CommandResult:
         proc = subprocess.Popen(
             ["/bin/sh", "-c", script],
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdin=source,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
         try:
-            out, err = proc.communicate(stdin, timeout=timeout)
+            out, err = proc.communicate(data, timeout=timeout)
         except subprocess.TimeoutExpired:
             kill_group(proc.pid)
             out, err = proc.communicate()

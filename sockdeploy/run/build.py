@@ -6,8 +6,7 @@ from typing import Optional
 
 from sockdeploy.errors import BuildError, ScriptTimeout
 from sockdeploy.remote.host import CommandResult
-from sockdeploy.remote.program import sh_command
-from sockdeploy.run.workspace import Workspace
+from sockdeploy.run.workspace import Workspace, in_workspace, refuse_changed
 
 BUILD_TIMEOUT = 180.0
 
@@ -17,10 +16,11 @@ def build(ws: Workspace, command: Optional[str], what: str) -> Optional[CommandR
     if not command:
         return None
     try:
-        result = ws.host.run(sh_command("workspace_build.sh", args=[ws.path, command]), timeout=BUILD_TIMEOUT)
+        result = ws.host.run(in_workspace(ws, "workspace_build.sh", [command]), timeout=BUILD_TIMEOUT)
     except ScriptTimeout as exc:
         raise BuildError(f"building the {what} on {ws.host.name} took longer than {BUILD_TIMEOUT:.0f} s",
                          "check the build command in payload.yaml", command=command, output=exc.partial.output) from None
+    refuse_changed(ws, result)
     if result.exit_status != 0:
         raise BuildError(
             f"building the {what} failed on the {ws.host.role} {ws.host.name} (exit status {result.exit_status})",

@@ -37,7 +37,7 @@ def write_build_log(ctx: RunContext, name: str, text: str) -> None:
 @contextmanager
 def local_workspace(ctx: RunContext) -> Iterator[Workspace]:
     """A private build directory on this machine, removed afterwards."""
-    ws = create_workspace(ctx.local_host, local_temp(), ctx.payload.files, prefix="sockdeploy-")
+    ws = create_workspace(ctx.local_host, local_temp(), ctx.payload.files, ctx.payload.dirs, prefix="sockdeploy-")
     try:
         yield ws
     finally:

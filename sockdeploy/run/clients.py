@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from sockdeploy.output.logcap import CappedLog
 from sockdeploy.remote.host import group_exists, kill_group
 
 # Raises when the run must stop now (a lost connection): the client is stopped and the error goes on.
@@ -33,39 +34,13 @@ class ClientOutcome:
     seconds: float
     stopped: bool = False  # stopped with SIGINT after its duration, as planned
     times: List[float] = field(default_factory=list)  # this host's clock: when each output line began
-
-
-class LineTimes:
-    """When each line of a stream began, noted as its chunks arrive (for the merged timeline)."""
-
-    def __init__(self) -> None:
-        self.times: List[float] = []
-        self._began: Optional[float] = None  # the unfinished line's first byte
-
-    def feed(self, chunk: bytes, now: float) -> None:
-        """Note the lines CHUNK ends or starts, as received at time NOW."""
-        if not chunk:
-            return
-        if self._began is None:
-            self._began = now
-        for _ in range(chunk.count(b"\n")):
-            self.times.append(self._began)
-            self._began = now
-        if chunk.endswith(b"\n"):
-            self._began = None
-
-    def end(self) -> List[float]:
-        """Count a last line without a newline too; return every line's time."""
-        if self._began is not None:
-            self.times.append(self._began)
-            self._began = None
-        return self.times
+    elided: int = 0  # bytes of output the log left out (its head and tail are kept)
 
 
 def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float,
                stdin: Optional[str] = None, duration: Optional[float] = None,
                extra_env: Optional[Dict[str, str]] = None, stop: StopCheck = no_stop) -> ClientOutcome:
-    """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`.
+    """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`, capped (logcap).
 
     `stdin` is fed to the client (then end of file). With `duration`, the client
     runs until stopped: SIGINT after that long, as a person would press Ctrl-C.
@@ -78,66 +53,67 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
     if shutil.which("stdbuf"):
         argv = ["stdbuf", "-oL", "-eL"] + argv  # keep lines if the client is killed mid-run
     start = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as fh:
-        fh.write(header)
-        fh.flush()
-        read_end, write_end = os.pipe()
-        try:
-            proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                    stdout=write_end, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-        except BaseException:
-            os.close(read_end)
-            raise
-        finally:
-            os.close(write_end)
-        with LogPump(read_end, os.dup(fh.fileno())) as pump:
-            if stdin is not None:
-                _feed(proc, stdin)
-            timed_out, stopped = _wait(proc, start, timeout, duration, stop)
+    log_path.write_text(header, encoding="utf-8")
+    log = CappedLog(log_path)
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=write_end, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    except BaseException:
+        os.close(read_end)
+        log.close()
+        raise
+    finally:
+        os.close(write_end)
+    with LogPump(read_end, log) as pump:
+        if stdin is not None:
+            _feed(proc, stdin)
+        timed_out, stopped = _wait(proc, start, timeout, duration, stop)
     took = time.monotonic() - start
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out,
-                         seconds=took, stopped=stopped, times=list(pump.times.times))
+                         seconds=took, stopped=stopped, times=pump.log.times, elided=pump.log.elided)
 
 
 class LogPump:
-    """Copies a client's output from a pipe to its log on a thread of its own, noting when each line began.
+    """Copies a client's output from a pipe into its capped log on a thread of its own.
 
-    Owns both file descriptors and closes them when the output ends.
+    Owns the pipe's read end and the log, and closes both when the output ends
+    or its owner closes it, whichever comes first.
     """
 
-    def __init__(self, read_end: int, log_fd: int) -> None:
-        self.times = LineTimes()
-        self._thread = threading.Thread(target=self._copy, args=(read_end, log_fd), name="sockdeploy-client-log",
-                                        daemon=True)
+    def __init__(self, read_end: int, log: CappedLog) -> None:
+        self.log = log
+        self._thread = threading.Thread(target=self._copy, args=(read_end,), name="sockdeploy-client-log", daemon=True)
         self._thread.start()
 
-    def _copy(self, read_end: int, log_fd: int) -> None:
+    def _copy(self, read_end: int) -> None:
         try:
             while True:
                 try:
                     chunk = os.read(read_end, 65536)
                 except InterruptedError:
                     continue
-                if not chunk:
+                if not chunk or not self.log.write(chunk, time.time()):
                     break
-                os.write(log_fd, chunk)
-                self.times.feed(chunk, time.time())
         except OSError:
             pass
         finally:
-            self.times.end()
+            try:
+                self.log.close()
+            except OSError:
+                pass  # a full disk: the pieces not joined stay beside the log
             os.close(read_end)
-            os.close(log_fd)
 
     def close(self, wait: float = 2) -> None:
-        """Wait for the output to end, `wait` seconds at most.
+        """Wait for the output to end, `wait` seconds at most, then close the log.
 
-        A stray background process of the client may hold the pipe open; the
-        output so far is in the log either way, and the thread ends with it.
+        A stray background process of the client may hold the pipe open; what
+        it prints after this is not kept (the thread stops at its next chunk).
         """
         self._thread.join(timeout=wait)
+        self.log.close()
 
     def __enter__(self) -> LogPump:
         return self

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from sockdeploy.errors import ProgramError, SockdeployError
+from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
 from sockdeploy.run import redirectstep
 from sockdeploy.run.clients import ClientOutcome, run_client
@@ -42,7 +43,7 @@ def run_clients(ctx: RunContext, values: Dict[str, Any], client_cwd: str) -> Non
             if i == 1:
                 fault_point("client-runs", ctx.session, ctx.hold, ctx.tripwire)
     finally:
-        redirectstep.note(ctx)
+        redirectstep.note(ctx, env)
 
 
 def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, Any], client_cwd: str, prompt: str,
@@ -63,7 +64,8 @@ def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, An
         try:
             if ctx.pi is not None:
                 outcome = run_remote_client(ctx.pi, client_cwd, command, log_path, log.text(), timeout,
-                                            stdin=run.stdin, duration=run.duration, stop=ctx.tripwire.check)
+                                            stdin=run.stdin, duration=run.duration, extra_env=env,
+                                            stop=ctx.tripwire.check)
             else:
                 outcome = run_client(command, client_cwd, log_path, log.text(), timeout, stdin=run.stdin,
                                      duration=run.duration, extra_env=env, stop=ctx.tripwire.check)
@@ -94,6 +96,10 @@ def _note_outcome(ctx: RunContext, log: ProgramLog, entry: ClientRecord, outcome
                   timeout: float) -> None:
     log.output = outcome.output
     log.times = outcome.times
+    log.elided = outcome.elided
+    entry.log_elided_bytes = outcome.elided or None
+    if outcome.elided:
+        ctx.progress.info(elided_line(log.filename, outcome.elided))
     entry.exit_code, entry.timed_out, entry.seconds = outcome.exit_code, outcome.timed_out, round(outcome.seconds, 3)
     entry.ended, entry.stopped_after = True, run.duration if outcome.stopped else None
     if outcome.timed_out:

@@ -14,6 +14,7 @@ from sockdeploy.run.context import RunContext, Watchdog
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import SshRecord
 from sockdeploy.run.server import finish
+from sockdeploy.run.serverstep import warn_shared
 from sockdeploy.run.watchdog import WATCHDOG_READY, heartbeat_interval, silence, watchdog_script
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.ssh.session import SshSession
@@ -37,6 +38,8 @@ def server_connection(ctx: RunContext) -> Iterator[SshSession]:
             with ctx.progress.step(f"connect to {ctx.cfg.server.host}"):
                 session.open()
         ctx.record.ssh = SshRecord(login=session.login, strict_kex=session.strict_kex, reused_connection=reused)
+        if not reused:
+            say_ssh_config(ctx.progress, session)
         ctx.progress.detail(f"logged in as {session.login} with {session.auth_used or 'an earlier login'}; "
                             f"strict key exchange: {'yes' if session.strict_kex else 'no'}")
         ctx.record.server.host = session.name
@@ -46,6 +49,18 @@ def server_connection(ctx: RunContext) -> Iterator[SshSession]:
         unsubscribe()
         if shared is None:
             session.close()
+
+
+def say_ssh_config(progress: Progress, session: SshSession) -> None:
+    """With -v: what OpenSSH's config said for the host and each jump host, as the login used it."""
+    for hop in session.jump_hosts:
+        for line in hop.describe():
+            progress.detail(f"jump host {line}" if not line.startswith(" ") else line)
+    if session.ssh_options is not None:
+        for line in session.ssh_options.describe():
+            progress.detail(line)
+    whose = "hosts.yaml's known_hosts" if session.known_hosts.configured else "from the ssh config"
+    progress.detail(f"  host keys checked in {session.known_hosts.path} ({whose})")
 
 
 @contextmanager
@@ -58,12 +73,15 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
     unsubscribe = pi.on_lost(ctx.tripwire.trip)
     with ctx.progress.step(f"connect to the client host {ssh_cfg.host}"):
         pi.open()
+    say_ssh_config(ctx.progress, pi)
+    ctx.progress.detail(f"logged in as {pi.login} with {pi.auth_used}")
     try:
         ctx.pi = pi
         ctx.record.client_host = pi.name
         ctx.record.client_ssh = SshRecord(login=pi.login, strict_kex=pi.strict_kex)
         with ctx.progress.step(f"upload the client sources to {pi.name}"):
-            ws = create_workspace(pi, ssh_cfg.workdir, ctx.payload.files)
+            ws = create_workspace(pi, ssh_cfg.workdir, ctx.payload.files, ctx.payload.dirs)
+        warn_shared(ctx, ws)
         watchdog = start_watchdog(pi, ws, ctx, "stopped the client runs")
         ctx.client_watchdog = watchdog
         try:

@@ -34,6 +34,11 @@ def _shell_path(path: str) -> str:
     return shlex.quote(path)
 
 
+def _recursive(payload: Payload, flag: str) -> str:
+    """`flag` when the sources include folders (cp -R, scp -r), else nothing."""
+    return flag if payload.dirs else ""
+
+
 def _port_flags(cfg: Optional[Config], flag: str) -> str:
     return f"{flag} {cfg.server.port} " if cfg and cfg.server.port and cfg.server.port != 22 else ""
 
@@ -50,10 +55,16 @@ def _client_line(command: str, stdin: Optional[str], duration: Optional[float]) 
     return line
 
 
+def _top_entries(payload: Payload) -> List[str]:
+    """The payload folder's entries to copy by hand: its top-level files and the folders holding the rest."""
+    tops = {f.name.split("/", 1)[0] for f in payload.files} | {d.split("/", 1)[0] for d in payload.dirs}
+    return sorted(tops)
+
+
 def plan(payload: Payload, cfg: Optional[Config], *, via: Optional[str] = None, port: Optional[int] = None,
          local: bool = False) -> List[Step]:
     """Return the manual steps equivalent to `sockdeploy run` with these settings."""
-    files = " ".join(shlex.quote(f.name) for f in payload.files)
+    files = " ".join(shlex.quote(name) for name in _top_entries(payload))
     if payload.local or local:
         return _local_plan(payload, files, port)
     return _remote_plan(payload, cfg, files, via, port)
@@ -68,7 +79,8 @@ def _local_plan(payload: Payload, files: str, port: Optional[int]) -> List[Step]
         return render(command, values).replace(shlex.quote(sock), f'"{sock}"')
 
     steps = [Step("make a private folder and copy the sources into it", PI,
-                  ["mkdir -m 700 -p ~/sockdeploy-manual && cd ~/sockdeploy-manual", f"cp -- {files} ."])]
+                  ["mkdir -m 700 -p ~/sockdeploy-manual && cd ~/sockdeploy-manual",
+                   f"cp {_recursive(payload, '-R ')}-- {files} ."])]
     builds = [b for b in (payload.server.build, payload.client.build) if b]
     if builds:
         steps.append(Step("compile both programs", PI, builds))
@@ -95,7 +107,8 @@ def _remote_plan(payload: Payload, cfg: Optional[Config], files: str, via: Optio
     steps = [
         Step("make a private folder on the login host (only you can read it)", PI,
              [f"{ssh} {shlex.quote(f'umask 077 && mkdir -p -- {rdir}')}"]),
-        Step("copy the server's sources there", PI, [f"scp {_port_flags(cfg, '-P')}-- {files} {target}:{rdir}/"]),
+        Step("copy the server's sources there", PI,
+             [f"scp {_recursive(payload, '-r ')}{_port_flags(cfg, '-P')}-- {files} {target}:{rdir}/"]),
     ]
     if payload.server.build:
         steps.append(Step("compile the server on the login host", PI,
@@ -107,7 +120,7 @@ def _remote_plan(payload: Payload, cfg: Optional[Config], files: str, via: Optio
     ip = _path_steps(steps, payload, cfg, path, chosen, host)
     if payload.client.build:
         steps.append(Step("compile the client here", PI + ", terminal 2",
-                          ["mkdir -m 700 -p ~/sockdeploy-manual && cp -- " + files
+                          [f"mkdir -m 700 -p ~/sockdeploy-manual && cp {_recursive(payload, '-R ')}-- " + files
                            + " ~/sockdeploy-manual/ && cd ~/sockdeploy-manual", payload.client.build]))
     values = {"ip": ip, "host": "localhost" if ip == "127.0.0.1" else host, "port": chosen}
     steps.append(Step("run the client, once per run (it connects to " + ("the tunnel" if ip == "127.0.0.1" else "$SERVER_IP")

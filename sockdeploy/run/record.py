@@ -33,6 +33,7 @@ class ServerRecord:
     stopped_by_sockdeploy: bool = False
     remote_dir: Optional[str] = None
     timed_out: Optional[bool] = None  # written only when the server ran out of time
+    log_elided_bytes: Optional[int] = None  # written only when its log left out the middle of its output
 
     def to_json(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"host": self.host, "ip": self.ip, "port": self.port, "exit_code": self.exit_code,
@@ -40,6 +41,8 @@ class ServerRecord:
                                "remote_dir": self.remote_dir}
         if self.timed_out is not None:
             out["timed_out"] = self.timed_out
+        if self.log_elided_bytes is not None:
+            out["log_elided_bytes"] = self.log_elided_bytes
         return out
 
     @classmethod
@@ -48,7 +51,8 @@ class ServerRecord:
         return cls(host=_opt_str(d.get("host")), ip=_opt_str(d.get("ip")), port=_opt_int(d.get("port")),
                    exit_code=_opt_int(d.get("exit_code")), command=_opt_str(d.get("command")),
                    stopped_by_sockdeploy=bool(d.get("stopped_by_sockdeploy")), remote_dir=_opt_str(d.get("remote_dir")),
-                   timed_out=bool(d["timed_out"]) if "timed_out" in d else None)
+                   timed_out=bool(d["timed_out"]) if "timed_out" in d else None,
+                   log_elided_bytes=_opt_int(d.get("log_elided_bytes")))
 
 
 @dataclass
@@ -63,12 +67,15 @@ class ClientRecord:
     seconds: Optional[float] = None
     ended: bool = False  # the run came back (an interrupted one has no stopped_after key)
     stopped_after: Optional[float] = None
+    log_elided_bytes: Optional[int] = None  # written only when its log left out the middle of its output
 
     def to_json(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"run": self.run, "command": self.command, "stdin": self.stdin, "exit_code": self.exit_code,
                                "timed_out": self.timed_out, "seconds": self.seconds}
         if self.ended:
             out["stopped_after"] = self.stopped_after
+        if self.log_elided_bytes is not None:
+            out["log_elided_bytes"] = self.log_elided_bytes
         return out
 
     @classmethod
@@ -78,7 +85,8 @@ class ClientRecord:
         return cls(run=_opt_int(d.get("run")) or 0, command=str(d.get("command") or ""), stdin=_opt_str(d.get("stdin")),
                    exit_code=_opt_int(d.get("exit_code")), timed_out=bool(d.get("timed_out")),
                    seconds=float(d["seconds"]) if isinstance(d.get("seconds"), (int, float)) else None,
-                   ended="stopped_after" in d, stopped_after=float(stopped) if isinstance(stopped, (int, float)) else None)
+                   ended="stopped_after" in d, stopped_after=float(stopped) if isinstance(stopped, (int, float)) else None,
+                   log_elided_bytes=_opt_int(d.get("log_elided_bytes")))
 
 
 @dataclass

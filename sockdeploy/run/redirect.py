@@ -101,28 +101,34 @@ def read_log(text: str) -> List[Redirected]:
     return entries
 
 
+HEAD_BYTES = 8192  # an ELF program header table sits near the start of the file
+
+
 def is_dynamic(path: Path) -> bool:
-    """Whether the program at PATH can take a preloaded library (a dynamic ELF, or a script).
+    """Whether the program at PATH can take a preloaded library (a dynamic ELF, or a script)."""
+    with path.open("rb") as f:
+        return takes_preload(f.read(HEAD_BYTES))
+
+
+def takes_preload(head: bytes) -> bool:
+    """Whether a program starting with HEAD can take a preloaded library (a dynamic ELF, or a script).
 
     A statically linked program ignores LD_PRELOAD; the run says so instead of
     silently sending its traffic to the hard-coded address.
     """
-    with path.open("rb") as f:
-        head = f.read(64)
-        if head[:2] == b"#!":
-            return True
-        if head[:4] != b"\x7fELF" or len(head) < 64:
-            return False
-        is64, little = head[4] == 2, head[5] == 1
-        end = "<" if little else ">"
-        if is64:
-            phoff, = struct.unpack_from(end + "Q", head, 32)
-            phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
-        else:
-            phoff, = struct.unpack_from(end + "I", head, 28)
-            phentsize, phnum = struct.unpack_from(end + "HH", head, 42)
-        f.seek(phoff)
-        table = f.read(phentsize * phnum)
+    if head[:2] == b"#!":
+        return True
+    if head[:4] != b"\x7fELF" or len(head) < 64:
+        return False
+    is64, little = head[4] == 2, head[5] == 1
+    end = "<" if little else ">"
+    if is64:
+        phoff, = struct.unpack_from(end + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
+    else:
+        phoff, = struct.unpack_from(end + "I", head, 28)
+        phentsize, phnum = struct.unpack_from(end + "HH", head, 42)
+    table = head[phoff:phoff + phentsize * phnum]
     types: Sequence[int] = [struct.unpack_from(end + "I", table, i * phentsize)[0] for i in range(phnum)
                             if (i + 1) * phentsize <= len(table)]
     return PT_INTERP in types

@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import shlex
-from pathlib import Path
-from typing import Any, Dict, List, Optional
+from pathlib import Path, PurePosixPath
+from typing import Any, Dict, List, Optional, Tuple
 
 from sockdeploy.errors import SockdeployError
 from sockdeploy.run.context import RunContext
-from sockdeploy.run.redirect import Redirect, Rule, build_library, is_dynamic, read_log
+from sockdeploy.run.redirect import CACHE_NAME, HEAD_BYTES, Redirect, Rule, build_library, read_log, takes_preload
 
 LOG_NAME = "redirects.log"
 
@@ -40,42 +40,82 @@ def wanted(ctx: RunContext, values: Dict[str, Any]) -> Optional[Redirect]:
     return Redirect(connect=(Rule(from_addr, from_port, str(to_addr), int(to_port)),))
 
 
+def _program_head(ctx: RunContext, client_cwd: str, command: str) -> Optional[bytes]:
+    """The first bytes of the program COMMAND starts, on the client host (None: not a file there)."""
+    words = shlex.split(command) if command.strip() else []
+    if not words:
+        return None
+    if ctx.pi is None:
+        program = Path(client_cwd) / words[0]
+        if not program.is_file():
+            return None
+        with program.open("rb") as f:
+            return f.read(HEAD_BYTES)
+    path = shlex.quote(str(PurePosixPath(client_cwd) / words[0]))
+    result = ctx.pi.run(f"[ -f {path} ] && od -An -v -tx1 -N {HEAD_BYTES} -- {path}", timeout=20)
+    if not result.ok:
+        return None
+    try:
+        return bytes.fromhex(result.stdout.replace("\n", " "))
+    except ValueError:
+        return None
+
+
+def _cache_and_log(ctx: RunContext, client_cwd: str) -> Tuple[str, str]:
+    """Where the client host keeps the built library, and where the client's redirect log goes."""
+    if ctx.pi is None:
+        return cache_dir(), str(ctx.folder.path / LOG_NAME)
+    folder = PurePosixPath(client_cwd)
+    return str(folder.parent / CACHE_NAME), str(folder / LOG_NAME)
+
+
 def prepare(ctx: RunContext, values: Dict[str, Any], client_cwd: str, commands: List[str]) -> Optional[Dict[str, str]]:
     """Build the library when a redirect is needed and return the client's extra environment (None: none needed)."""
     redirect = wanted(ctx, values)
     if redirect is None:
         return None
-    if ctx.pi is not None:
-        ctx.progress.info("warning: the client's written-in address is not carried on a client host over SSH yet; "
-                          "edit it to the one the run prints")
-        return None
     for command in commands:
-        program = Path(client_cwd) / shlex.split(command)[0] if command.strip() else None
-        if program is not None and program.is_file() and not is_dynamic(program):
-            ctx.progress.info(f"warning: {program.name} is statically linked, so its written-in address cannot be "
-                              "carried; link it dynamically (no -static) or edit the address in its source")
+        head = _program_head(ctx, client_cwd, command)
+        if head is not None and not takes_preload(head):
+            ctx.progress.info(f"warning: {shlex.split(command)[0]} is statically linked, so its written-in address "
+                              "cannot be carried; link it dynamically (no -static) or edit the address in its source")
             return None
     rule = redirect.connect[0]
-    with ctx.progress.step("prepare the address redirect for the client"):
+    host = ctx.pi or ctx.local_host
+    cache, log = _cache_and_log(ctx, client_cwd)
+    with ctx.progress.step(f"prepare the address redirect for the client on {ctx.client_host_name}"):
         try:
-            library = build_library(ctx.local_host, cache_dir())
+            library = build_library(host, cache)
         except SockdeployError as exc:
             ctx.progress.info(f"warning: {exc.message}; {exc.hint}")
             return None
     ctx.progress.info(f"the client's connections to {rule.from_addr or 'any address'}:{rule.from_port or '(its port)'} "
                       f"go to {rule.to_addr}:{rule.to_port} ({ctx.record.via or 'local'})")
-    return redirect.environment(library, str(ctx.folder.path / LOG_NAME))
+    return redirect.environment(library, log)
 
 
-def note(ctx: RunContext) -> None:
+def _log_text(ctx: RunContext, log: Optional[str]) -> str:
+    if not log:
+        return ""
+    if ctx.pi is None:
+        path = Path(log)
+        return path.read_text(errors="replace") if path.is_file() else ""
+    try:
+        result = ctx.pi.run(f"cat -- {shlex.quote(log)} 2>/dev/null; exit 0", timeout=20)
+    except SockdeployError:
+        return ""  # the client host is gone; the run reports that
+    return result.stdout
+
+
+def note(ctx: RunContext, env: Optional[Dict[str, str]]) -> None:
     """Record the redirects the library made (read from its log) in run.json and the transcript."""
-    path = ctx.folder.path / LOG_NAME
-    if not path.is_file():
-        return
+    text = _log_text(ctx, (env or {}).get("SOCKDEPLOY_LOG"))
     sentences: List[str] = []
-    for entry in read_log(path.read_text(errors="replace")):
+    for entry in read_log(text):
         sentence = f"{entry.sentence()}; carried by the {ctx.record.via or 'local'} path"
         if sentence not in sentences:
             sentences.append(sentence)
+    if ctx.pi is not None and text:
+        (ctx.folder.path / LOG_NAME).write_text(text)
     kept = [r for r in ctx.record.redirects or [] if "server's bind" in r]
     ctx.record.redirects = (kept + sentences) or None

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import select
+import shlex
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, List, Optional
+from typing import Any, Dict, List, Optional
 
 from sockdeploy.errors import ConnectionLost
+from sockdeploy.output.logcap import CappedLog
 from sockdeploy.remote import marker
 from sockdeploy.remote.program import sh_command
-from sockdeploy.run.clients import ClientOutcome, LineTimes, StopCheck, no_stop
+from sockdeploy.run.clients import ClientOutcome, StopCheck, no_stop
 
 
-def client_command(ws_path: str, command: str, with_stdin: bool) -> str:
-    """Return the command that runs the client (client_run.sh) in `ws_path` on the client host."""
-    return sh_command("client_run.sh", args=[ws_path, command, 1 if with_stdin else 0])
+def client_command(ws_path: str, command: str, with_stdin: bool, extra_env: Optional[Dict[str, str]] = None) -> str:
+    """Return the command that runs the client (client_run.sh) in `ws_path` on the client host.
+
+    EXTRA_ENV is set before client_run.sh starts, so that stdbuf adds its own
+    preload to an LD_PRELOAD there instead of being replaced by it.
+    """
+    run = sh_command("client_run.sh", args=[ws_path, command, 1 if with_stdin else 0])
+    if not extra_env:
+        return run
+    return "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(extra_env.items())) + " " + run
 
 
 def _marker_ints(err: bytes, tag: str) -> List[int]:
@@ -26,36 +35,36 @@ def _marker_ints(err: bytes, tag: str) -> List[int]:
 
 def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, header: str, timeout: float,
                       stdin: Optional[str] = None, duration: Optional[float] = None,
-                      stop: StopCheck = no_stop) -> ClientOutcome:
+                      extra_env: Optional[Dict[str, str]] = None, stop: StopCheck = no_stop) -> ClientOutcome:
     """Run `command` with sh in `ws_path` on the client host; stream its output to `log_path` here.
 
     Same contract as clients.run_client: `stdin` is fed then closed; with
     `duration` the client is stopped with SIGINT after that long; past
     `timeout` it is stopped (TERM, then KILL) and reported as timed out. Line
-    times are taken as lines arrive here. What `stop` raises stops the client at once.
+    times are taken as lines arrive here; the log is capped here (logcap), the
+    host that writes it. What `stop` raises stops the client at once.
     """
     start = time.monotonic()
-    chan = session.start_stream(client_command(ws_path, command, stdin is not None))
+    chan = session.start_stream(client_command(ws_path, command, stdin is not None, extra_env))
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
     run = _ClientOnChannel(session, chan, start, timeout, duration, stop)
-    with open(log_path, "wb") as fh:
-        fh.write(header.encode())
-        fh.flush()
-        run.follow(fh)
+    log_path.write_text(header, encoding="utf-8")
+    with CappedLog(log_path) as log:
+        run.follow(log)
     exits = _marker_ints(run.err, "EXIT")
     status = exits[-1] if exits else None
     if status is None and not run.timed_out:
         time.sleep(0.2)  # paramiko notices a reset connection within moments
         if not session.alive:
             raise ConnectionLost(f"the SSH connection to the client host {session.name} was lost during the client run",
-                               "check the Pi's network and run again; its watchdog stops the client and removes its folder")
+                                 "check the Pi's network and run again; its watchdog stops the client and removes its folder")
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if run.timed_out else status, output=output, timed_out=run.timed_out,
                          seconds=time.monotonic() - start, stopped=run.stopped and not run.timed_out,
-                         times=run.times.times)
+                         times=log.times, elided=log.elided)
 
 
 class _ClientOnChannel:
@@ -66,7 +75,6 @@ class _ClientOnChannel:
         self.session = session
         self.stop = stop
         self.chan = chan
-        self.times = LineTimes()
         self.err = b""  # client_run.sh's markers
         self.pid: Optional[int] = None
         self.stopped = self.timed_out = False
@@ -74,7 +82,7 @@ class _ClientOnChannel:
         self.give_up = (self.stop_at or start) + timeout
         self.killed_at: Optional[float] = None
 
-    def follow(self, log: BinaryIO) -> None:
+    def follow(self, log: CappedLog) -> None:
         """Copy the output to `log` until the client ends; on any error stop the client first."""
         chan = self.chan
         try:
@@ -91,15 +99,11 @@ class _ClientOnChannel:
                 _signal(self.session, self.pid, "KILL")
             raise
         finally:
-            self.times.end()
             chan.close()
 
-    def _read(self, log: BinaryIO) -> None:
+    def _read(self, log: CappedLog) -> None:
         while self.chan.recv_ready():
-            chunk = self.chan.recv(65536)
-            log.write(chunk)
-            log.flush()
-            self.times.feed(chunk, time.time())
+            log.write(self.chan.recv(65536), time.time())
         while self.chan.recv_stderr_ready():
             self.err += self.chan.recv_stderr(65536)
             if self.pid is None:

@@ -18,7 +18,7 @@ from sockdeploy.run.clockprobe import ClockProbe
 from sockdeploy.run.context import RunContext, RunOptions
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import RunRecord, ServerRecord
-from sockdeploy.run.sources import SOURCES_DIR, snapshot_sources
+from sockdeploy.run.sources import SOURCES_DIR, is_snapshot, snapshot_sources
 from sockdeploy.run.tripwire import PAUSES
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.spec.hosts import Config
@@ -83,7 +83,7 @@ def new_context(payload: Payload, cfg: Optional[Config], opts: RunOptions, progr
         started=utc_iso(folder.started), started_exact=folder.started.isoformat(),
         via="local" if local else None, via_reason="both programs run on the client host" if local else "",
         run_dir=str(folder.path), server=ServerRecord(), sources=payload.checksums(),
-        sources_dir=SOURCES_DIR if payload.files and payload.files[0].parent == folder.path / SOURCES_DIR else None)
+        sources_dir=SOURCES_DIR if is_snapshot(payload, folder.path / SOURCES_DIR) else None)
     ctx = RunContext(payload=payload, cfg=cfg, opts=opts, progress=progress, folder=folder, record=record)
     if cfg is not None and cfg.path is not None:
         record.hosts_file = str(cfg.path)
@@ -114,7 +114,8 @@ def run_steps(ctx: RunContext) -> None:
     if session is None:  # both programs on the client host (this machine, or one reached over SSH)
         if client_ws is None:
             with progress.step("prepare a private build directory"):
-                client_ws = create_workspace(ctx.local_host, buildstep.local_temp(), payload.files, prefix="sockdeploy-")
+                client_ws = create_workspace(ctx.local_host, buildstep.local_temp(), payload.files, payload.dirs,
+                                             prefix="sockdeploy-")
         ws = stack.enter_context(serverstep.server_workspace(ctx, client_ws))
         ctx.record.server.host, ctx.record.server.ip = ws.host.name, "127.0.0.1"
         with progress.step("build the server and the client"):

@@ -7,16 +7,18 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from sockdeploy.errors import RemoteError, ServerExited, ServerNotListening
+from sockdeploy.output.logcap import HEAD_BYTES, PIECE_BYTES, caps_arg
 from sockdeploy.remote.marker import split_log, tags
 from sockdeploy.remote.program import PROCS, Arg, sh_command
 from sockdeploy.remote.scripts import load
-from sockdeploy.run.workspace import SERVER_CAP, Workspace
+from sockdeploy.run.workspace import SERVER_CAP, Workspace, in_workspace, refuse_changed
 
 READY_TIMEOUT = 10.0
 READY_STEP = 0.02  # seconds between two readiness checks (server_start.sh sleeps this long)
 AWAIT_STEP = 0.01  # seconds between two checks whether the server ended (server_finish.sh)
-LOG_LIMIT = 4 * 1024 * 1024
-TIMES_LIMIT = 200_000  # lines of server.times fetched for the timeline
+# the log is capped on the server host (logcap); this bounds what is fetched should the files be damaged
+LOG_LIMIT = HEAD_BYTES + 2 * PIECE_BYTES + 4096
+TIMES_LIMIT = 200_000  # lines of line times fetched for the timeline
 
 
 @dataclass
@@ -32,12 +34,12 @@ class ServerProcess:
 
 @dataclass
 class Collected:
-    """What finish() found of a server: its log, how it ended, when each log line began."""
+    """What finish() found of a server: its log (head and tail), how it ended, when each log line began."""
 
     log: Optional[str]
     exit_code: Optional[int]
     stopped: bool
-    truncated: bool
+    elided: int  # bytes of output the capped log left out
     times: List[float] = field(default_factory=list)  # server host's clock: when each log line began
     awaited: Optional[bool] = None  # with await_exit: whether the server ended by itself in time
 
@@ -58,14 +60,16 @@ def _status(text: str) -> Optional[int]:
 
 def start_server(ws: Workspace, command: str, *, ready: str, port: Optional[int], socket_path: Optional[str],
                  cap: int = SERVER_CAP, ready_timeout: float = READY_TIMEOUT) -> ServerProcess:
-    """Start the server detached (own session, stdin /dev/null, line-buffered log) and wait until it listens.
+    """Start the server detached (own session, stdin /dev/null, line-buffered capped log) and wait until it listens.
 
     A watchdog in the server's own process group kills the group after `cap`
     seconds, so a server never outlives a run whose client vanished.
     """
-    args: List[Arg] = [ws.path, command, int(cap), _readiness(ready, port, socket_path), port or 0, socket_path or "",
-            int(ready_timeout / READY_STEP), load("server_wrap.sh"), load("server_stamper.py")]
-    result = ws.host.run(sh_command(PROCS, "server_start.sh", args=args), timeout=ready_timeout + 30)
+    args: List[Arg] = [command, int(cap), _readiness(ready, port, socket_path), port or 0, socket_path or "",
+            int(ready_timeout / READY_STEP), load("server_wrap.sh"), load("server_stamper.py"),
+            load("server_logcap.sh"), caps_arg()]
+    result = ws.host.run(in_workspace(ws, "server_start.sh", args, libs=("log_join.sh",)), timeout=ready_timeout + 30)
+    refuse_changed(ws, result)
     found = tags(result)
     if "PID" not in found:
         raise RemoteError(f"cannot start the server on {ws.host.name}: {found.get('ERR') or result.output}",
@@ -85,18 +89,19 @@ def finish(ws: Workspace, *, pid: Optional[int], remove: bool, timeout: float = 
     With `await_exit`, first give the server that long to end by itself
     (Collected.awaited says whether it did): one round trip instead of two.
     """
+    if ws.changed:  # someone else's folder now: its log is not the server's, and it is not ours to remove
+        return Collected(None, None, False, False)
     awaiting = pid is not None and await_exit > 0
     steps = max(1, int(await_exit / AWAIT_STEP)) if awaiting else 0
     args: List[Arg] = [ws.path, "" if pid is None else int(pid), 1 if remove else 0, steps, LOG_LIMIT, TIMES_LIMIT]
-    result = ws.host.run(sh_command(PROCS, "server_finish.sh", args=args), timeout=timeout)
+    result = ws.host.run(sh_command(PROCS, "log_join.sh", "server_finish.sh", args=args), timeout=timeout)
     found = tags(result)
     if "GONE" in found:
-        return Collected(None, None, False, False)
+        return Collected(None, None, False, 0)
     _, log = split_log(result.stdout)
-    size = int(found.get("SIZE", "0").strip() or 0)
     times = [float(t) for t in found.get("TIMES", "").split() if _is_number(t)]
     return Collected(log=log or "", exit_code=_status(found.get("STATUS", "")),
-                     stopped="STOPPED" in found, truncated=size > LOG_LIMIT, times=times,
+                     stopped="STOPPED" in found, elided=_status(found.get("ELIDED", "")) or 0, times=times,
                      awaited=("AWAITED" in found) if awaiting else None)
 
 

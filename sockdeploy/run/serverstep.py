@@ -17,6 +17,7 @@ from sockdeploy.errors import (
     ServerNotListening,
     SockdeployError,
 )
+from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
 from sockdeploy.run import netpath as paths
 from sockdeploy.run.context import SERVER_EXIT_WAIT, RunContext
@@ -230,8 +231,12 @@ def finish_server(ctx: RunContext, ws: Workspace) -> None:
             ctx.record.server.exit_code = collected.exit_code
     log = ctx.server.log
     if log is not None and collected.log is not None:
-        log.output = collected.log + ("\n[log truncated]\n" if collected.truncated else "")
+        log.output = collected.log
         log.times = collected.times
+        log.elided = collected.elided
+        ctx.record.server.log_elided_bytes = collected.elided or None
+        if collected.elided:
+            ctx.progress.info(elided_line(log.filename, collected.elided))
         log.remote = remote
         if collected.stopped:
             log.ending = "stopped by sockdeploy after the run"
@@ -241,7 +246,8 @@ def finish_server(ctx: RunContext, ws: Workspace) -> None:
             ctx.record.server.exit_code = collected.exit_code
         ctx.folder.write_log(log)
     if remote and not remove:
-        ctx.progress.info(f"kept the remote run directory {ws.path} (--keep-remote)")
+        ctx.progress.info(f"kept the remote run directory {ws.path} on {ws.host.name} (--keep-remote); later runs "
+                          f"never remove it: when done, remove it there with  rm -rf -- {shlex.quote(ws.path)}")
 
 
 def _lost_log(ctx: RunContext, ws: Workspace, exc: BaseException) -> None:
@@ -261,9 +267,16 @@ def remote_workspace(ctx: RunContext, session: SshSession) -> Iterator[Workspace
     """Upload the sources into a private folder on the server host, owned as the server's workspace."""
     assert ctx.cfg is not None
     with ctx.progress.step("upload the server sources"):
-        ws = create_workspace(session, ctx.cfg.server.workdir, ctx.payload.files)
+        ws = create_workspace(session, ctx.cfg.server.workdir, ctx.payload.files, ctx.payload.dirs)
+    warn_shared(ctx, ws)
     with server_workspace(ctx, ws):
         yield ws
+
+
+def warn_shared(ctx: RunContext, ws: Workspace) -> None:
+    """Pass on what the workspace's creation warned about (a work folder other users can write)."""
+    for warning in ws.warnings:
+        ctx.progress.info(f"warning: on {ws.host.name}, {warning}")
 
 
 def survey_ports(ctx: RunContext, ws: Workspace) -> None:

@@ -12,16 +12,14 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from sockdeploy.errors import PayloadError, UsageError
 from sockdeploy.spec.loader import Located, Section, load_located
+from sockdeploy.spec.sources import MANIFEST, Source, check_named_sources, read_tree
 
-MANIFEST = "payload.yaml"
 PLACEHOLDERS = ("port", "ip", "host", "socket")
 READY_KINDS = ("tcp", "udp", "unix", "none")
 PROTOCOLS = ("tcp", "udp")
 LANGUAGES = ("c", "python", "shell")
 # `${VAR}` is shell, not a placeholder, so a preceding `$` is skipped.
 _PLACEHOLDER_RE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SOURCE_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".hpp", ".py", ".s", ".S")
-MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
 
 def bundled_dir() -> Path:
@@ -83,7 +81,8 @@ class Payload:
     ready: str
     client_timeout: float
     server_exits: bool
-    files: Tuple[Path, ...] = field(default_factory=tuple)
+    files: Tuple[Source, ...] = field(default_factory=tuple)  # what a run uploads, each at its path in the folder
+    dirs: Tuple[str, ...] = ()  # every folder below source_dir that is uploaded (empty ones too), parents first
     protocol: str = "tcp"
     language: str = "c"
     concurrent: bool = False  # start every client run at once (e.g. against a forking server)
@@ -99,8 +98,8 @@ class Payload:
     plan_notes: Tuple[str, ...] = ()  # what was chosen and why, for the run's first lines and run.json
 
     def checksums(self) -> Dict[str, str]:
-        """Return each source file's sha256, by file name."""
-        return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in self.files}
+        """Return each source file's sha256, by its path relative to the payload folder."""
+        return {f.name: hashlib.sha256(f.path.read_bytes()).hexdigest() for f in self.files}
 
 
 def placeholders_in(command: str) -> List[str]:
@@ -193,40 +192,6 @@ def _expectations(exp: Section, nruns: int) -> Expectations:
     )
 
 
-# Files sockdeploy keeps in a remote run folder beside the sources: an upload may never supply one
-# (a planted server.pid would make the watchdog signal whatever process group it names).
-CONTROL_NAMES = frozenset({"server.pid", "client.pid", "lifeline.pid", "watchdog.pid", "server.log", "server.times"})
-
-
-def list_sources(directory: Path) -> List[Path]:
-    """Return the files of a payload folder that get copied: top-level, non-hidden, not binaries."""
-    files = []
-    for p in sorted(directory.iterdir()):
-        if p.name.startswith(".") or p.name == MANIFEST or not p.is_file() or p.is_symlink():
-            continue
-        if p.name in CONTROL_NAMES:
-            raise PayloadError(f"{p}: sockdeploy keeps a file of this name in the run folder, so it cannot be uploaded",
-                               "remove or rename it (it is not a source: a log or pid file left by an earlier test)")
-        with p.open("rb") as fh:
-            if fh.read(4) == b"\x7fELF":  # a stale build product: rebuilt from source instead
-                continue
-        if p.stat().st_size > MAX_SOURCE_BYTES:
-            raise PayloadError(f"{p} is larger than {MAX_SOURCE_BYTES // 2**20} MiB",
-                               "payload folders hold sources only; move big files elsewhere")
-        files.append(p)
-    return files
-
-
-def _mentioned_sources(build: Optional[str]) -> List[str]:
-    if not build:
-        return []
-    try:
-        words = shlex.split(build)
-    except ValueError:
-        return []
-    return [w for w in words if w.endswith(_SOURCE_SUFFIXES) and "/" not in w and not w.startswith("-")]
-
-
 def _sections(manifest: Path) -> Tuple[Located, Section, Section, Section, Section]:
     """Load payload.yaml and return it with its top, server, client and expect sections, each checked for unknown keys."""
     doc = load_located(manifest, PayloadError)
@@ -246,18 +211,6 @@ def _sections(manifest: Path) -> Tuple[Located, Section, Section, Section, Secti
     exp = top.sub("expect")
     exp.only(["server_exits", "server", "client", "runs", "count"])
     return doc, top, srv, cli, exp
-
-
-def _check_named_sources(src: Path, files: List[Path], server_build: Optional[str], client_build: Optional[str]) -> None:
-    """Refuse a source folder that lacks a file the build commands name."""
-    names = {f.name for f in files}
-    for where_key, build in (("server.build", server_build), ("client.build", client_build)):
-        for needed in _mentioned_sources(build):
-            if needed not in names:
-                raise PayloadError(
-                    f"{needed} (named in {where_key}) is missing from {src}",
-                    "name your files as the build command expects, or add a payload.yaml with your own build commands",
-                )
 
 
 def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optional[str] = None) -> Payload:
@@ -305,10 +258,10 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
     if not src.is_dir():
         raise UsageError(f"payload folder not found: {src}", "pass a folder holding your server and client sources",
                          where="--payload")
-    files = list_sources(src)
+    tree = read_tree(src)
     foreign = src != manifest.parent.resolve()
     expect = _expectations(exp, len(run_specs))
-    _check_named_sources(src, files, server_build, client_build)
+    check_named_sources(src, [f.name for f in tree.files], [("server.build", server_build), ("client.build", client_build)])
     return Payload(
         name=name or manifest.parent.name,
         manifest=manifest,
@@ -321,7 +274,8 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
         ready=ready,
         client_timeout=float(timeout),
         server_exits=exp.get("server_exits", bool, False),
-        files=tuple(files),
+        files=tree.files,
+        dirs=tree.dirs,
         protocol=protocol,
         language=language,
         concurrent=cli.get("concurrent", bool, False),

@@ -1,7 +1,9 @@
 """The SSH connection and everything carried over it.
 
 session      SshSession: open (host key check, login), run scripts, close; the one callers use
-connection   the Fabric connection: ssh config, host key checking set up, what connect errors mean
+resolver     what OpenSSH's config says for a host (`ssh -G`; paramiko's parser without an ssh client)
+route        the way to a host: its jump hosts (ProxyJump), each checked and logged in, then the host
+connection   the Fabric connection built from the resolved options, what connect errors mean
 hostkeys     known_hosts lookups and storing, fingerprints, the policy for unknown keys
 auth         the login: ssh-agent keys, identity files, passphrases, keyboard-interactive/password relay
 keepalive    one thread per connection that notices a dead link in seconds

@@ -7,9 +7,12 @@ host key check is done.
 
 from __future__ import annotations
 
+import base64
 import os
+import socket
 import sys
-from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from sockdeploy.errors import AuthError
 from sockdeploy.spec.hosts import ServerConfig
@@ -19,60 +22,101 @@ from sockdeploy.ssh.terminal import Prompt
 if TYPE_CHECKING:
     import paramiko
 
-DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 KEY_HINT = "check server.user and server.identity in hosts.yaml, add your key with ssh-copy-id, or load it with ssh-add"
 
 
-def identity_files(cfg: ServerConfig, from_ssh_config: Sequence[str]) -> List[str]:
-    """Return the identity files to offer, in order, that exist: hosts.yaml's one alone, else ssh config's then the defaults."""
-    if cfg.identity:
-        paths = [cfg.identity]
-    else:
-        home_ssh = os.path.join(os.path.expanduser("~"), ".ssh")
-        paths = [os.path.expanduser(p) for p in from_ssh_config] + [os.path.join(home_ssh, n) for n in DEFAULT_IDENTITIES]
+def identity_files(cfg: ServerConfig, configured: Sequence[str]) -> List[str]:
+    """Return the identity files to offer, in order, that exist: hosts.yaml's one alone, else OpenSSH's
+    (`configured` is ssh -G's IdentityFile list: the config's files, or OpenSSH's defaults)."""
+    paths = [cfg.identity] if cfg.identity else [os.path.expanduser(p) for p in configured]
     return [p for p in dict.fromkeys(paths) if os.path.isfile(p)]
+
+
+def agent_socket(cfg: ServerConfig, identity_agent: Optional[str]) -> Optional[str]:
+    """The ssh-agent socket to ask for keys: none with hosts.yaml's `agent: false` or `IdentityAgent none`."""
+    if not cfg.agent or identity_agent == "none":
+        return None
+    if identity_agent is None:
+        return os.environ.get("SSH_AUTH_SOCK") or None
+    if identity_agent.startswith("$"):
+        return os.environ.get(identity_agent[1:]) or None
+    return identity_agent
 
 
 class Authenticator:
     """One login: public keys first (as OpenSSH orders them), then the answers the server asks for."""
 
     def __init__(self, cfg: ServerConfig, identities: Sequence[str], prompt: Optional[Prompt],
-                 identities_only: bool = False) -> None:
+                 identities_only: bool = False, identity_agent: Optional[str] = None) -> None:
         """`prompt` asks the person at the terminal; None means there is none.
 
-        With `identities_only` (ssh config's IdentitiesOnly), agent keys are not offered,
-        as OpenSSH does: only the identity files.
+        With `identities_only` (ssh config's IdentitiesOnly), agent keys are offered only for
+        the identity files, as OpenSSH does. `identity_agent` is ssh config's IdentityAgent.
         """
         self.cfg = cfg
         self.identities = list(identities)
         self.prompt = prompt
         self.identities_only = identities_only
+        self.identity_agent = identity_agent
+        self._agent: Any = None  # paramiko's agent client, while the login runs
         self.skipped: List[str] = []  # identity files not offered, with the reason
         self.tried: List[str] = []  # keys offered
         self.used: Optional[str] = None  # how the login succeeded: method, and the key's label and fingerprint
 
     def keys(self) -> Iterator[Tuple[paramiko.PKey, str]]:
-        """Yield (key, label) in OpenSSH's order: the configured identity, agent keys (not with IdentitiesOnly), files.
+        """Yield (key, label) in OpenSSH's order, after the identity hosts.yaml names: the identity files the
+        agent holds (as the agent's keys), the agent's other keys (not with IdentitiesOnly), the other files.
 
         With many keys in the agent, the one hosts.yaml names is offered before
         the server's MaxAuthTries runs out.
         """
+        held = self._agent_keys()
+        agent = {key.asbytes(): key for key, _ in held}
+        offered: Set[bytes] = set()
+        named = [p for p in self.identities if self.cfg.identity and p == self.cfg.identity]
+        rest = [p for p in self.identities if p not in named]
+        yield from self._files(named, agent, offered)
+        yield from self._files([p for p in rest if _public_blob(p) in agent], agent, offered)
+        if not self.identities_only:
+            for key, label in held:
+                if key.asbytes() not in offered:
+                    offered.add(key.asbytes())
+                    yield key, label
+        yield from self._files(rest, agent, offered)
+
+    def _agent_keys(self) -> List[Tuple[paramiko.PKey, str]]:
+        """The agent's keys, labelled; none when there is no agent to ask or it does not answer."""
         import paramiko
 
-        configured = [p for p in self.identities if self.cfg.identity and p == self.cfg.identity]
-        yield from self._files(configured)
-        if self.cfg.agent and os.environ.get("SSH_AUTH_SOCK") and not self.identities_only:
-            try:
-                for i, key in enumerate(paramiko.Agent().get_keys()):
-                    yield key, f"agent key {i + 1}"
-            except paramiko.SSHException:
-                pass
-        yield from self._files([p for p in self.identities if p not in configured])
+        path = agent_socket(self.cfg, self.identity_agent)
+        if path is None:
+            return []
+        try:
+            # paramiko.Agent asks $SSH_AUTH_SOCK's agent; IdentityAgent may name another
+            self._agent = paramiko.Agent() if path == os.environ.get("SSH_AUTH_SOCK") else _open_agent(path)
+            return [(key, f"agent key {i + 1}") for i, key in enumerate(self._agent.get_keys())]
+        except (paramiko.SSHException, OSError):
+            return []
 
-    def _files(self, paths: Sequence[str]) -> Iterator[Tuple[paramiko.PKey, str]]:
+    def close(self) -> None:
+        """Let go of the agent connection (the login is over)."""
+        agent, self._agent = self._agent, None
+        if agent is not None:
+            agent._close()
+
+    def _files(self, paths: Sequence[str], agent: Dict[bytes, paramiko.PKey],
+               offered: Set[bytes]) -> Iterator[Tuple[paramiko.PKey, str]]:
+        """Yield each file's key once: the agent's copy when it holds it (no passphrase needed), else the file."""
         import paramiko
 
         for path in paths:
+            blob = _public_blob(path)
+            if blob is not None and blob in offered:
+                continue
+            if blob is not None and blob in agent:
+                offered.add(blob)
+                yield agent[blob], f"{path} (from the agent)"
+                continue
             too_open = _too_open(path)
             if too_open:
                 self.skipped.append(f"{path} ({too_open})")
@@ -85,7 +129,8 @@ class Authenticator:
             except (paramiko.SSHException, OSError, ValueError) as exc:
                 self.skipped.append(f"{path} ({exc})")
                 continue
-            if found is not None:
+            if found is not None and found.asbytes() not in offered:
+                offered.add(found.asbytes())
                 yield found, path
 
     def _unlock(self, path: str) -> Optional[paramiko.PKey]:
@@ -105,6 +150,12 @@ class Authenticator:
 
     def login(self, transport: paramiko.Transport, user: str, target: str) -> None:
         """Authenticate `user` on `transport`; raise AuthError naming what was tried."""
+        try:
+            self._login(transport, user, target)
+        finally:
+            self.close()
+
+    def _login(self, transport: paramiko.Transport, user: str, target: str) -> None:
         allowed = self._offer_keys(transport, user)
         if transport.is_authenticated():
             return
@@ -199,6 +250,15 @@ class Authenticator:
         return [self.prompt(text, bool(echo)) for text, echo in prompts]
 
 
+def _public_blob(path: str) -> Optional[bytes]:
+    """The public key beside a private key file (PATH.pub), as OpenSSH reads it to match agent keys."""
+    try:
+        fields = Path(path + ".pub").read_text().split()
+        return base64.b64decode(fields[1]) if len(fields) >= 2 else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
 def _too_open(path: str) -> Optional[str]:
     """Why OpenSSH would refuse the private key at PATH (yours, readable by others), or None."""
     try:
@@ -209,3 +269,19 @@ def _too_open(path: str) -> Optional[str]:
         return (f"permissions {oct(st.st_mode & 0o777)[2:].zfill(4)} are too open, so OpenSSH refuses it too: "
                 f"chmod 600 {path}")
     return None
+
+
+
+def _open_agent(path: str) -> Any:
+    """Connect to the ssh-agent at PATH (IdentityAgent names another socket than $SSH_AUTH_SOCK)."""
+    import paramiko.agent
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    agent: Any = paramiko.agent.AgentSSH()
+    agent._connect(sock)  # what paramiko.Agent does with $SSH_AUTH_SOCK's socket
+    return agent

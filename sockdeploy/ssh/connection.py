@@ -1,59 +1,45 @@
-"""The Fabric connection behind a session: ssh config, host key checking, and what its failures mean."""
+"""The Fabric connection behind a session: OpenSSH's resolved options, host key checking, what its failures mean."""
 
 from __future__ import annotations
 
-import os
 import socket
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, Optional
 
-from sockdeploy.errors import AuthError, ConfigError, ConnectError, HostKeyError
-from sockdeploy.spec.hosts import ServerConfig
+from sockdeploy.errors import AuthError, ConnectError, HostKeyError
 from sockdeploy.ssh.hostkeys import HostKeyPolicy, KnownHosts, known_hosts_name
+from sockdeploy.ssh.resolver import SshOptions
 
 CONNECT_TIMEOUT = 15
 AUTH_TIMEOUT = 60
 
 
-def read_ssh_config(cfg: ServerConfig) -> Any:
-    """Return the paramiko SSHConfig to use: none, hosts.yaml's file, or ~/.ssh/config if it exists."""
+def make_connection(opts: SshOptions, known_hosts: KnownHosts, policy: HostKeyPolicy, gateway: Any = None) -> Any:
+    """Return a Fabric Connection to the host OPTS describe, checking host keys with POLICY and logging in with nothing.
+
+    Every value is OpenSSH's (`ssh -G`: HostName, User, Port, ConnectTimeout, ProxyCommand);
+    Fabric gets an empty ssh config so its own parser, which ignores Include, decides nothing.
+    GATEWAY is the open Connection to the last jump host (ProxyJump), or None.
+    """
     import paramiko
-
-    if cfg.ssh_config == "none":
-        return paramiko.SSHConfig()
-    path = cfg.ssh_config or os.path.join(os.path.expanduser("~"), ".ssh", "config")
-    try:
-        return paramiko.SSHConfig.from_path(path) if os.path.isfile(path) else paramiko.SSHConfig()
-    except (paramiko.ssh_exception.ConfigParseError, OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the ssh config: {exc}",
-                          "fix that line, or set server.ssh_config: none in hosts.yaml to ignore the file", where=path) from None
-
-
-def make_connection(cfg: ServerConfig, known_hosts: KnownHosts, policy: HostKeyPolicy) -> Tuple[Any, List[str]]:
-    """Return a Fabric Connection that checks host keys with `policy` and logs in with nothing,
-    and the identity files ssh config names for it."""
     from fabric import Config as FabricConfig
     from fabric import Connection
 
-    # lazy: read no Fabric/Invoke config files; explicit ssh_config: no other ssh files.
-    fcfg = FabricConfig(ssh_config=read_ssh_config(cfg), lazy=True)
-    conn = Connection(cfg.host, user=cfg.user, port=cfg.port, config=fcfg, connect_timeout=CONNECT_TIMEOUT, connect_kwargs={})
-    # ssh config's IdentityFile entries arrive through Fabric's connect_kwargs.
-    from_ssh_config = conn.connect_kwargs.get("key_filename") or []
-    if isinstance(from_ssh_config, str):
-        from_ssh_config = [from_ssh_config]
+    # lazy: read no Fabric/Invoke config files
+    fcfg = FabricConfig(ssh_config=paramiko.SSHConfig(), lazy=True)
+    # False, not None: "no gateway", where None would make Fabric look for one itself
+    via = gateway if gateway is not None else (opts.proxy_command or False)
     # paramiko's own login would fall back to reading answers from stdin for
     # 2FA; sockdeploy authenticates itself, after the host key check.
-    conn.connect_kwargs = {"allow_agent": False, "look_for_keys": False,
-                           "banner_timeout": CONNECT_TIMEOUT, "auth_timeout": AUTH_TIMEOUT}
+    conn = Connection(opts.hostname, user=opts.user or None, port=opts.port, config=fcfg, gateway=via,
+                      connect_timeout=opts.connect_timeout or CONNECT_TIMEOUT,
+                      connect_kwargs={"allow_agent": False, "look_for_keys": False,
+                                      "banner_timeout": CONNECT_TIMEOUT, "auth_timeout": AUTH_TIMEOUT})
+    conn.original_host = opts.alias  # the name the person wrote; conn.host is where it leads
     # Fabric accepts unknown keys silently by default; replace that policy.
     conn.client.set_missing_host_key_policy(policy)
-    gateway = getattr(conn, "gateway", None)
-    if gateway is not None and hasattr(gateway, "client"):  # ProxyJump: the jump host is checked too
-        gateway.client.set_missing_host_key_policy(policy)
-        known_hosts.load_into(gateway.client)
     known_hosts.load_into(conn.client)
-    return conn, list(from_ssh_config)
+    return conn
 
 
 @contextmanager
@@ -79,7 +65,7 @@ def translated_errors(conn: Any, known_hosts: KnownHosts) -> Iterator[None]:
         raise ConnectError(f"cannot resolve host name {conn.host!r}: {exc.strerror}",
                            "check server.host in hosts.yaml and your network") from None
     except (socket.timeout, TimeoutError):
-        raise ConnectError(f"connecting to {target} timed out after {CONNECT_TIMEOUT} s",
+        raise ConnectError(f"connecting to {target} timed out after {conn.connect_timeout or CONNECT_TIMEOUT} s",
                            "check that you are online and that the host and port are right") from None
     except OSError as exc:
         raise ConnectError(f"cannot connect to {target}: {exc.strerror or exc}",
@@ -100,6 +86,9 @@ def handshake(conn: Any) -> Any:
     if transport is None or not transport.is_active():
         raise ConnectError(f"the SSH connection to {conn.user}@{conn.host}:{conn.port} closed during the handshake",
                            "check the host and port")
+    # Fabric's own view (its open() never returned): without it a connection through this one as a
+    # jump host, or a ThreadingGroup, would make Fabric log in again, and close() would leave it open
+    conn.transport = transport
     return transport
 
 

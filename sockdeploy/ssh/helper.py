@@ -8,7 +8,9 @@ one round trip. It needs python3 on the host (3.5 or later); without it, or
 with SOCKDEPLOY_REMOTE_AGENT=0, scripts go over channels of their own.
 
 Frames, all lengths big-endian:
-  request   ">II" script length, stdin length; the script; the stdin bytes
+  request   ">II" script length, stdin length; the script; the stdin bytes (sent in pieces: an upload
+            is never all in memory here; the helper starts the script once all of it has arrived, so a
+            request cut short runs nothing)
   cancel    one byte "c" sent while a script runs: stop its process group
   response  ">iII" exit status, stdout length, stderr length; stdout; stderr
 A script runs as `/bin/sh -c SCRIPT` in a session of its own; when the channel
@@ -21,12 +23,13 @@ from __future__ import annotations
 import os
 import secrets
 import select
+import socket
 import struct
 import time
 from typing import Any, Callable, NoReturn, Optional
 
 from sockdeploy.errors import ConnectError, HelperLost, HelperUnavailable, ScriptTimeout
-from sockdeploy.remote.host import CommandResult
+from sockdeploy.remote.host import CommandResult, Stdin, stdin_parts
 from sockdeploy.remote.program import with_args
 from sockdeploy.remote.scripts import load
 from sockdeploy.ssh.shellstart import FIRST_ANSWER, silent_shell
@@ -48,10 +51,26 @@ def launcher(nonce: str) -> str:
     return with_args(load("helper_launch.sh"), load("helper.py"), nonce)
 
 
+def request_head(script: str, stdin_size: int) -> bytes:
+    """Frame one script for the helper, up to the stdin bytes that follow it."""
+    body = script.encode("utf-8", "surrogateescape")
+    return struct.pack(">II", len(body), stdin_size) + body
+
+
 def request(script: str, stdin: bytes = b"") -> bytes:
     """Frame one script for the helper."""
-    body = script.encode("utf-8", "surrogateescape")
-    return struct.pack(">II", len(body), len(stdin)) + body + stdin
+    return request_head(script, len(stdin)) + stdin
+
+
+def send_all(chan: Any, data: bytes, deadline: Optional[float]) -> None:
+    """Send `data` on `chan`, in time linear in its size; socket.timeout when it stalls past `deadline`.
+
+    Paramiko's sendall slices what is left after each packet (32 KiB) into a new
+    bytes object, which made a 46 MB upload take 8 s; slices of a memoryview copy nothing.
+    """
+    if deadline is not None and hasattr(chan, "settimeout"):
+        chan.settimeout(max(0.1, deadline - time.monotonic()))
+    chan.sendall(memoryview(data))
 
 
 class RemoteHelper:
@@ -124,17 +143,17 @@ class RemoteHelper:
         return int(self._chan.recv_exit_status())
 
     # -- running ---------------------------------------------------------------
-    def run(self, script: str, stdin: Optional[bytes], timeout: Optional[float]) -> CommandResult:
-        """Run `script` there; raise ScriptTimeout (with what it printed) after `timeout` s."""
+    def run(self, script: str, stdin: Stdin, timeout: Optional[float]) -> CommandResult:
+        """Run `script` there; raise ScriptTimeout (with what it printed) after `timeout` s.
+
+        The timeout counts from the start, sending stdin included.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             if not self._greeted:
                 # nothing is sent before the greeting: a start-up file that reads stdin would swallow it
                 self._greet(deadline)
-            try:
-                self._chan.sendall(request(script, stdin or b""))
-            except (OSError, EOFError):
-                raise HelperLost() from None
+            self._send_request(script, stdin, deadline)
             result = self._response(deadline)
         except BaseException:
             self.broken = True
@@ -142,6 +161,28 @@ class RemoteHelper:
         if result is None:
             self._cancel()
         return result
+
+    def _send_request(self, script: str, stdin: Stdin, deadline: Optional[float]) -> None:
+        """Send the request: the script, then its stdin piece by piece."""
+        size, parts = stdin_parts(stdin)
+        try:
+            self._chan.sendall(request_head(script, size))
+        except (OSError, EOFError):
+            raise HelperLost() from None
+        sent = 0
+        try:
+            for part in parts:
+                send_all(self._chan, part, deadline)
+                sent += len(part)
+        except socket.timeout:  # the far end stopped reading: the request is cut short, so nothing runs
+            raise ScriptTimeout(CommandResult("", f"sending {size} bytes stalled after {sent}", -1)) from None
+        except (OSError, EOFError):
+            raise HelperLost() from None
+        finally:
+            if hasattr(self._chan, "settimeout"):
+                self._chan.settimeout(None)
+        if sent != size:  # an Upload makes exactly its size; anything else would desynchronise the frames
+            raise RuntimeError(f"stdin of {sent} bytes sent for {size} announced")
 
     def _response(self, deadline: Optional[float]) -> Optional[CommandResult]:
         """Return the answer once all of it is in; None at the deadline, with nothing consumed."""

@@ -8,13 +8,16 @@ import logging
 import os
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from sockdeploy.errors import HostKeyError
 from sockdeploy.ssh.terminal import Confirm
 
 if TYPE_CHECKING:  # paramiko is imported only once a connection is made (a fast CLI start)
     import paramiko
+
+    from sockdeploy.spec.hosts import ServerConfig
+    from sockdeploy.ssh.resolver import SshOptions
 
 log = logging.getLogger("sockdeploy.ssh.hostkeys")
 
@@ -35,31 +38,35 @@ def known_hosts_name(host: str, port: int) -> str:
 class KnownHosts:
     """One known_hosts file (hosts.yaml's server.known_hosts, else ~/.ssh/known_hosts)."""
 
-    def __init__(self, configured: Optional[str], *, default: Optional[str] = None, hash_names: bool = False) -> None:
-        """`configured` is hosts.yaml's path, if it names one; the system file is read only without it.
+    def __init__(self, configured: Optional[str], *, default: Optional[str] = None, hash_names: bool = False,
+                 also: Sequence[str] = (SYSTEM_KNOWN_HOSTS,)) -> None:
+        """`configured` is hosts.yaml's path, if it names one; then no other file is read.
 
-        `default` is the file ssh config names (UserKnownHostsFile); `hash_names` stores new
-        entries hashed (HashKnownHosts), as OpenSSH would.
+        `default` is the file ssh config names first (UserKnownHostsFile), where new keys go;
+        `also` the other files OpenSSH looks keys up in (the rest of UserKnownHostsFile,
+        GlobalKnownHostsFile); `hash_names` stores new entries hashed (HashKnownHosts), as OpenSSH would.
         """
         self.configured = configured
         self.path = Path(configured or default or os.path.join(os.path.expanduser("~"), ".ssh", "known_hosts"))
+        self.also = () if configured else tuple(Path(p) for p in also if p and Path(p) != self.path)
         self.hash_names = hash_names
         self.revoked: Dict[str, str] = {}  # "type base64" of a key marked @revoked -> its FILE:LINE
         self.notes: List[str] = []  # lines read but not used (@cert-authority), said with -v
 
     def load_into(self, client: paramiko.SSHClient) -> None:
-        """Give `client` the known keys: this file, and the system's file unless hosts.yaml names one."""
+        """Give `client` the known keys: this file, then the others OpenSSH reads (unless hosts.yaml names one)."""
         if self.path.is_file():
             try:
                 self._load(client, self.path)
             except (OSError, UnicodeDecodeError) as exc:
                 raise HostKeyError(f"cannot read known_hosts: {exc}", "check the file's permissions",
                                    where=str(self.path)) from None
-        if not self.configured and os.path.isfile(SYSTEM_KNOWN_HOSTS):
-            try:
-                self._load(client, Path(SYSTEM_KNOWN_HOSTS))
-            except (OSError, UnicodeDecodeError):
-                pass
+        for other in self.also:
+            if other.is_file():
+                try:
+                    self._load(client, other)
+                except (OSError, UnicodeDecodeError):
+                    pass  # OpenSSH, too, goes on without a file it cannot read
 
     def _load(self, client: paramiko.SSHClient, path: Path) -> None:
         """Read PATH as OpenSSH does: plain and hashed names, [host]:port, @revoked keys, @cert-authority lines."""
@@ -88,17 +95,18 @@ class KnownHosts:
                             "ask the host's admins which key is valid now; never remove the @revoked line to get in")
 
     def find_entry(self, name: str) -> Optional[str]:
-        """Return 'FILE:LINE' of the entry for `name` (plain or hashed), if any."""
+        """Return 'FILE:LINE' of the entry for `name` (plain or hashed), if any, in the files read."""
         import paramiko
 
-        try:
-            text = self.path.read_text(errors="replace")
-        except OSError:
-            return None
-        for no, marker, entry in _entries(text):
-            for h in entry.hostnames if not marker else ():
-                if h == name or (h.startswith("|1|") and paramiko.HostKeys.hash_host(name, h) == h):
-                    return f"{self.path}:{no}"
+        for path in (self.path, *self.also):
+            try:
+                text = path.read_text(errors="replace")
+            except OSError:
+                continue
+            for no, marker, entry in _entries(text):
+                for h in entry.hostnames if not marker else ():
+                    if h == name or (h.startswith("|1|") and paramiko.HostKeys.hash_host(name, h) == h):
+                        return f"{path}:{no}"
         return None
 
     def store(self, name: str, key: paramiko.PKey) -> None:
@@ -116,12 +124,20 @@ class KnownHosts:
     def changed_key_error(self, name: str, key: paramiko.PKey) -> HostKeyError:
         """Return the error for a host offering a key other than the known one."""
         entry = self.find_entry(name)
+        holder = entry.rsplit(":", 1)[0] if entry else str(self.path)
         return HostKeyError(
             f"HOST KEY CHANGED for {name}: it offered {key.get_name()} {fingerprint(key)}, "
             f"which differs from the known key{(' at ' + entry) if entry else ''}; refusing to connect (this can be an attack)",
             f"if the host was really reinstalled, check the new fingerprint with its admins, then remove the old entry: "
-            f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(self.path))}",
+            f"ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(holder)}",
         )
+
+
+def known_hosts_for(server: ServerConfig, opts: SshOptions) -> KnownHosts:
+    """The known_hosts files for a host: hosts.yaml's `known_hosts` alone, else those its OpenSSH config names."""
+    user_files = tuple(opts.user_known_hosts)
+    return KnownHosts(server.known_hosts, default=user_files[0] if user_files else None,
+                      hash_names=opts.hash_known_hosts, also=user_files[1:] + tuple(opts.global_known_hosts))
 
 
 class HostKeyPolicy:

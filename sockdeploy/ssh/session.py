@@ -1,31 +1,31 @@
 """The SSH session: one authenticated connection that carries every remote step.
 
-The connection's parts live next door: connection (Fabric, ssh config, errors),
-hostkeys, auth, keepalive, helper/helperpool (the remote script runner),
-channel, forwarding, watchdog, keyinstall, terminal. Only the ssh package
-touches paramiko and fabric.
+The connection's parts live next door: resolver (OpenSSH's config, `ssh -G`),
+route (jump hosts), connection (Fabric, errors), hostkeys, auth, keepalive,
+helper/helperpool (the remote script runner), channel, forwarding, watchdog,
+keyinstall, terminal. Only the ssh package touches paramiko and fabric.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sockdeploy.errors import ConnectError, ConnectionLost, HelperLost, HelperUnavailable
-from sockdeploy.remote.host import CommandResult
+from sockdeploy.remote.host import CommandResult, Stdin
 from sockdeploy.spec.hosts import ServerConfig
 from sockdeploy.ssh import channel, forwarding
-from sockdeploy.ssh.auth import Authenticator, identity_files
 from sockdeploy.ssh.command import wrap_script
-from sockdeploy.ssh.connection import CONNECT_TIMEOUT, handshake, make_connection, peer_ip, translated_errors, tune
+from sockdeploy.ssh.connection import CONNECT_TIMEOUT, peer_ip, tune
 from sockdeploy.ssh.helper import RemoteHelper, launcher, lost_error
 from sockdeploy.ssh.helperpool import HelperPool
-from sockdeploy.ssh.hostkeys import HostKeyPolicy, KnownHosts
+from sockdeploy.ssh.hostkeys import KnownHosts, known_hosts_for
 from sockdeploy.ssh.keepalive import Keepalive
 from sockdeploy.ssh.keyinstall import install_key
 from sockdeploy.ssh.linkwatch import LinkWatch, Listener, LostListeners, connection_lost
-from sockdeploy.ssh.resolver import SshOptions
+from sockdeploy.ssh.resolver import SshOptions, resolve_server
+from sockdeploy.ssh.route import Route
 from sockdeploy.ssh.terminal import Confirm, Prompt
 from sockdeploy.ssh.watchdog import OnEnd, Watchdog
 
@@ -34,15 +34,31 @@ log = logging.getLogger("sockdeploy.ssh.session")
 WATCHDOG_INTERVAL = 5.0
 
 
+def keepalive_timing(opts: Optional[SshOptions]) -> Dict[str, float]:
+    """Keepalive's interval and timeout from ServerAliveInterval/CountMax when the config sets them.
+
+    OpenSSH drops the link after CountMax unanswered keepalives sent every Interval s; without
+    the setting (OpenSSH then sends none) sockdeploy keeps its own, since a run must notice a dead link.
+    """
+    if opts is None or opts.server_alive_interval <= 0:
+        return {}
+    interval = float(opts.server_alive_interval)
+    return {"interval": interval, "timeout": interval * max(opts.server_alive_count_max, 1)}
+
+
 class SshSession:
     """One SSH connection to the server host (a Host for running scripts)."""
 
     role = "server host"
 
     def __init__(self, cfg: ServerConfig, *, accept_new: bool = False, confirm: Optional[Confirm] = None,
-                 prompt: Optional[Prompt] = None) -> None:
-        """`confirm` and `prompt` talk to the person at a terminal; None means there is none."""
+                 prompt: Optional[Prompt] = None, options: Optional[SshOptions] = None) -> None:
+        """`confirm` and `prompt` talk to the person at a terminal; None means there is none.
+
+        `options` is the host's resolved OpenSSH config when the caller has it already (the doctor).
+        """
         self.cfg = cfg
+        self._options = options
         self.accept_new = accept_new
         self.confirm = confirm
         self.prompt = prompt
@@ -55,6 +71,7 @@ class SshSession:
         self.known_hosts = KnownHosts(cfg.known_hosts)
         self.helpers = HelperPool(self._start_helper)
         self._conn: Any = None
+        self._route: Optional[Route] = None
         self._transport: Any = None
         self._keepalive: Optional[Keepalive] = None
         self._link: Optional[LinkWatch] = None
@@ -73,47 +90,30 @@ class SshSession:
         self.close()
 
     def open(self, login: bool = True) -> None:
-        """Connect and authenticate once; the host key is checked before any credential is sent.
+        """Connect and authenticate once, as the user's OpenSSH config says (`ssh -G`, hosts.yaml's values winning);
+        each host key (jump hosts' too) is checked before any credential is sent.
 
-        `login=False` stops after the host key check (nothing is sent): `sockdeploy init` uses
-        it to learn and store the key before the doctor, which never stores one.
+        `login=False` stops after the host key check (nothing is sent to the host): `sockdeploy init`
+        uses it to learn and store the key before the doctor.
         """
-        strict = self._apply_ssh_config()
-        policy = HostKeyPolicy(self.known_hosts, accept_new=self.accept_new, confirm=self.confirm, strict=strict)
-        conn, from_ssh_config = make_connection(self.cfg, self.known_hosts, policy)
-        self.identities = identity_files(self.cfg, from_ssh_config)
-        self._conn = conn
-        target = f"{conn.user}@{conn.host}:{conn.port}"
+        if self._route is not None:  # a reopen: the old way there has ended
+            self._route.close()
+        opts = self.ssh_options = self._options or resolve_server(self.cfg)
+        self.known_hosts = known_hosts_for(self.cfg, opts)
+        self._route = Route(self.cfg, accept_new=self.accept_new, confirm=self.confirm, prompt=self.prompt)
         try:
-            with translated_errors(conn, self.known_hosts):
-                transport = handshake(conn)
-                if login:
-                    only = str(dict(getattr(conn, "ssh_config", {}) or {}).get("identitiesonly", "no")).lower() == "yes"
-                    auth = Authenticator(self.cfg, self.identities, self.prompt, identities_only=only)
-                    auth.login(transport, conn.user, target)
-                    self.auth_used = auth.used
+            opened = self._route.open(opts, self.known_hosts, login)
         except BaseException:
             self.close()
             raise
-        self._connected(conn, transport, target)
+        self._conn, self.identities, self.auth_used = opened.conn, opened.identities, opened.auth_used
+        conn = opened.conn
+        self._connected(conn, opened.transport, f"{conn.user}@{conn.host}:{conn.port}")
 
-    def _apply_ssh_config(self) -> str:
-        """Take the host-key settings the user's OpenSSH config gives this host; return StrictHostKeyChecking.
-
-        hosts.yaml's known_hosts wins over UserKnownHostsFile; with `ssh_config: none` nothing is read.
-        """
-        if self.cfg.ssh_config == "none":
-            return "ask"
-        from pathlib import Path
-
-        from sockdeploy.ssh.resolver import resolve
-
-        opts = resolve(self.cfg.host, Path(self.cfg.ssh_config) if self.cfg.ssh_config else None,
-                       user=self.cfg.user, port=self.cfg.port)
-        self.ssh_options = opts
-        self.known_hosts = KnownHosts(self.cfg.known_hosts, default=(opts.user_known_hosts or (None,))[0],
-                                      hash_names=opts.hash_known_hosts)
-        return opts.strict_host_key_checking
+    @property
+    def jump_hosts(self) -> List[SshOptions]:
+        """What OpenSSH's config says for each jump host the connection went through, outermost first."""
+        return list(self._route.hops) if self._route is not None else []
 
     def _connected(self, conn: Any, transport: Any, target: str) -> None:
         """Take the new transport into use: tuning, direct delivery, keepalive, what callers read."""
@@ -125,7 +125,8 @@ class SshSession:
         forwarding.install(transport)
         if self._keepalive is not None:  # a reopen: the old link's keepalive has ended
             self._keepalive.close()
-        keepalive = self._keepalive = Keepalive(transport, self.cfg.host, requests=self._global_requests)
+        keepalive = self._keepalive = Keepalive(transport, self.cfg.host, requests=self._global_requests,
+                                                **keepalive_timing(self.ssh_options))
         keepalive.start()
         if self._link is not None:  # a reopen: the old link has ended
             self._link.close()
@@ -148,6 +149,8 @@ class SshSession:
                 conn.close()
             except Exception:  # closing a dead connection must not mask the real error
                 pass
+        if self._route is not None:
+            self._route.close()  # the jump hosts, after the connection that ran through them
         if self._keepalive is not None:
             self._keepalive.close()  # after the transport closed: its thread then ends at once
         if self._link is not None:
@@ -180,6 +183,8 @@ class SshSession:
         self.transport  # noqa: B018 - the property raises it
 
     def _failed(self, exc: BaseException) -> ConnectError:
+        if isinstance(exc, EOFError) and not str(exc):  # paramiko's word for a socket that closed under a write
+            return connection_lost(self.cfg.host, "closed by the other end")
         return ConnectError(f"the SSH connection to {self.cfg.host} failed: {exc}", "check your network and run again")
 
     @property
@@ -272,7 +277,7 @@ class SshSession:
     start_lifeline = start_watchdog  # the runner's name for it until it says watchdog too
 
     # -- running things -------------------------------------------------------
-    def run(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
+    def run(self, script: str, *, stdin: Stdin = None, timeout: Optional[float] = None) -> CommandResult:
         """Run a POSIX sh script on the server host over this connection.
 
         Through an idle remote helper when there is one (one round trip), else on a channel of its own.
@@ -308,7 +313,7 @@ class SshSession:
                                "the SSH connection may have dropped; run again") from None
         return helper
 
-    def _run_on_channel(self, script: str, *, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> CommandResult:
+    def _run_on_channel(self, script: str, *, stdin: Stdin = None, timeout: Optional[float] = None) -> CommandResult:
         import paramiko
 
         transport = self.transport
@@ -325,9 +330,13 @@ class SshSession:
         try:
             return channel.collect(chan, script, stdin, timeout, check_alive, self.name)
         except (paramiko.SSHException, EOFError, OSError) as exc:
+            self._raise_if_lost()  # "was lost", when it was, rather than the bare EOFError
             raise self._failed(exc) from None
         finally:
-            chan.close()
+            try:
+                chan.close()
+            except (paramiko.SSHException, EOFError, OSError):
+                pass  # a channel of a dead connection: closing it must not hide why the step failed
 
     # -- first-time setup ------------------------------------------------------
     def install_key(self, public_key: str) -> bool:

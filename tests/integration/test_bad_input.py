@@ -145,3 +145,25 @@ def test_hostile_names_work_or_are_refused_and_never_execute(cli, clean_lab, tmp
     for root in (tmp_path, fake_home, clean_lab.dir, Path.cwd()):
         assert not list(root.rglob("PWNED*")), f"a name was executed under {root}"
     (clean_lab.workdir / name).exists() and subprocess.run(["rm", "-rf", "--", str(clean_lab.workdir / name)])
+
+
+def test_a_work_folder_other_users_can_write_is_refused_unless_sticky(cli, clean_lab, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    hosts = _hosts(clean_lab, tmp_path / "h.yaml", f"workdir: {clean_lab.workdir}", f"workdir: {shared}")
+    # sticky, like /tmp: it works, with a warning; the folder kept with --keep-remote is marked as such
+    shared.chmod(0o1777)
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", "--keep-remote")
+    assert res.code == 0, res.stderr
+    assert f"{shared} is shared with other users; a private folder such as ~/.sockdeploy is safer" in res.stderr
+    kept = [d for d in shared.iterdir() if d.name.startswith("run-")]
+    assert len(kept) == 1 and (kept[0] / ".sockdeploy-keep").is_file()
+    assert f"later runs never remove it: when done, remove it there with  rm -rf -- {kept[0]}" in res.stderr
+    subprocess.run(["rm", "-rf", "--", str(kept[0])], check=True)
+    # without the sticky bit another user could swap the run folder: refused before anything is made
+    shared.chmod(0o777)
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs")
+    assert res.code == 2, res.stderr
+    assert f"{shared} can be written by other users and lacks the sticky bit" in res.stderr
+    _one_line_error(res.stderr)
+    assert list(shared.iterdir()) == []

@@ -124,7 +124,8 @@ def test_ssh_config_alias(clean_lab, home, tmp_path):
         "host: localhost": "host: studio", f"  port: {clean_lab.port}\n": "", "ssh_config: none": f"ssh_config: {cfg}"})
     before = clean_lab.login_count()
     c = by_name(run_doctor(str(hosts)))
-    assert c["name resolution"].result == "ok" and f"localhost (HostName in {cfg}:2)" in c["name resolution"].detail
+    assert c["name resolution"].result == "ok" and "localhost (HostName for studio)" in c["name resolution"].detail
+    assert f"{cfg}:1 Host studio" in c["name resolution"].detail  # the block OpenSSH applied
     assert c["ssh port"].result == "ok" and c["login"].result == "ok"
     assert clean_lab.login_count() - before == 1
 

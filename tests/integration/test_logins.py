@@ -7,7 +7,9 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -193,34 +195,117 @@ def test_a_crowded_agent_does_not_use_up_max_auth_tries(cli, clean_lab, tmp_path
     assert f"with publickey ({clean_lab.identity}, ssh-ed25519 SHA256:" in res.stderr
 
 
-@pytest.mark.parametrize("mode", ["accept-new", "yes"])
-def test_host_keys_as_the_users_ssh_config_says(cli, clean_lab, fake_home, tmp_path, mode):
-    """StrictHostKeyChecking, UserKnownHostsFile and HashKnownHosts from ~/.ssh/config, compared with OpenSSH's ssh."""
+# -- the OpenSSH parity matrix: each row's config given to `ssh` and to sockdeploy, same outcome --------
+
+COURSE = "Host course\n  HostName localhost\n  Port {port}\n  User {user}\n  IdentityFile {identity}\n"
+JUMP = "Host jump\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {identity}\n"
+BEHIND = "Host behind\n  HostName localhost\n  Port {port}\n  User {user}\n  IdentityFile {identity}\n  ProxyJump jump\n"
+
+
+@dataclass(frozen=True)
+class Row:
+    """~/.ssh/config (MAIN, then `Host *` with UserKnownHostsFile), ~/.ssh/config.d/course (INCLUDED), and the
+    starting known_hosts: "key" (the lab's), "none", "changed" (another key), "revoked" (the lab's, also @revoked)."""
+
+    main: str = ""
+    included: str = COURSE
+    known: str = "key"
+    other_agent_keys: int = 0
+    host: str = "course"
+    logs_in: bool = True
+    stores: bool = False  # a new entry (hashed: Debian's ssh_config says HashKnownHosts yes) in the known file
+
+
+MATRIX = {
+    "include+alias": Row(),
+    "match": Row(included="Host course\n  HostName localhost\nMatch host localhost\n  Port {port}\n  User {user}\n"
+                          "  IdentityFile {identity}\n"),
+    "identitiesonly, agent with 7 other keys": Row(included=COURSE + "  IdentitiesOnly yes\n", other_agent_keys=7),
+    "agent with 7 other keys first (MaxAuthTries)": Row(other_agent_keys=7, logs_in=False),
+    "strict yes, unknown key": Row(main="Host *\n  StrictHostKeyChecking yes\n", known="none", logs_in=False),
+    "strict ask, unknown key, no terminal": Row(main="Host *\n  StrictHostKeyChecking ask\n", known="none", logs_in=False),
+    "strict accept-new, hashed": Row(main="Host *\n  StrictHostKeyChecking accept-new\n  HashKnownHosts yes\n",
+                                     known="none", stores=True),
+    "strict yes, changed key": Row(main="Host *\n  StrictHostKeyChecking yes\n", known="changed", logs_in=False),
+    "strict ask, changed key": Row(main="Host *\n  StrictHostKeyChecking ask\n", known="changed", logs_in=False),
+    "strict accept-new, changed key": Row(main="Host *\n  StrictHostKeyChecking accept-new\n", known="changed",
+                                          logs_in=False),
+    "userknownhostsfile, key in its second file": Row(
+        main="Host *\n  StrictHostKeyChecking accept-new\n  UserKnownHostsFile {home}/first_known_hosts {known}\n"),
+    "revoked key": Row(main="Host *\n  StrictHostKeyChecking accept-new\n", known="revoked", logs_in=False),
+    "proxyjump through an included alias": Row(main=BEHIND, included=JUMP, host="behind"),
+}
+
+
+def _files(home: Path) -> Dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(home.glob("*known_hosts")) if p.is_file()}
+
+
+def _entries(text: str) -> List[Tuple[bool, str]]:
+    """known_hosts lines as (hashed, key): hashed names have a fresh salt each time, so only their form compares."""
+    return [(line.startswith("|1|"), line.split()[-1]) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("row", list(MATRIX.values()), ids=list(MATRIX))
+def test_logs_in_exactly_when_openssh_does(row, request, cli, clean_lab, fake_home, tmp_path):
+    """One config, given to OpenSSH's ssh and to sockdeploy: both log in or both refuse, and keys land alike."""
     ssh = fake_home / ".ssh"
-    ssh.mkdir(mode=0o700, exist_ok=True)
-    kh = fake_home / "course_known_hosts"
-    (ssh / "config").write_text(f"Host localhost\n  StrictHostKeyChecking {mode}\n  UserKnownHostsFile {kh}\n"
-                                "  HashKnownHosts yes\n")
-    text = _drop_line(_drop_line(clean_lab.hosts_file.read_text(), "ssh_config:"), "known_hosts:")
+    (ssh / "config.d").mkdir(parents=True, mode=0o700)
+    known = fake_home / "known_hosts"
+    values = {"port": clean_lab.port, "user": clean_lab.user, "identity": clean_lab.identity, "home": fake_home,
+              "known": known}
+    (ssh / "config").write_text(f"Include {ssh}/config.d/*\n" + row.main.format(**values)
+                                + f"Host *\n  UserKnownHostsFile {known}\n  GlobalKnownHostsFile /dev/null\n")
+    (ssh / "config.d" / "course").write_text(row.included.format(**values))
+    kind, lab_key = clean_lab.host_key.with_suffix(".pub").read_text().split()[:2]
+    assert kind == "ssh-ed25519"  # the changed key below is of the same type, as after a reinstall
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    other_key = (tmp_path / "other.pub").read_text().split()[1]
+    start = {"key": clean_lab.known_hosts.read_text(), "none": "",
+             "changed": clean_lab.known_hosts.read_text().replace(lab_key, other_key),
+             "revoked": f"@revoked * {kind} {lab_key}\n" + clean_lab.known_hosts.read_text()}[row.known]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
+    env["HOME"] = str(fake_home)
+    if row.other_agent_keys:
+        env.update(request.getfixturevalue("agent_env"))
+        for i in range(row.other_agent_keys):
+            key = tmp_path / f"agent{i}"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+            subprocess.run(["ssh-add", "-q", str(key)], env=env, check=True, capture_output=True)
+
+    # OpenSSH's own client reads the same files sockdeploy reads: ~/.ssh/config, then the system's
+    both = tmp_path / "openssh_config"
+    both.write_text(f"Include {ssh}/config\nInclude /etc/ssh/ssh_config\n")
+    known.write_text(start)
+    openssh = subprocess.run(["ssh", "-F", str(both), "-o", "BatchMode=yes", row.host, "true"], env=env,
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    after_openssh = _files(fake_home)
+    for path in fake_home.glob("*known_hosts"):
+        path.unlink()
+    known.write_text(start)
+
     hosts = tmp_path / "hosts.yaml"
-    hosts.write_text(text)
-    # OpenSSH's own client with the same config and no terminal: accept-new stores, yes refuses
-    openssh = subprocess.run(["ssh", "-F", str(ssh / "config"), "-o", "BatchMode=yes", "-i", str(clean_lab.identity),
-                              "-p", str(clean_lab.port), "-l", clean_lab.user, "localhost", "true"],
-                             capture_output=True, text=True, timeout=30, env=dict(os.environ, HOME=str(fake_home)))
-    stored_by_ssh = kh.read_text() if kh.exists() else ""
-    kh.unlink(missing_ok=True)
-    res = cli("run", "ex5", "--hosts", str(hosts), "--via", "tunnel", "--out", "runs")
-    if mode == "accept-new":
-        assert openssh.returncode == 0 and stored_by_ssh.startswith("|1|"), openssh.stderr
-        assert res.code == 0, res.stderr
-        stored = kh.read_text()
-        assert stored.startswith("|1|") and "localhost" not in stored  # hashed, in the file the config names
-        found = subprocess.run(["ssh-keygen", "-F", f"[localhost]:{clean_lab.port}", "-f", str(kh)], capture_output=True)
-        assert found.returncode == 0
-        again = cli("run", "ex5", "--hosts", str(hosts), "--via", "tunnel", "--out", "runs2")
-        assert again.code == 0 and kh.read_text() == stored, again.stderr  # trusted, not stored twice
-    else:
-        assert openssh.returncode != 0 and "Host key verification failed" in openssh.stderr
-        assert res.code == 3 and "StrictHostKeyChecking yes" in res.stderr, res.stderr
-        assert not kh.exists()
+    hosts.write_text(f"server:\n  host: {row.host}\n  workdir: {clean_lab.workdir}\nnetwork:\n  via: tunnel\n")
+    before = clean_lab.login_count()
+    res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", "-v",
+              env={k: v for k, v in env.items() if k.startswith("SSH_")})
+    assert (res.code == 0) == (openssh.returncode == 0) == row.logs_in, (
+        f"ssh exit {openssh.returncode}: {openssh.stderr}\nsockdeploy exit {res.code}: {res.stderr}")
+    if not row.logs_in:
+        assert res.code == 3 and "Traceback" not in res.stderr
+        assert clean_lab.login_count() == before
+    after = _files(fake_home)
+    assert after.keys() == after_openssh.keys(), "known_hosts files made where OpenSSH makes them"
+    for name, text in after.items():
+        assert _entries(text) == _entries(after_openssh[name]), f"{name}: stored as OpenSSH stores"
+    assert (after["known_hosts"] != start) == row.stores
+    if row.stores:  # stored hashed, found by OpenSSH's own lookup, and trusted by the next run
+        found = subprocess.run(["ssh-keygen", "-F", f"[localhost]:{clean_lab.port}", "-f", str(known)], capture_output=True)
+        assert found.returncode == 0 and _entries(after["known_hosts"])[-1][0]
+        again = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs2")
+        assert again.code == 0 and known.read_text() == after["known_hosts"], again.stderr
+    if row.host == "behind":  # one login to the jump host, one to the server; -v says what ssh -G gave each
+        assert clean_lab.login_count() - before == 2
+        assert "jump host jump: resolved by ssh -G" in res.stderr and "proxyjump jump" in res.stderr
+    elif row.logs_in:
+        assert "config.d/course:1 Host course" in res.stderr or "Match host localhost" in res.stderr

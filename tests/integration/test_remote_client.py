@@ -263,3 +263,22 @@ def test_a_batch_runs_the_clients_here_even_with_a_client_host(cli, tmp_path, tw
         record = json.loads((Path(s["run_dir"]) / "run.json").read_text())
         assert "client_host" not in record or record["client_host"] != pi.host_name
     _nothing_left(login, pi)
+
+
+@pytest.mark.parametrize("via", ["tunnel", "direct"])
+def test_a_written_in_address_is_carried_on_the_pi_too(cli, tmp_path, two_hosts, via):
+    from tests.integration.test_student_code import STAND_IN, student_copy
+
+    login, pi = two_hosts
+    folder = student_copy("real-host-address", tmp_path)
+    hosts = _hosts(tmp_path / "hosts.yaml", login, pi, via)
+    res = cli("run", "ex5", "--payload", str(folder), "--hosts", str(hosts), "--out", "runs", "--json")
+    assert res.code == 0, res.stderr
+    record = res.json()
+    assert record["ok"] and record["client_host"] == pi.host_name
+    carried = [r for r in record.get("redirects") or [] if STAND_IN in r]
+    assert carried and f"carried by the {via} path" in carried[0], record.get("redirects")
+    run_dir = only_run_dir(tmp_path / "runs")
+    assert "Number: 1999" in (run_dir / "server.log").read_text()
+    assert STAND_IN in (run_dir / "redirects.log").read_text()  # the Pi's log, fetched into the run folder
+    _nothing_left(login, pi)

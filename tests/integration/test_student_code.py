@@ -36,16 +36,20 @@ CASES = [
     ("stdin-client", "ex5", r"^15 \(running total 27\)$", "4 8 15"),
     ("python-tcp-args", "ex5", r"^got 11$", None),
     ("getaddrinfo-client", "ex5", r"^<- \d+$", None),
+    ("makefile-src-inc", "ex5", r"^server: 9$", None),
     ("serve-forever", None, r"^connection from 127\.0\.0\.1$", None),
+    ("nested-no-makefile", None, r"^client asked for 12$", None),
     ("python-udp-odd-names", None, None, "hello there"),
 ]
+
+NESTED = ("makefile-src-inc", "nested-no-makefile")
 
 
 def student_copy(name: str, root: Path) -> Path:
     dest = root / name
     shutil.copytree(STUDENT / name, dest)
     (dest / "expected.yaml").unlink()
-    for source in list(dest.glob("*.c")) + list(dest.glob("*.py")):
+    for source in list(dest.rglob("*.c")) + list(dest.rglob("*.py")):
         text = source.read_text()
         for far in FAR_ADDRESSES:
             text = text.replace(far, STAND_IN)
@@ -54,7 +58,7 @@ def student_copy(name: str, root: Path) -> Path:
 
 
 def had_far_address(name: str) -> bool:
-    return any(far in p.read_text() for p in (STUDENT / name).iterdir() if p.suffix in (".c", ".py") for far in FAR_ADDRESSES)
+    return any(far in p.read_text() for p in (STUDENT / name).rglob("*") if p.suffix in (".c", ".py") for far in FAR_ADDRESSES)
 
 
 @pytest.mark.parametrize("name, exercise, evidence, stdin", CASES, ids=[c[0] for c in CASES])
@@ -82,6 +86,10 @@ def test_the_programs_run_unedited(cli, tmp_path, clean_lab, name: str, exercise
         assert any(STAND_IN in r for r in record.get("redirects") or []), record.get("redirects")
         assert "Addresses carried for the programs" in (run_dir / "transcript.md").read_text()
     assert "What sockdeploy chose" in (run_dir / "transcript.md").read_text()
+    if name in NESTED:  # uploaded, built and kept at their paths in the folder
+        assert {"src/server.c", "src/client.c"} <= set(record["sources"]) and record["sources_dir"] == "sources"
+        assert all((run_dir / "sources" / source).is_file() for source in record["sources"])
+        assert "src/server.c" in (run_dir / "transcript.md").read_text()
     if name == "warnings-only":  # plain gcc: the warning is shown and kept, the build does not fail
         transcript = (run_dir / "transcript.md").read_text()
         assert "warning: cast from pointer to integer" in transcript and "## Build output (server-build.log)" in transcript

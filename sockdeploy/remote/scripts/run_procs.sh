@@ -37,24 +37,142 @@ home_path() {
   esac
 }
 
-# Remove earlier runs under $1 whose watchdog is gone (crashed runs); $2 is the
-# server's absolute lifetime in minutes. Only folders carrying sockdeploy's
-# marker file are touched. A run counts as dead when its watchdog process is
-# gone, or when it never got one and is older than that lifetime.
+# A run folder is sockdeploy's when it is a directory (not a link) of this user with mode 0700 and
+# holds the marker file .sockdeploy-run, a regular file of this user naming the machine the run
+# belongs to (machine_id). Its watchdog touches .sockdeploy-alive every few seconds (the heartbeat);
+# .sockdeploy-keep marks a folder kept with --keep-remote. Names beginning with .sockdeploy are
+# sockdeploy's own, like the pid and log files control_names lists: an upload never supplies one.
+
+# Print the names of the files sockdeploy keeps in a run folder beside the sources (CONTROL_NAMES
+# and CONTROL_PIECE in spec/sources.py), then the patterns of the capped log's pieces and its hidden ones.
+control_names() {
+  printf '%s\n' server.pid client.pid lifeline.pid watchdog.pid server.log server.times server.status \
+    log.closed server.cut 'server.log.[0-9]*' 'server.times.[0-9]*' '.sockdeploy*'
+}
+
+# Print the first name in the current folder that only sockdeploy may write but an upload supplied
+# (the marker .sockdeploy-run is made before the upload, which tar -k keeps from replacing it).
+planted_control() {
+  for sw_n in $(control_names); do
+    [ "$sw_n" = .sockdeploy-run ] && continue
+    if [ -e "$sw_n" ] || [ -L "$sw_n" ]; then printf '%s\n' "$sw_n"; return 0; fi
+  done
+  return 1
+}
+
+# Print this machine's identity for a run folder's marker. A pool of login hosts behind one name
+# shares one home directory, and a run's processes can be seen only from the machine, the boot and
+# the pid namespace that started them.
+machine_id() {
+  printf 'host %s\nboot %s\npidns %s\n' "$(uname -n)" "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" \
+    "$(readlink "/proc/$$/ns/pid" 2>/dev/null)"
+}
+
+# True when the marker $1 names this machine (and this machine knows its boot id).
+same_machine() {
+  [ -n "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ] &&
+    [ "$(machine_id)" = "$(grep -E '^(host|boot|pidns) ' "$1" 2>/dev/null)" ]
+}
+
+# True when $1 is a directory (not a link) that this user owns with mode 0700 (a set-group-ID bit
+# inherited from the parent is harmless).
+dir_private() {
+  # shellcheck disable=SC2012
+  ls -ldn -- "$1" 2>/dev/null | awk -v u="$(id -u)" 'NR == 1 { ok = $3 == u && $1 ~ /^drwx--[-S]---/ } END { exit !ok }'
+}
+
+# True when $1 is a regular file (not a link) that this user owns.
+file_ours() {
+  # shellcheck disable=SC2012
+  ls -ldn -- "$1" 2>/dev/null | awk -v u="$(id -u)" 'NR == 1 { ok = $3 == u && $1 ~ /^-/ } END { exit !ok }'
+}
+
+# Print the inode number of $1.
+inode_of() {
+  # shellcheck disable=SC2012
+  ls -di -- "$1" 2>/dev/null | awk '{ print $1; exit }'
+}
+
+# Print when file $1 was last changed, in seconds since the epoch (empty when unknown).
+mtime_of() {
+  date -r "$1" +%s 2>/dev/null
+}
+
+# Print when process $1 started, in whole seconds since the epoch (empty when unknown): its start
+# in clock ticks after boot (/proc/PID/stat field 22) plus the boot time. btime is truncated to
+# the second, so this may be up to a second early.
+proc_start() {
+  sw_t=$(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null)
+  sw_b=$(awk '$1 == "btime" { print $2 }' /proc/stat 2>/dev/null)
+  sw_hz=$(getconf CLK_TCK 2>/dev/null) || sw_hz=100
+  case $sw_t$sw_b$sw_hz in ''|*[!0-9]*) return 0 ;; esac
+  [ -n "$sw_t" ] && [ -n "$sw_b" ] && echo $((sw_b + sw_t / sw_hz))
+}
+
+# True when process $1 is this user's (its real uid).
+proc_mine() {
+  [ "$(awk '$1 == "Uid:" { print $2 }' "/proc/$1/status" 2>/dev/null)" = "$(id -u)" ]
+}
+
+# Hook for the per-run token (a separate change): true when process $1 carries, in its
+# environment, the token of the run whose folder is $2. Until that exists every process passes.
+pid_carries_token() {
+  return 0
+}
+
+# True when process group $1, named by a pid file of the run folder $3 made at $2 (seconds since
+# the epoch), may be signalled: a number above 1, not this script's own group, and every live
+# process in it is this user's, started after the folder was made (a second's slack for rounding)
+# and carries the run's token. A planted or stale pid file must never make sockdeploy signal
+# another user's processes, the user's other programs, or itself.
+group_ours() {
+  case $1/$2 in /*|*/|*[!0-9/]*) return 1 ;; esac
+  if [ "$1" -le 1 ] || [ -z "$2" ] || [ ! -r /proc/self/stat ]; then return 1; fi
+  [ "$1" = "$(awk '{ sub(/^.*\) /, ""); print $3 }' "/proc/$$/stat" 2>/dev/null)" ] && return 1
+  # through cat: mawk gives up on a file that vanished after the glob, cat goes on
+  sw_members=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '{ p = $1; sub(/^.*\) /, ""); if ($3 == g && $1 != "Z") print p }')
+  [ -n "$sw_members" ] || return 1
+  for sw_p in $sw_members; do
+    sw_s=$(proc_start "$sw_p")
+    if ! proc_mine "$sw_p" || [ -z "$sw_s" ] || [ $((sw_s + 1)) -lt "$2" ] || ! pid_carries_token "$sw_p" "$3"; then
+      return 1
+    fi
+  done
+}
+
+# True when run folder $1 is over; $2: minutes without a heartbeat after which a run is over
+# wherever it ran (the server's lifetime cap plus a margin). A run of this machine is over at once
+# when its watchdog is gone (no process of this user that started after the folder runs under its
+# pid); a run without a watchdog yet may be starting right now. Another machine's watchdog cannot
+# be seen from here, so its runs are over only once neither heartbeat nor marker changed for $2.
+run_over() {
+  [ -z "$(find "$1/.sockdeploy-alive" "$1/.sockdeploy-run" -prune -mmin -"$2" 2>/dev/null)" ] && return 0
+  if ! same_machine "$1/.sockdeploy-run" || [ ! -f "$1/lifeline.pid" ]; then return 1; fi
+  # lifeline.pid: the watchdog's pid file keeps its old name, which older runs' folders carry too
+  sw_w=$(cat "$1/lifeline.pid" 2>/dev/null)
+  case $sw_w in ''|*[!0-9]*) return 0 ;; esac
+  if ! pid_alive "$sw_w" || ! proc_mine "$sw_w"; then return 0; fi
+  sw_s=$(proc_start "$sw_w"); sw_m=$(mtime_of "$1/.sockdeploy-run")
+  # a pid reused by a process older than the run is not its watchdog
+  [ -n "$sw_s" ] && [ -n "$sw_m" ] && [ $((sw_s + 1)) -lt "$sw_m" ]
+}
+
+# Remove earlier runs under $1 that are over (run_over, with $2 its minutes), stopping the
+# process groups their pid files name when the run was this machine's and group_ours allows.
+# Only this user's run folders are touched (see the top), never one kept with --keep-remote.
+# Prints "SD-CLEANED DIR" for each folder removed.
 sweep_stale() {
-  for old in "$1"/run-*; do
-    [ -f "$old/.sockdeploy-run" ] || continue
-    # lifeline.pid: the watchdog's pid file keeps its old name, which older runs' folders carry too
-    if [ -f "$old/lifeline.pid" ]; then
-      pid_alive "$(cat "$old/lifeline.pid")" && continue
-    elif [ -z "$(find "$old/.sockdeploy-run" -mmin +"$2" 2>/dev/null)" ]; then
+  for sw_old in "$1"/run-*; do
+    if ! dir_private "$sw_old" || ! file_ours "$sw_old/.sockdeploy-run" || [ -e "$sw_old/.sockdeploy-keep" ]; then
       continue
     fi
-    for f in server.pid client.pid; do
-      if pg=$(cat "$old/$f" 2>/dev/null) && [ -n "$pg" ] && group_alive "$pg"; then
-        kill -KILL -"$pg" 2>/dev/null
-      fi
+    run_over "$sw_old" "$2" || continue
+    sw_made=$(mtime_of "$sw_old/.sockdeploy-run")
+    # another machine's pid files name processes there: the same numbers here are someone else
+    same_machine "$sw_old/.sockdeploy-run" && for sw_f in server.pid client.pid; do
+      sw_pg=$(cat "$sw_old/$sw_f" 2>/dev/null) || continue
+      group_ours "$sw_pg" "$sw_made" "$sw_old" && kill -KILL -"$sw_pg" 2>/dev/null
     done
-    rm -rf -- "$old" && echo "SD-CLEANED $old"
+    rm -rf -- "$sw_old" && echo "SD-CLEANED $sw_old"
   done
 }

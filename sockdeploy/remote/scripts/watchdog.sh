@@ -19,6 +19,7 @@ t=; command -v timeout >/dev/null 2>&1 && t="timeout $slice"
 # Listen in slices: a byte, end of file, silence, or the sshd process
 # that started this script vanishing all end the wait independently.
 while :; do
+  touch .sockdeploy-alive 2>/dev/null  # the heartbeat by which other machines of a pool tell the run is alive
   # $t is unquoted on purpose: empty, or a command and its argument
   # shellcheck disable=SC2086
   if b=$($t head -c 1 2>/dev/null); then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,35 @@ def test_a_stdin_client_is_marked(tmp_path: Path) -> None:
     assert resolve_target("ex5", str(copy("stdin-client", tmp_path))).client_reads_stdin
 
 
-def test_sources_in_subfolders_are_refused_with_the_way_out(tmp_path: Path) -> None:
+def test_a_makefile_with_src_and_inc_is_used_as_it_is(tmp_path: Path) -> None:
+    payload = resolve_target("ex5", str(copy("makefile-src-inc", tmp_path)))
+    assert (payload.server.build, payload.client.build) == ("make server", "make client")
+    assert [f.name for f in payload.files] == ["inc/common.h", "makefile", "src/client.c", "src/common.c", "src/server.c"]
+    assert payload.dirs == ("inc", "src") and set(payload.checksums()) == {f.name for f in payload.files}
+
+
+def test_nested_sources_without_a_makefile_compile_with_their_paths(tmp_path: Path) -> None:
+    folder = copy("nested-no-makefile", tmp_path)
+    (folder / "obj").mkdir()  # left empty: uploaded all the same
+    payload = resolve_target(str(folder))
+    assert payload.server.build == "gcc -o server src/server.c src/lines.c -Iinclude"
+    assert payload.client.build == "gcc -o client src/client.c src/lines.c -Iinclude"
+    assert payload.dirs == ("include", "obj", "src")
+    for build in (payload.server.build, payload.client.build):  # the plan builds from the folder as uploaded
+        done = subprocess.run(build, shell=True, cwd=folder, capture_output=True, text=True)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (folder / "server").is_file() and (folder / "client").is_file()
+
+
+def test_a_symlinked_source_the_plan_builds_is_named_as_a_symlink(tmp_path: Path) -> None:
+    folder = copy("nested-no-makefile", tmp_path)
+    real = tmp_path / "elsewhere.c"
+    (folder / "src" / "lines.c").rename(real)
+    (folder / "src" / "lines.c").symlink_to(real)
     with pytest.raises(PayloadError) as err:
-        resolve_target("ex5", str(copy("makefile-src-inc", tmp_path)))
-    assert "subfolders (inc, src)" in err.value.message and "into one folder" in (err.value.hint or "")
+        resolve_target(str(folder))
+    assert "no server program" not in err.value.message  # discovery skips links, so the plan lacks lines.c:
+    assert err.value.message.startswith("src/lines.c is a symlink; symlinks are not uploaded")
 
 
 def test_an_empty_folder_names_what_is_missing(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -59,8 +60,11 @@ class FakeSession:
     forwarding_error: Optional[Exception] = None
     output = tools_output(ALL_TOOLS)
 
-    def __init__(self, cfg, *, accept_new: bool = False, confirm=None, prompt=None) -> None:  # type: ignore[no-untyped-def]
-        self.cfg, self.accept_new, self.confirm, self.prompt = cfg, accept_new, confirm, prompt
+    def __init__(self, cfg, *, accept_new: bool = False, confirm=None, prompt=None,  # type: ignore[no-untyped-def]
+                 options=None) -> None:
+        self.cfg, self.accept_new, self.confirm, self.prompt, self.options = cfg, accept_new, confirm, prompt, options
+        self.auth_used: Optional[str] = "publickey (id_ed25519, ssh-ed25519 SHA256:x)"
+        self.jump_hosts: List[object] = []
         self.opened = self.closed = 0
         self.scripts: List[str] = []
         self.forward_checks = 0
@@ -252,15 +256,20 @@ def test_connection_error_lands_on_the_host_key_check(world, tmp_path, mocker):
     assert results(checks)["login"] == "skip" and exit_code(checks) == 3
 
 
-def test_a_bad_ssh_config_is_reported_not_raised(world, tmp_path, mocker):
-    class ConfigParseError(Exception):  # what paramiko raises from SshSession.open for "Host" without a value
-        pass
+needs_ssh = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs OpenSSH's client (ssh -G)")
 
-    mocker.patch.object(FakeSession, "open_error", ConfigParseError("Unparsable line Host"))
-    checks = run_doctor(hosts(tmp_path))
-    c = by_name(checks)["host key"]
-    assert c.result == "fail" and "ConfigParseError: Unparsable line Host" in c.detail and "ssh config" in c.fix
-    assert exit_code(checks) == 3
+
+@needs_ssh
+def test_a_bad_ssh_config_is_reported_not_raised(world, tmp_path):
+    """OpenSSH cannot read it: the config check fails (exit 2, as a run), naming the file and line."""
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("Host course\n  HostName x\n  NoSuchOption yes\n")
+    path = tmp_path / "hosts.yaml"
+    path.write_text(f"server:\n  host: course\n  ssh_config: {cfg}\n")
+    checks = run_doctor(str(path))
+    c = by_name(checks)["config"]
+    assert c.result == "fail" and "nosuchoption" in c.detail.lower() and f"{cfg}:3" in c.fix
+    assert results(checks)["login"] == "skip" and not FakeSession.instances and exit_code(checks) == 2
 
 
 def test_missing_tools_fail_with_exit_4(world, tmp_path, mocker):
@@ -368,6 +377,7 @@ def test_vpn_down_fails_via_vpn(world, tmp_path):
     assert c.result == "fail" and f"sudo openconnect {GATEWAY}" in c.fix and exit_code(checks) == 5
 
 
+@needs_ssh
 def test_ssh_config_hostname_and_port_are_what_is_checked(world, tmp_path):
     cfg = tmp_path / "ssh_config"
     cfg.write_text("Host course\n  HostName shell.real.example\n  Port 2222\n")
@@ -375,7 +385,22 @@ def test_ssh_config_hostname_and_port_are_what_is_checked(world, tmp_path):
     path.write_text(f"server:\n  host: course\n  ssh_config: {cfg}\n")
     checks = run_doctor(str(path))
     assert world["getaddrinfo"].call_args.args[:2] == ("shell.real.example", 2222)
-    assert "HostName in" in checks[1].detail and world["banner"].call_args.args[:2] == ("192.0.2.10", 2222)
+    assert "shell.real.example (HostName for course) -> 192.0.2.10" in checks[1].detail
+    assert f"{cfg}:1 Host course" in checks[1].detail, "the block that applied is named"
+    assert world["banner"].call_args.args[:2] == ("192.0.2.10", 2222)
+    assert FakeSession.instances[0].options.hostname == "shell.real.example", "the login uses the same resolution"
+
+
+@needs_ssh
+def test_match_is_evaluated_as_openssh_does(world, tmp_path):
+    """The doctor's old reader skipped Match blocks; OpenSSH (and the run) apply them."""
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("Host course\n  HostName shell.real.example\nMatch host shell.real.example\n  Port 2222\n")
+    path = tmp_path / "hosts.yaml"
+    path.write_text(f"server:\n  host: course\n  ssh_config: {cfg}\n")
+    checks = run_doctor(str(path))
+    assert world["getaddrinfo"].call_args.args[:2] == ("shell.real.example", 2222)
+    assert "Match host shell.real.example" in checks[1].detail
 
 
 def test_a_proxy_skips_the_local_name_and_port_checks(world, tmp_path):

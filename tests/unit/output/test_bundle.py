@@ -88,3 +88,28 @@ def test_source_names_from_run_json_cannot_escape_the_zip_folder(tmp_path):
 def test_manifest_lines_use_sha256sum_escapes():
     assert bundle.manifest_line("ab", "a b.c") == "ab  a b.c\n"
     assert bundle.manifest_line("ab", "a\\b\nc") == "\\ab  a\\\\b\\nc\n"
+
+
+def test_nested_sources_are_bundled_at_their_paths_and_links_refused(tmp_path):
+    d = make_run(tmp_path, "r1", "ex5", "2026-11-21T10:00:00Z")
+    record = json.loads((d / "run.json").read_text())
+    (d / "sources" / "src").mkdir()
+    (d / "sources" / "obj").mkdir()  # an empty folder that was uploaded: not a source, not refused
+    (d / "sources" / "src" / "util.c").write_bytes(b"int util;\n")
+    record["sources"]["src/util.c"] = hashlib.sha256(b"int util;\n").hexdigest()
+    (d / "run.json").write_text(json.dumps(record))
+    files = bundle.bundle_entries(answers.collect([d]), ["A"])
+    assert files["runs/r1/sources/src/util.c"] == b"int util;\n"
+    for bad in ("/etc/passwd", "src/../../x", "src//util.c", "./util.c"):
+        record["sources"] = {bad: "0" * 64}
+        (d / "run.json").write_text(json.dumps(record))
+        with pytest.raises(UsageError, match="bad source name"):
+            bundle.verified_sources(answers.load_run(d))
+    record["sources"] = {"src/util.c": hashlib.sha256(b"int util;\n").hexdigest()}
+    (d / "run.json").write_text(json.dumps(record))
+    for name in ("server.c", "client.c"):
+        (d / "sources" / name).unlink()
+    shutil.move(str(d / "sources" / "src"), str(tmp_path / "elsewhere"))
+    (d / "sources" / "src").symlink_to(tmp_path / "elsewhere")  # the same bytes, behind a planted link
+    with pytest.raises(SourceChanged, match="sources/src: not among the sources that ran"):
+        bundle.verified_sources(answers.load_run(d))

@@ -38,7 +38,7 @@ def test_render_says_which_clock():
 
 
 def test_line_times_follow_the_first_byte_of_each_line():
-    from sockdeploy.run.clients import LineTimes
+    from sockdeploy.output.logcap import LineTimes
 
     t = LineTimes()
     t.feed(b"one\ntw", 1.0)  # "two" began in this chunk

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Tuple
+
+from sockdeploy.remote.host import Host
+from sockdeploy.run.workspace import Workspace
 
 
 def wait_until(check: Callable[[], bool], limit: float = 10.0) -> bool:
@@ -22,3 +27,54 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def private_workspace(host: Host, path: Path) -> Workspace:
+    """Return a Workspace of folder PATH as create_workspace leaves one: mode 0700, its inode noted.
+
+    A folder that does not exist stays absent (inode 0), for the tests of a folder already gone.
+    """
+    if path.is_dir():
+        path.chmod(0o700)
+    return Workspace(host=host, path=str(path), used_ports=set(), inode=str(path.stat().st_ino) if path.exists() else "0")
+
+
+def capped_reference(data: bytes, caps: str, folder: Path) -> Tuple[bytes, int, int]:
+    """What sockdeploy's own CappedLog keeps of DATA under CAPS ("HEAD,PIECE,LINES"), fed in uneven chunks.
+
+    Returns (the kept log, how many line times it has, the bytes elided).
+    """
+    from sockdeploy.output.logcap import CappedLog
+
+    head, piece, lines = (int(n) for n in caps.split(","))
+    path = folder / "reference.log"
+    path.write_bytes(b"")
+    log = CappedLog(path, head=head, piece=piece, lines=lines)
+    at, step = 0, 1
+    while at < len(data):
+        log.write(data[at:at + step], float(at))
+        at, step = at + step, step * 3 % 1000 + 1
+    log.close()
+    return path.read_bytes(), len(log.times), log.elided
+
+
+def line_count(data: bytes) -> int:
+    """Lines in DATA as the timeline counts them: an unfinished last line counts."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def numbered_lines(count: int, width: int = 0) -> bytes:
+    """COUNT numbered lines, line i padded with i % (WIDTH + 1) dots."""
+    return b"".join(b"line %d %s\n" % (i, b"." * (i % (width + 1))) for i in range(count))
+
+
+def files_bytes(folder: Path, *prefixes: str) -> int:
+    """Sum of the sizes of the files in FOLDER whose names start with one of PREFIXES (files may vanish)."""
+    total = 0
+    for entry in os.scandir(folder):
+        if entry.name.startswith(prefixes):
+            try:
+                total += entry.stat().st_size
+            except OSError:
+                pass
+    return total

@@ -56,3 +56,14 @@ def test_await_log_does_not_wait_for_a_writer_that_is_gone(host, tmp_path):
 def test_home_path(host):
     out = _call(host, 'home_path "~"; home_path "~/a b"; home_path "/x/~"; home_path "~user"', env_home="/h")
     assert out.stdout.splitlines() == ["/h", "/h/a b", "/x/~", "~user"]
+
+
+def test_control_names_cover_every_file_an_upload_may_not_supply(host):
+    from sockdeploy.run.workspace import HEARTBEAT, KEEP_MARKER, RUN_MARKER
+    from sockdeploy.spec.sources import CONTROL_NAMES
+
+    names = _call(host, "control_names").stdout.split()
+    assert CONTROL_NAMES <= set(names) and ".sockdeploy*" in names
+    # the hidden ones are never uploaded (hidden files are skipped) and match the pattern
+    assert all(n.startswith(".sockdeploy") for n in (HEARTBEAT, KEEP_MARKER, RUN_MARKER))
+    assert all(n in load("run_procs.sh") for n in (HEARTBEAT, KEEP_MARKER, RUN_MARKER))

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from sockdeploy.run.server import listening_ports_of_group
-from sockdeploy.run.workspace import Workspace
-from tests.unit.remote.helpers import wait_until
+from tests.unit.remote.helpers import private_workspace, wait_until
 
 SOCKETS = """
 import socket, sys, time
@@ -26,7 +25,7 @@ def test_lists_exactly_the_listening_ports(host, tmp_path):
     try:
         assert proc.stdout is not None
         listening, bound, udp = (int(p) for p in proc.stdout.readline().split())
-        ws = Workspace(host=host, path=str(tmp_path), used_ports=set())
+        ws = private_workspace(host, tmp_path)
         assert wait_until(lambda: listening_ports_of_group(ws, proc.pid) == [listening])
         assert bound not in listening_ports_of_group(ws, proc.pid) and udp not in listening_ports_of_group(ws, proc.pid)
     finally:
@@ -35,5 +34,5 @@ def test_lists_exactly_the_listening_ports(host, tmp_path):
 
 
 def test_a_group_that_is_gone_listens_on_nothing(host, tmp_path):
-    ws = Workspace(host=host, path=str(Path(tmp_path)), used_ports=set())
+    ws = private_workspace(host, Path(tmp_path))
     assert listening_ports_of_group(ws, 2 ** 22 + 1) == []

@@ -10,13 +10,14 @@ from typing import Iterator
 import pytest
 
 from sockdeploy.errors import ServerExited, ServerNotListening
+from sockdeploy.output.logcap import caps_arg
 from sockdeploy.remote import marker
 from sockdeploy.remote.host import group_exists, kill_group
 from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.remote.scripts import load
 from sockdeploy.run.server import ServerProcess, start_server
 from sockdeploy.run.workspace import Workspace
-from tests.unit.remote.helpers import free_port, wait_until
+from tests.unit.remote.helpers import free_port, private_workspace, wait_until
 
 PY = shlex.quote(sys.executable)
 
@@ -32,7 +33,7 @@ def listener(kind: str, port: int) -> str:
 
 @pytest.fixture
 def ws(host, tmp_path) -> Iterator[Workspace]:
-    space = Workspace(host=host, path=str(tmp_path), used_ports=set())
+    space = private_workspace(host, tmp_path)
     yield space
     pid = Path(tmp_path, "server.pid")
     if pid.exists():
@@ -82,6 +83,19 @@ def test_the_cap_kills_the_whole_group(ws):
 
 
 def test_a_missing_folder_is_reported(host, tmp_path):
-    args = [str(tmp_path / "gone"), "true", 5, "delay", 0, "", 10, load("server_wrap.sh"), load("server_stamper.py")]
-    result = host.run(sh_command(PROCS, "server_start.sh", args=args), timeout=30)
+    args = [str(tmp_path / "gone"), "true", 5, "delay", 0, "", 10, load("server_wrap.sh"), load("server_stamper.py"),
+            load("server_logcap.sh"), caps_arg()]
+    result = host.run(sh_command(PROCS, "log_join.sh", "server_start.sh", args=args), timeout=30)
     assert result.exit_status == 93 and marker.first(result.stdout, "PID") is None
+
+
+def test_a_restart_removes_the_log_an_earlier_start_left(ws):
+    folder = Path(ws.path)
+    for name in ("server.log", "server.times", "server.log.4", "server.times.4", "server.log.5", "server.times.5",
+                 "server.log.txt"):
+        (folder / name).write_text("old\n")
+    (folder / "server.cut").write_text("9 5\n")
+    start_server(ws, "echo new; exec sleep 60", ready="delay", port=None, socket_path=None)
+    assert wait_until(lambda: (folder / "server.log").read_text() == "new\n")
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("server.")) == \
+        ["server.log", "server.log.txt", "server.pid", "server.times"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from sockdeploy.remote.host import group_exists
 from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.run.watchdog import WATCHDOG_READY, watchdog_script
+from sockdeploy.run.workspace import HEARTBEAT
 from tests.unit.remote.helpers import wait_until
 
 
@@ -40,6 +42,15 @@ def test_graceful_close_leaves_everything(host, start_group, tmp_path):
     assert run.is_dir() and group_exists(server)
     # the pid file marks the run as alive for later sweeps
     assert (run / "lifeline.pid").read_text().strip().isdigit()
+
+
+def test_it_refreshes_the_heartbeat_other_machines_go_by(host, start_group, tmp_path):
+    run = _run_dir(tmp_path, start_group())
+    (run / HEARTBEAT).touch()
+    os.utime(run / HEARTBEAT, (time.time() - 3600, time.time() - 3600))
+    began = time.time()
+    assert host.run(watchdog_script(str(run)), stdin=b"...q", timeout=30).exit_status == 0
+    assert (run / HEARTBEAT).stat().st_mtime >= began - 1
 
 
 def test_silence_stops_the_server(start_group, tmp_path):

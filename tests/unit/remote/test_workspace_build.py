@@ -8,10 +8,11 @@ from sockdeploy.errors import BuildError
 from sockdeploy.run import build as build_mod
 from sockdeploy.run.build import build
 from sockdeploy.run.workspace import Workspace
+from tests.unit.remote.helpers import private_workspace
 
 
 def _ws(host, path) -> Workspace:
-    return Workspace(host=host, path=str(path), used_ports=set())
+    return private_workspace(host, path)
 
 
 def test_builds_in_the_folder_with_both_streams(host, tmp_path):

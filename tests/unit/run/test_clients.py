@@ -7,7 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from sockdeploy.run.clients import LineTimes, LogPump, run_client
+from sockdeploy.output.logcap import CappedLog, LineTimes
+from sockdeploy.run.clients import LogPump, run_client
 
 HEADER = "$ client\n"
 
@@ -86,10 +87,11 @@ def test_line_times_count_a_last_line_without_newline():
 def test_the_log_pump_is_closed_by_its_owner(tmp_path):
     read_end, write_end = os.pipe()
     log = tmp_path / "log"
-    with open(log, "wb") as fh, LogPump(read_end, os.dup(fh.fileno())) as pump:
+    log.write_bytes(b"")
+    with LogPump(read_end, CappedLog(log)) as pump:
         os.write(write_end, b"x\ny")
         os.close(write_end)
-    assert log.read_bytes() == b"x\ny" and len(pump.times.times) == 2
+    assert log.read_bytes() == b"x\ny" and len(pump.log.times) == 2
 
 
 def test_a_run_that_must_stop_stops_the_client_at_once_with_its_output_kept(tmp_path):
@@ -114,3 +116,18 @@ def test_a_run_that_must_stop_stops_the_client_at_once_with_its_output_kept(tmp_
     import subprocess
 
     assert subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True).returncode == 1, "the client was left running"
+
+
+def test_a_client_printing_more_than_a_log_keeps_leaves_its_head_and_tail(tmp_path):
+    from sockdeploy.output.logcap import HEAD_BYTES, PIECE_BYTES, elision_note
+
+    printed = 5_000_000
+    outcome, log = _run(tmp_path, f"echo first; yes 'a line of output' | head -c {printed}; echo; echo last")
+    assert outcome.exit_code == 0 and outcome.elided > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["client.log"], "the pieces are joined and removed"
+    text = log.read_text()
+    head, note, tail = text.partition(f"{elision_note(outcome.elided)}\n")
+    assert note and head.startswith(HEADER + "first\na line of output\n") and tail.endswith("\nlast\n")
+    assert len(head) - len(HEADER) <= HEAD_BYTES and len(tail) <= 2 * PIECE_BYTES
+    assert len(head) - len(HEADER) + outcome.elided + len(tail) == len("first\n") + printed + len("\nlast\n")
+    assert len(outcome.times) == outcome.output.count("\n")

@@ -69,3 +69,19 @@ def test_every_name_it_prints_is_quoted(tmp_path) -> None:
                        cwd=tmp_path, env=dict(os.environ, HOME=str(tmp_path)), capture_output=True, timeout=10)
     assert not list(tmp_path.rglob("PWNED*")), text
     assert "'jdoe$(touch PWNED4)@shell.example.edu'" in text and "cp -- " in text and "~/'$(touch PWNED3)" in text
+
+
+def test_nested_sources_are_copied_with_their_folders(tmp_path):
+    import shutil
+
+    from sockdeploy.discover.payload import resolve_target
+
+    student = Path(__file__).resolve().parents[2] / "fixtures" / "student" / "makefile-src-inc"
+    mine = tmp_path / "mine"
+    shutil.copytree(student, mine)
+    (mine / "expected.yaml").unlink()
+    payload = resolve_target("ex5", str(mine))
+    cfg = _cfg(tmp_path)
+    text = render_plan(plan(payload, cfg, port=31005), payload, cfg)
+    assert "scp -r -P 2222 -- inc makefile src jdoe@shell.example.edu:~/.sockdeploy/manual-ex5/" in text
+    assert "cp -R -- inc makefile src ~/sockdeploy-manual/" in text and "make server" in text

@@ -153,3 +153,14 @@ def test_a_run_that_must_stop_stops_the_client_on_its_host(tmp_path):
     with pytest.raises(ConnectionLost):
         _run(tmp_path, "echo started; sleep 30", pi, timeout=30, stop=stop)
     assert "-TERM" in pi.signals and "-KILL" in pi.signals
+
+
+def test_the_log_is_capped_here_where_it_is_written(tmp_path):
+    from sockdeploy.output.logcap import HEAD_BYTES, PIECE_BYTES, elision_note
+
+    outcome, log = _run(tmp_path, "echo first; yes 'a line from the Pi' | head -c 4000000; echo; echo last")
+    assert outcome.exit_code == 0 and outcome.elided > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["client-1.log"]
+    assert f"\n{elision_note(outcome.elided)}\n" in outcome.output and outcome.output.endswith("\nlast\n")
+    assert log.stat().st_size <= len(HEADER) + HEAD_BYTES + 2 * PIECE_BYTES + 64
+    assert len(outcome.times) == outcome.output.count("\n")

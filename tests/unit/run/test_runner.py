@@ -123,7 +123,7 @@ def _install(monkeypatch: pytest.MonkeyPatch, steps: Steps) -> None:
     monkeypatch.setattr(runner.buildstep, "local_workspace", steps.cm("client workspace", client_ws))
     monkeypatch.setattr(runner.buildstep, "build", lambda ctx, ws, cmd, what: steps.hit(f"build {what}"))
     monkeypatch.setattr(runner, "create_workspace",
-                        lambda host, base, files, prefix="": (steps.hit("local workspace"), client_ws)[1])
+                        lambda host, base, files, dirs=(), prefix="": (steps.hit("local workspace"), client_ws)[1])
     monkeypatch.setattr(runner, "ClockProbe", Clock)
     monkeypatch.setattr(runner.pathstep, "choose_path", choose_path)
     monkeypatch.setattr(runner.tunnelstep, "open_tunnel", open_tunnel)

@@ -6,12 +6,12 @@ import pytest
 from sockdeploy.errors import PayloadError, UsageError
 from sockdeploy.spec.payload import (
     bundled_names,
-    list_sources,
     load_manifest,
     placeholders_in,
     render,
     resolve,
 )
+from sockdeploy.spec.sources import list_sources
 
 GOOD = """\
 description: test
@@ -140,7 +140,8 @@ def test_unknown_target_suggests(tmp_path):
         resolve("ex5", str(tmp_path / "nope"))
 
 
-@pytest.mark.parametrize("name", ["server.pid", "client.pid", "lifeline.pid", "server.log"])
+@pytest.mark.parametrize("name", ["server.pid", "client.pid", "lifeline.pid", "server.log", "server.cut", "server.log.2",
+                                  "server.times.17"])
 def test_a_file_named_like_sockdeploys_own_is_never_uploaded(tmp_path, name) -> None:
     (tmp_path / "server.c").write_text("int main(void) { return 0; }\n")
     (tmp_path / name).write_text("0\n")  # with 0 in server.pid, the watchdog once killed itself
@@ -148,3 +149,23 @@ def test_a_file_named_like_sockdeploys_own_is_never_uploaded(tmp_path, name) -> 
         list_sources(tmp_path)
     assert err.value.message == (f"{tmp_path / name}: sockdeploy keeps a file of this name in the run folder, "
                                  "so it cannot be uploaded")
+
+
+def test_a_glob_in_a_build_command_is_accepted(tmp_path) -> None:
+    d = make(tmp_path, GOOD.replace("gcc -o server server.c", "gcc -o server *.c"), files=("server.c", "client.c"))
+    assert load_manifest(d / "payload.yaml").server.build == "gcc -o server *.c"
+    d = make(tmp_path, GOOD.replace("gcc -o server server.c", "gcc -o server src/*.c"), files=("server.c", "client.c"))
+    with pytest.raises(PayloadError, match=r"src/\*\.c \(named in server.build\) matches no file uploaded"):
+        load_manifest(d / "payload.yaml")
+
+
+def test_my_symlinked_server_c_is_named_as_a_symlink_not_as_missing(tmp_path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (tmp_path / "real-server.c").write_text("x")
+    (mine / "server.c").symlink_to(tmp_path / "real-server.c")
+    (mine / "client.c").write_text("y")
+    with pytest.raises(PayloadError) as err:
+        resolve("ex5", str(mine))
+    assert err.value.message.startswith("server.c is a symlink; symlinks are not uploaded")
+    assert "missing" not in err.value.message and "readlink -f server.c" in (err.value.hint or "")

@@ -164,29 +164,95 @@ def test_an_encrypted_key_without_a_terminal_is_skipped_with_the_reason(tmp_path
     assert a.skipped == [f"{locked} (needs its passphrase; no terminal to ask)"]
 
 
-def test_identity_files_hosts_yaml_alone_else_ssh_config_then_defaults(tmp_path: Path, monkeypatch: Any) -> None:
+def test_identity_files_hosts_yaml_alone_else_openssh_list(tmp_path: Path, monkeypatch: Any) -> None:
+    """ssh -G's IdentityFile list (the config's, or OpenSSH's defaults) in its order, files that exist."""
     monkeypatch.setenv("HOME", str(tmp_path))
     ssh = tmp_path / ".ssh"
     ssh.mkdir()
     for name in ("id_rsa", "id_ed25519", "custom"):
         (ssh / name).write_text("x")
-    assert identity_files(ServerConfig(host="h"), ["~/.ssh/custom", "~/.ssh/missing"]) == [
-        str(ssh / "custom"), str(ssh / "id_ed25519"), str(ssh / "id_rsa")]
+    assert identity_files(ServerConfig(host="h"), ["~/.ssh/custom", "~/.ssh/missing", str(ssh / "id_rsa")]) == [
+        str(ssh / "custom"), str(ssh / "id_rsa")]
     assert identity_files(ServerConfig(host="h", identity=str(ssh / "id_rsa")), ["~/.ssh/custom"]) == [str(ssh / "id_rsa")]
-    assert auth.DEFAULT_IDENTITIES == ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def fake_files(self: Authenticator, paths: Sequence[str], agent: Any, offered: Any) -> Any:
+    for p in paths:
+        if p.encode() not in offered:
+            offered.add(p.encode())
+            yield FakeKey(p), p
 
 
 def test_the_configured_identity_comes_before_a_crowded_agent(tmp_path: Path, mocker: Any) -> None:
     """Seven agent keys would use up MaxAuthTries; the key hosts.yaml names is offered first."""
     cfg = ServerConfig(host="login.example", identity=str(tmp_path / "course_key"))
     a = Authenticator(cfg, [str(tmp_path / "id_rsa"), cfg.identity], None)
-    mocker.patch.object(Authenticator, "_files", lambda self, paths: iter([(FakeKey(p), p) for p in paths]))
+    mocker.patch.object(Authenticator, "_files", fake_files)
     mocker.patch.dict("os.environ", {"SSH_AUTH_SOCK": "/agent"})
     mocker.patch("paramiko.Agent", return_value=mocker.Mock(get_keys=lambda: [FakeKey(f"a{i}") for i in range(7)]))
     labels = [label for _, label in a.keys()]
     assert labels[0] == cfg.identity and labels[1:8] == [f"agent key {i}" for i in range(1, 8)]
     only = Authenticator(cfg, [str(tmp_path / "id_rsa"), cfg.identity], None, identities_only=True)
     assert [label for _, label in only.keys()] == [cfg.identity, str(tmp_path / "id_rsa")]  # no agent keys
+
+
+def test_an_identity_file_the_agent_holds_is_offered_as_the_agents_key_first(tmp_path: Path, mocker: Any,
+                                                                             monkeypatch: Any) -> None:
+    """As OpenSSH: config keys found in the agent first (no passphrase asked), then other agent keys, then files;
+    with IdentitiesOnly the agent still signs for the configured key, and offers nothing else."""
+    plain, course = tmp_path / "id_plain", tmp_path / "course"
+    key = paramiko.ECDSAKey.generate()
+    key.write_private_key_file(str(course), password="pw")
+    course.with_suffix(".pub").write_text(f"{key.get_name()} {key.get_base64()} course\n")
+    paramiko.ECDSAKey.generate().write_private_key_file(str(plain))
+    stranger = FakeKey("stranger")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/agent")
+    mocker.patch("paramiko.Agent", return_value=mocker.Mock(get_keys=lambda: [stranger, key]))
+    person = Person()
+    cfg = ServerConfig(host="h")
+    labels = [label for _, label in Authenticator(cfg, [str(plain), str(course)], person).keys()]
+    assert labels == [f"{course} (from the agent)", "agent key 1", str(plain)] and person.prompts == []
+    only = Authenticator(cfg, [str(plain), str(course)], person, identities_only=True)
+    assert [label for _, label in only.keys()] == [f"{course} (from the agent)", str(plain)]
+
+
+def test_identity_agent_picks_the_socket(monkeypatch: Any) -> None:
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/env.sock")
+    monkeypatch.setenv("COURSE_AGENT", "/course.sock")
+    on, off = ServerConfig(host="h"), ServerConfig(host="h", agent=False)
+    assert auth.agent_socket(on, None) == "/env.sock"
+    assert auth.agent_socket(on, "/other.sock") == "/other.sock"
+    assert auth.agent_socket(on, "$COURSE_AGENT") == "/course.sock"
+    assert auth.agent_socket(on, "none") is None and auth.agent_socket(off, "/other.sock") is None
+
+
+def test_an_agent_at_another_socket_is_asked_for_its_keys(tmp_path: Path) -> None:
+    """IdentityAgent: a real ssh-agent on a socket of its own, not $SSH_AUTH_SOCK's."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    if shutil.which("ssh-agent") is None:
+        pytest.skip("needs ssh-agent")
+    sock, keyfile = tmp_path / "agent.sock", tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keyfile)], check=True)
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        subprocess.run(["ssh-add", "-q", str(keyfile)], env=dict(os.environ, SSH_AUTH_SOCK=str(sock)), check=True,
+                       capture_output=True)
+        a = Authenticator(ServerConfig(host="h"), [], None, identity_agent=str(sock))
+        found = list(a.keys())
+        assert [label for _, label in found] == ["agent key 1"]
+        assert found[0][0].get_base64() == keyfile.with_suffix(".pub").read_text().split()[1]
+        a.close()
+    finally:
+        agent.terminate()
+        agent.wait()
 
 
 def test_a_server_that_hangs_up_after_too_many_keys_is_named_with_the_fix(mocker: Any) -> None:

@@ -56,6 +56,9 @@ class ExecChannel:
     def recv_stderr(self, n: int) -> bytes:
         return self._read(2, n)
 
+    def settimeout(self, timeout: Optional[float]) -> None:
+        pass
+
     def sendall(self, data: bytes) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.write(data)

@@ -7,11 +7,12 @@ import select
 import subprocess
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
 
-from sockdeploy.errors import HelperLost, HelperUnavailable, LoginShellSilent, ScriptTimeout
+from sockdeploy.errors import HelperLost, HelperUnavailable, LoginShellSilent, PayloadError, ScriptTimeout
+from sockdeploy.remote.host import Upload
 from sockdeploy.ssh import helper as helper_mod
 from sockdeploy.ssh.helper import RemoteHelper
 
@@ -97,6 +98,58 @@ def test_stdin_bytes_arrive_unchanged_and_large_output_returns_whole(helper):
     assert int(res.stdout) == 2 * len(data)
     big = helper.run("head -c 3000000 /dev/zero | tr '\\0' x", None, 20)
     assert big.stdout == "x" * 3_000_000
+
+
+def pieces(total: int, piece: int, fail_after: Optional[int] = None) -> Upload:
+    """An Upload of `total` bytes made `piece` bytes at a time; PayloadError once `fail_after` bytes are out."""
+    def chunks() -> Iterator[bytes]:
+        made = 0
+        while made < total:
+            if fail_after is not None and made >= fail_after:
+                raise PayloadError("server.c changed while it was being uploaded")
+            n = min(piece, total - made)
+            yield bytes([made // piece % 251]) * n
+            made += n
+    return Upload(total, chunks)
+
+
+def test_an_upload_arrives_whole_though_sent_in_pieces(helper):
+    upload = pieces(3_000_000, 70_000)
+    expected = subprocess.run(["cksum"], input=b"".join(upload.chunks()), capture_output=True).stdout.decode()
+    assert helper.run("cksum", upload, 20).stdout == expected
+    assert helper.run("echo next", None, 10).stdout == "next\n"  # the frames stayed in step
+
+
+def test_an_upload_cut_short_runs_nothing(tmp_path):
+    a = start()
+    ran = tmp_path / "ran"
+    with pytest.raises(PayloadError):
+        a.run(f"touch {ran}; cat >/dev/null", pieces(2_000_000, 100_000, fail_after=1_000_000), 20)
+    assert a.broken
+    a.close()  # as the session does with a broken helper: end of file before the request was whole
+    assert a._chan.proc.returncode == 0 and not ran.exists()
+
+
+def test_sending_is_linear_in_the_size(helper):
+    import paramiko
+
+    class PacketChannel:
+        """Paramiko's own sendall over sends of one SSH packet each, as on a real channel."""
+
+        sendall = paramiko.Channel.sendall
+
+        def __init__(self) -> None:
+            self.got = 0
+
+        def send(self, data: Any) -> int:
+            n = min(len(data), 32768)
+            self.got += n
+            return n
+
+    chan = PacketChannel()
+    started = time.monotonic()
+    helper_mod.send_all(chan, bytes(64 << 20), None)  # with bytes slices: 64 GB copied, minutes
+    assert chan.got == 64 << 20 and time.monotonic() - started < 3
 
 
 def test_scripts_create_private_files(helper):

@@ -159,3 +159,24 @@ def test_each_strict_host_key_checking_mode_without_a_terminal(tmp_path: Path, k
     else:  # ask: the person decides
         policy.missing_host_key(None, NAME, key)
         assert asker.asked and known.path.exists()
+
+
+def test_every_file_openssh_reads_is_looked_up_and_new_keys_go_to_the_first(tmp_path: Path, key: paramiko.PKey) -> None:
+    """UserKnownHostsFile's later files and GlobalKnownHostsFile count for lookups; hosts.yaml's file stands alone."""
+    from sockdeploy.spec.hosts import ServerConfig
+    from sockdeploy.ssh.hostkeys import known_hosts_for
+    from sockdeploy.ssh.resolver import SshOptions
+
+    first, second, system = tmp_path / "first", tmp_path / "second", tmp_path / "system"
+    second.write_text(f"{NAME} {key.get_name()} {key.get_base64()}\n")
+    opts = SshOptions(alias="login", hostname="login.example", user_known_hosts=(str(first), str(second)),
+                      global_known_hosts=(str(system),), hash_known_hosts=True)
+    known = known_hosts_for(ServerConfig(host="login"), opts)
+    assert known.path == first and known.also == (second, system) and known.hash_names
+    client = paramiko.SSHClient()
+    known.load_into(client)
+    assert client.get_host_keys().lookup(NAME) is not None
+    assert known.find_entry(NAME) == f"{second}:1"
+    assert "-f " + str(second) in known.changed_key_error(NAME, paramiko.ECDSAKey.generate()).hint
+    alone = known_hosts_for(ServerConfig(host="login", known_hosts=str(tmp_path / "mine")), opts)
+    assert alone.path == tmp_path / "mine" and alone.also == ()

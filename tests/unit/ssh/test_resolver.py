@@ -106,3 +106,44 @@ def test_both_resolvers_agree_on_a_plain_host(home: Path) -> None:
     cfg = write_config(home, "Host pilab\n  HostName 127.0.0.1\n  User pi\n  Port 2222\n  IdentityFile ~/.ssh/k\n")
     a, b = from_openssh("pilab", cfg, home=home), from_paramiko("pilab", cfg, home=home)
     assert (a.hostname, a.user, a.port, a.identity_files) == (b.hostname, b.user, b.port, b.identity_files)
+
+
+def test_the_blocks_that_applied_are_named_with_their_lines(home: Path) -> None:
+    (home / ".ssh" / "lab").write_text("Host pilab\n  HostName 127.0.0.1\n")
+    cfg = write_config(home, f"Include {home}/.ssh/lab\nMatch host 127.0.0.1\n  Port 2200\nMatch host nowhere\n  Port 1\n"
+                             "Host *\n  User someone\n")
+    opts = resolve("pilab", cfg, home=home)
+    assert opts.port == 2200
+    assert opts.applied == (f"{home}/.ssh/lab:1 Host pilab", f"{cfg}:2 Match host 127.0.0.1", f"{cfg}:6 Host *")
+    assert opts.read == str(cfg) and any("blocks applied" in line and "Host pilab" in line for line in opts.describe())
+    assert "blocks " in opts.summary() and "someone@127.0.0.1:2200" in opts.summary()
+
+
+def test_identity_agent_proxy_command_and_the_default_agent(home: Path) -> None:
+    cfg = write_config(home, "Host a\n  IdentityAgent none\n  ProxyCommand nc %h %p\nHost b\n  IdentityAgent ~/agent.sock\n"
+                             "Host c\n  IdentityAgent $COURSE_SOCK\n")
+    a, b, c, d = (resolve(h, cfg, home=home) for h in "abcd")
+    assert (a.identity_agent, a.proxy_command) == ("none", "nc %h %p")
+    assert b.identity_agent == str(home / "agent.sock") and c.identity_agent == "$COURSE_SOCK"
+    assert d.identity_agent is None and d.proxy_command is None
+
+
+def test_ssh_config_none_is_openssh_with_no_file(home: Path) -> None:
+    from sockdeploy.spec.hosts import ServerConfig
+    from sockdeploy.ssh.resolver import resolve_server
+
+    write_config(home, "Host pilab\n  HostName 127.0.0.9\n")
+    none = resolve_server(ServerConfig(host="pilab", ssh_config="none", user="jdoe", port=2022))
+    assert (none.hostname, none.user, none.port) == ("pilab", "jdoe", 2022) and not none.identities_configured
+    assert none.user_known_hosts[0] == str(home / ".ssh" / "known_hosts") and none.read == "no configuration file"
+    assert resolve_server(ServerConfig(host="pilab")).hostname == "127.0.0.9"
+
+
+@pytest.mark.parametrize("spec, hops", [
+    ("jump", [(None, "jump", None)]),
+    ("me@jump:2200,other", [("me", "jump", 2200), (None, "other", None)]),
+    ("ssh://u@h:33", [("u", "h", 33)]),
+    ("u@[2001:db8::1]:2222", [("u", "2001:db8::1", 2222)]),
+])
+def test_proxyjump_values_are_split_into_hops(spec: str, hops: list) -> None:
+    assert resolver.parse_jump(spec) == hops

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, List, Optional
 
@@ -113,3 +114,50 @@ def test_max_agents_sets_the_helper_limit() -> None:
     assert s.max_agents == 1
     s.max_agents = 3
     assert s.helpers.limit == 3
+
+
+def test_server_alive_settings_set_the_keepalive_as_openssh_would_drop_the_link() -> None:
+    from sockdeploy.ssh.resolver import SshOptions
+    from sockdeploy.ssh.session import keepalive_timing
+
+    assert keepalive_timing(None) == {} and keepalive_timing(SshOptions(alias="h", hostname="h")) == {}
+    # OpenSSH: dead after CountMax unanswered keepalives, one every Interval s
+    assert keepalive_timing(SshOptions(alias="h", hostname="h", server_alive_interval=5, server_alive_count_max=2)) == {
+        "interval": 5.0, "timeout": 10.0}
+
+
+def test_an_upload_cut_by_the_far_end_is_a_lost_connection_not_a_bare_eoferror(monkeypatch) -> None:
+    from sockdeploy.ssh import helper as helper_mod
+
+    class DeadChannel:
+        """A channel whose connection closed under a write: paramiko raises a bare EOFError, on close too."""
+
+        started = b""  # the command's start marker: the login shell ran it
+
+        def exec_command(self, command: str) -> None:
+            self.started = re.search(r"SD-START-[0-9a-f]+", command).group().encode() + b"\n"  # type: ignore[union-attr]
+
+        def recv_ready(self) -> bool:
+            return bool(self.started)
+
+        def recv(self, n: int) -> bytes:
+            data, self.started = self.started[:n], self.started[n:]
+            return data
+
+        def settimeout(self, t: Any) -> None:
+            pass
+
+        def sendall(self, data: Any) -> None:
+            raise EOFError()
+
+        def close(self) -> None:
+            raise EOFError()
+
+    monkeypatch.setenv(helper_mod.ENV_SWITCH, "0")
+    s = SshSession(ServerConfig(host="login"))
+    transport = FakeTransport()
+    s._transport = transport
+    monkeypatch.setattr(s, "_open", lambda t, *a, **k: DeadChannel())
+    with pytest.raises(ConnectError) as err:
+        s.run("cat > /dev/null", stdin=b"x" * 100)
+    assert err.value.message == "the SSH connection to login was lost (closed by the other end)"
