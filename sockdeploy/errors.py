@@ -72,6 +72,24 @@ class HostKeyError(ConnectError):
     kind = "host-key"
 
 
+class ConnectionLost(ConnectError):
+    """An SSH connection of the run died (reset, closed by the host, or silent past the keepalives)."""
+
+    kind = "connection-lost"
+
+
+class WatchdogFired(ConnectError):
+    """A host's watchdog heard no heartbeat (sockdeploy was stopped or hung) and stopped the run there."""
+
+    kind = "watchdog"
+
+
+class LoginShellSilent(ConnectError):
+    """The login shell did not start the command in time (a start-up file that waits for input)."""
+
+    kind = "login-shell"
+
+
 class AuthError(ConnectError):
     kind = "auth"
 
@@ -162,6 +180,7 @@ class ForwardConnectFailed(ConnectError):
 
     kind = "forward-connect"
     exit_code = 5
+    reason = ""  # sshd's words for why ("connection refused"), when it gave them
 
 
 # Internal signals between library layers. Their catchers turn them into the

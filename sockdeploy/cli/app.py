@@ -25,6 +25,7 @@ from sockdeploy.cli.run import demo, payloads_cmd, run
 from sockdeploy.cli.tunnel import tunnel
 from sockdeploy.cli.vpn import vpn
 from sockdeploy.errors import HangUp, SockdeployError, Terminated, exit_code_for, exit_codes_text, internal_error
+from sockdeploy.run.tripwire import PAUSES
 
 
 class SockdeployGroup(click.Group):
@@ -75,6 +76,11 @@ def _on_sighup(_signum: int, _frame: object) -> None:
     raise HangUp("hung up (SIGHUP: the terminal or SSH session closed)", "partial transcripts are kept in the run folder")
 
 
+def _on_sigcont(_signum: int, _frame: object) -> None:
+    # back from Ctrl-Z: note how long it was at once, before the run takes its next step
+    PAUSES.check()
+
+
 def _quiet_libraries() -> None:
     # paramiko logs channel failures at WARNING; sockdeploy reports them itself.
     for name in ("paramiko", "invoke", "fabric"):
@@ -86,6 +92,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Run the command line: exit with the code of the error that ended it (errors.EXIT_CODES)."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sighup)  # a closed terminal: like SIGTERM, run.json and transcripts kept
+    signal.signal(signal.SIGCONT, _on_sigcont)
     _quiet_libraries()
     try:
         cli.main(args=argv, prog_name="sockdeploy", standalone_mode=True)

@@ -10,11 +10,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from sockdeploy.output.logcap import CappedLog
 from sockdeploy.remote.host import LocalHost, group_exists, kill_group
 from sockdeploy.run.runtag import Stray, any_tagged, environment, stop_strays
+
+# Raises when the run must stop now (a lost connection): the client is stopped and the error goes on.
+StopCheck = Callable[[], None]
+POLL = 0.05  # seconds between two looks at the stop check while a client runs
+
+
+def no_stop() -> None:
+    return None
 
 
 @dataclass
@@ -34,7 +42,7 @@ class ClientOutcome:
 def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: float,
                stdin: Optional[str] = None, duration: Optional[float] = None,
                extra_env: Optional[Dict[str, str]] = None, token: Optional[str] = None,
-               role: str = "") -> ClientOutcome:
+               role: str = "", stop: StopCheck = no_stop) -> ClientOutcome:
     """Run `command` with sh in `cwd`; output (stdout+stderr) goes to `log_path` after `header`, capped (logcap).
 
     `stdin` is fed to the client (then end of file). With `duration`, the client
@@ -43,6 +51,7 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
     stops the client's whole process group; partial output stays in the log.
     With the run's `token`, its processes carry it in `role`, and those still
     running when it ends (in its group or not) are stopped: ClientOutcome.strays.
+    `stop` is looked at while the client runs: what it raises stops the client at once.
     """
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}), **environment(token, role))
     argv = ["/bin/sh", "-c", command]
@@ -65,7 +74,7 @@ def run_client(command: str, cwd: str, log_path: Path, header: str, timeout: flo
         if stdin is not None:
             _feed(proc, stdin)
         try:
-            timed_out, stopped = _wait(proc, start, timeout, duration)
+            timed_out, stopped = _wait(proc, start, timeout, duration, stop)
         finally:
             # before the pump's end: a process left holding the output would keep it waiting
             strays = stop_strays(LocalHost(), token, role) if token and any_tagged(token, role) else []
@@ -123,17 +132,18 @@ class LogPump:
         self.close()
 
 
-def _wait(proc: subprocess.Popen[bytes], start: float, timeout: float, duration: Optional[float]) -> Tuple[bool, bool]:
+def _wait(proc: subprocess.Popen[bytes], start: float, timeout: float, duration: Optional[float],
+          stop: StopCheck = no_stop) -> Tuple[bool, bool]:
     """Wait for the client: SIGINT after `duration`, stopped after `timeout`; return (timed out, stopped)."""
     timed_out = stopped = False
     try:
         if duration is not None:
             try:
-                proc.wait(timeout=duration)
+                _wait_watching(proc, duration, stop)
             except subprocess.TimeoutExpired:
                 stopped = True
                 kill_group(proc.pid, signal.SIGINT)
-        proc.wait(timeout=timeout)
+        _wait_watching(proc, timeout, stop)
         if stopped:
             # sh may die of the SIGINT before the program it started has
             # written its last words; wait for the whole group.
@@ -145,6 +155,20 @@ def _wait(proc: subprocess.Popen[bytes], start: float, timeout: float, duration:
         _stop(proc)
         raise
     return timed_out, stopped
+
+
+def _wait_watching(proc: subprocess.Popen[bytes], timeout: float, stop: StopCheck) -> None:
+    """proc.wait(timeout), looking at `stop` every POLL s (what it raises ends the wait)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stop()
+        left = deadline - time.monotonic()
+        try:
+            proc.wait(timeout=max(0.0, min(POLL, left)))
+            return
+        except subprocess.TimeoutExpired:
+            if left <= POLL:
+                raise
 
 
 def _feed(proc: subprocess.Popen[bytes], text: str) -> None:

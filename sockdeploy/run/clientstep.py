@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from sockdeploy.errors import ProgramError
+from sockdeploy.errors import ProgramError, SockdeployError
 from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
 from sockdeploy.run import redirectstep, runtag
@@ -39,9 +38,10 @@ def run_clients(ctx: RunContext, values: Dict[str, Any], client_cwd: str) -> Non
                 future.result()  # the first failure, after all have ended
             return
         for i, run in enumerate(runs, 1):
+            ctx.checkpoint()  # no client run starts once the connection is lost or a watchdog fired
             run_one_client(ctx, i, run, values, client_cwd, prompt, env)
             if i == 1:
-                fault_point("client-runs", ctx.session, ctx.hold)
+                fault_point("client-runs", ctx.session, ctx.hold, ctx.tripwire)
     finally:
         redirectstep.note(ctx, env)
 
@@ -66,19 +66,23 @@ def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, An
             if ctx.pi is not None:
                 outcome = run_remote_client(ctx.pi, client_cwd, command, log_path, log.text(), timeout,
                                             stdin=run.stdin, duration=run.duration, extra_env=env,
-                                            token=ctx.token, role=role)
+                                            token=ctx.token, role=role, stop=ctx.tripwire.check)
             else:
                 outcome = run_client(command, client_cwd, log_path, log.text(), timeout, stdin=run.stdin,
-                                     duration=run.duration, extra_env=env, token=ctx.token, role=role)
-        except BaseException:
+                                     duration=run.duration, extra_env=env, token=ctx.token, role=role,
+                                     stop=ctx.tripwire.check)
+        except BaseException as exc:
             log.output = read_partial(log_path, log.text())
-            log.ending = "interrupted"
+            cause = ctx.tripwire.error
+            log.ending = stopped_by(cause) if cause is not None and exc is cause else "interrupted"
             ctx.folder.write_log(log)
             raise
         _note_outcome(ctx, log, entry, outcome, run, timeout)
         runtag.note(ctx, ctx.client_host_name, outcome.strays)
         waits_on_input = ctx.payload.client_reads_stdin and not run.stdin
         if outcome.timed_out:
+            blame_lost_connection(ctx)
+            ctx.checkpoint()  # stopped (Ctrl-Z) past the watchdog's window: that, not the client, is the cause
             raise ProgramError(f"client run {i} `{command}` did not finish within {timeout:g} s"
                                + (" (it reads standard input and was given none)" if waits_on_input else ""),
                                STDIN_HINT if waits_on_input else
@@ -112,12 +116,19 @@ def _note_outcome(ctx: RunContext, log: ProgramLog, entry: ClientRecord, outcome
 
 def blame_lost_connection(ctx: RunContext) -> None:
     """If the SSH connection died, say so rather than blaming the client it broke."""
-    if ctx.session is None:
+    if ctx.session is None and ctx.pi is None:
         return
-    for _ in range(10):  # the reader thread notices a reset within moments
-        if not ctx.session.alive:
-            _ = ctx.session.transport  # raises ConnectError naming why
-        time.sleep(0.1)
+    # the connection's own thread notices a reset within moments, and the client may have failed first
+    if ctx.tripwire.wait(LOSS_GRACE):
+        ctx.tripwire.check()
+
+
+LOSS_GRACE = 0.5  # seconds a failed client waits to learn whether the connection died (see blame_lost_connection)
+
+
+def stopped_by(error: SockdeployError) -> str:
+    """The client log's last line for a client stopped because the run had to stop."""
+    return f"stopped by sockdeploy: {error.message}"
 
 
 def read_partial(path: Path, header: str) -> str:

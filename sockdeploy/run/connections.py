@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Iterator, Optional, Type
 
-from sockdeploy.errors import ConnectError, ScriptTimeout, SockdeployError
+from sockdeploy.errors import ConnectError, ScriptTimeout, SockdeployError, WatchdogFired
 from sockdeploy.output.progress import Progress
 from sockdeploy.run import runtag
 from sockdeploy.run.context import RunContext, Watchdog
@@ -16,7 +16,7 @@ from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import SshRecord
 from sockdeploy.run.server import finish
 from sockdeploy.run.serverstep import warn_shared
-from sockdeploy.run.watchdog import WATCHDOG_READY, watchdog_script
+from sockdeploy.run.watchdog import WATCHDOG_READY, heartbeat_interval, silence, watchdog_script
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.ssh.session import SshSession
 
@@ -29,6 +29,7 @@ def server_connection(ctx: RunContext) -> Iterator[SshSession]:
     session = shared or SshSession(ctx.cfg.server, accept_new=ctx.opts.accept_new, confirm=ctx.opts.confirm,
                                    prompt=ctx.opts.prompt)
     ctx.session = session
+    unsubscribe = session.on_lost(ctx.tripwire.trip)  # a lost connection stops the run at once
     try:
         fault_point("connect", hold=ctx.hold)
         reused = session.alive
@@ -46,6 +47,7 @@ def server_connection(ctx: RunContext) -> Iterator[SshSession]:
         ctx.record.server.ip = session.peer_ip or resolve(session.hostname)
         yield session
     finally:
+        unsubscribe()
         if shared is None:
             session.close()
 
@@ -69,6 +71,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
     ssh_cfg = ctx.cfg.client.ssh
     pi = SshSession(ssh_cfg, accept_new=ctx.opts.accept_new, confirm=ctx.opts.confirm, prompt=ctx.opts.prompt)
     pi.role = "client host"
+    unsubscribe = pi.on_lost(ctx.tripwire.trip)
     with ctx.progress.step(f"connect to the client host {ssh_cfg.host}"):
         pi.open()
     say_ssh_config(ctx.progress, pi)
@@ -82,7 +85,7 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
         warn_shared(ctx, ws)
         # the server runs there too when both programs run on the client host
         roles = "" if ctx.local_mode else runtag.CLIENT_SIDE
-        watchdog = start_watchdog(pi, ws, ctx.token, roles)
+        watchdog = start_watchdog(pi, ws, ctx, "stopped the client runs", roles)
         ctx.client_watchdog = watchdog
         try:
             yield ws
@@ -97,14 +100,30 @@ def client_host_workspace(ctx: RunContext) -> Iterator[Workspace]:
                 finally:
                     watchdog.close()
     finally:
+        unsubscribe()
         pi.close()
 
 
-def start_watchdog(session: SshSession, ws: Workspace, token: str, roles: str = "") -> Watchdog:
+def start_watchdog(session: SshSession, ws: Workspace, ctx: RunContext, did: str = "stopped the server",
+                   roles: str = "") -> Watchdog:
     """Start the host's watchdog for `ws`: if the connection dies, it stops the server and every process of the
-    run there in `roles` (all when empty), and removes the folder."""
-    return session.start_watchdog(watchdog_script(ws.path, roles), ready=WATCHDOG_READY,
-                                  first=runtag.watchdog_line(token))
+    run there in `roles` (all when empty), and removes the folder.
+
+    If it acts while the connection stands (sockdeploy was stopped past its window), the run stops at once.
+    """
+    def fired(reason: str) -> None:
+        ctx.tripwire.trip(watchdog_fired(session.name, did, reason))
+
+    return session.start_watchdog(watchdog_script(ws.path, roles), interval=heartbeat_interval(), ready=WATCHDOG_READY,
+                                  on_end=fired, first=runtag.watchdog_line(ctx.token))
+
+
+def watchdog_fired(host: str, did: str, reason: str) -> WatchdogFired:
+    """Return the error for a watchdog on `host` that acted on its own; `reason` is what it said (seconds of silence)."""
+    heard = f" (it heard no heartbeat for {reason} s)" if reason.isdigit() else ""
+    return WatchdogFired(f"the watchdog on {host} {did} and removed the run folder{heard}",
+                         f"sockdeploy must keep running (no Ctrl-Z) for the whole run; the watchdog acts after "
+                         f"{silence()} s without a heartbeat. Run again")
 
 
 def resolve(name: str) -> str:

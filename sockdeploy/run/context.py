@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,17 @@ from sockdeploy.run.record import RunRecord
 from sockdeploy.run.runtag import new_token
 from sockdeploy.run.server import ServerProcess
 from sockdeploy.run.signals import HOLD, SignalHold
+from sockdeploy.run.tripwire import PAUSES, Tripwire
+from sockdeploy.run.watchdog import silence
 from sockdeploy.spec.hosts import Config
 from sockdeploy.spec.payload import Payload
 from sockdeploy.ssh.session import SshSession
 
 # Seconds a server that should end by itself gets after the last client run.
 SERVER_EXIT_WAIT = 10.0
+# After sockdeploy was stopped past a watchdog's window: what the watchdog did arrives with the first
+# packets after the pause, well within this.
+WATCHDOG_NEWS = 1.0
 
 
 @dataclass
@@ -96,12 +102,27 @@ class RunContext:
     clock: Optional[ClockProbe] = None  # the server host's clock offset, for the timeline
     # The run's tag (run/runtag.py): every process the run starts carries it; never printed or recorded.
     token: str = field(default_factory=new_token)
+    tripwire: Tripwire = field(default_factory=Tripwire)  # a lost connection, a watchdog that fired: stop now
+    tunnel_cause: Optional[SockdeployError] = None  # a tunnel error that explains the run's failure (see tunnelstep)
+    started_at: float = field(default_factory=time.monotonic)
+    steps_ended: Optional[float] = None  # time.monotonic() when the steps ended (before cleanup)
+    _checked_at: float = field(default_factory=time.monotonic)
 
     def note(self, text: str) -> None:
         """Say `text` (what sockdeploy noticed and adapted to) and keep it for run.json and transcript.md."""
         self.progress.info(text)
         if text not in (self.record.notes or []):
             self.record.notes = (self.record.notes or []) + [text]
+
+    def checkpoint(self) -> None:
+        """Before a step: raise the reason to stop, if any; after a pause past a watchdog's window
+        (Ctrl-Z), first give the news of what that watchdog did a moment to arrive."""
+        self.tripwire.check()
+        paused = PAUSES.longest_since(self._checked_at)
+        self._checked_at = time.monotonic()
+        if paused >= silence() and (self.watchdog is not None or self.client_watchdog is not None):
+            self.tripwire.wait(WATCHDOG_NEWS)
+        self.tripwire.check()
 
     @property
     def local_mode(self) -> bool:

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from sockdeploy.errors import ConnectError
+from sockdeploy.errors import ConnectionLost
 from sockdeploy.output.logcap import CappedLog
 from sockdeploy.remote import marker
 from sockdeploy.remote.program import PROCS, sh_command
-from sockdeploy.run.clients import ClientOutcome
+from sockdeploy.run.clients import ClientOutcome, StopCheck, no_stop
 from sockdeploy.run.runtag import stdin_line, strays
 
 
@@ -39,7 +39,7 @@ def _marker_ints(err: bytes, tag: str) -> List[int]:
 def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, header: str, timeout: float,
                       stdin: Optional[str] = None, duration: Optional[float] = None,
                       extra_env: Optional[Dict[str, str]] = None, token: Optional[str] = None,
-                      role: str = "") -> ClientOutcome:
+                      role: str = "", stop: StopCheck = no_stop) -> ClientOutcome:
     """Run `command` with sh in `ws_path` on the client host; stream its output to `log_path` here.
 
     Same contract as clients.run_client: `stdin` is fed then closed; with
@@ -48,7 +48,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     times are taken as lines arrive here; the log is capped here (logcap), the
     host that writes it. With the run's `token`, the client's processes carry
     it in `role`; those left running when it ends are stopped there and come
-    back in ClientOutcome.strays.
+    back in ClientOutcome.strays; what `stop` raises stops the client at once.
     """
     start = time.monotonic()
     tagged = bool(token and role)
@@ -58,7 +58,7 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     if stdin is not None:
         chan.sendall(stdin.encode())
     chan.shutdown_write()
-    run = _ClientOnChannel(session, chan, start, timeout, duration)
+    run = _ClientOnChannel(session, chan, start, timeout, duration, stop)
     log_path.write_text(header, encoding="utf-8")
     with CappedLog(log_path) as log:
         run.follow(log)
@@ -67,8 +67,8 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
     if status is None and not run.timed_out:
         time.sleep(0.2)  # paramiko notices a reset connection within moments
         if not session.alive:
-            raise ConnectError(f"the SSH connection to the client host {session.name} was lost during the client run",
-                               "check the Pi's network and run again; its watchdog stops the client and removes its folder")
+            raise ConnectionLost(f"the SSH connection to the client host {session.name} was lost during the client run",
+                                 "check the Pi's network and run again; its watchdog stops the client and removes its folder")
     text = log_path.read_text(encoding="utf-8", errors="replace")
     output = text[len(header):] if text.startswith(header) else text
     return ClientOutcome(exit_code=None if run.timed_out else status, output=output, timed_out=run.timed_out,
@@ -79,8 +79,10 @@ def run_remote_client(session: Any, ws_path: str, command: str, log_path: Path, 
 class _ClientOnChannel:
     """One client run's channel: its output copied to the log, its stop and timeout enforced."""
 
-    def __init__(self, session: Any, chan: Any, start: float, timeout: float, duration: Optional[float]) -> None:
+    def __init__(self, session: Any, chan: Any, start: float, timeout: float, duration: Optional[float],
+                 stop: StopCheck = no_stop) -> None:
         self.session = session
+        self.stop = stop
         self.chan = chan
         self.err = b""  # client_run.sh's markers
         self.pid: Optional[int] = None
@@ -94,6 +96,7 @@ class _ClientOnChannel:
         chan = self.chan
         try:
             while True:
+                self.stop()
                 select.select([chan], [], [], 0.05)
                 self._read(log)
                 if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():

@@ -6,6 +6,7 @@ run_steps() reads top to bottom; each step lives in a module named for what it h
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -18,6 +19,7 @@ from sockdeploy.run.context import RunContext, RunOptions
 from sockdeploy.run.faults import fault_point
 from sockdeploy.run.record import RunRecord, ServerRecord
 from sockdeploy.run.sources import SOURCES_DIR, is_snapshot, snapshot_sources
+from sockdeploy.run.tripwire import PAUSES
 from sockdeploy.run.watchdog import LocalWatchdog
 from sockdeploy.run.workspace import Workspace, create_workspace
 from sockdeploy.spec.hosts import Config
@@ -41,11 +43,15 @@ class RunResult:
 
 def run_payload(payload: Payload, cfg: Optional[Config], opts: RunOptions, progress: Optional[Progress] = None) -> RunResult:
     """Run one payload end to end; never raises a SockdeployError (it lands in the result)."""
+    PAUSES.start()  # a Ctrl-Z past a watchdog's window is then named as such
     ctx = new_context(payload, cfg, opts, progress or Progress(quiet=True))
     error: Optional[SockdeployError] = None
     try:
         with ctx.stack:
-            run_steps(ctx)
+            try:
+                run_steps(ctx)
+            finally:
+                ctx.steps_ended = time.monotonic()  # what trips the run after this came during cleanup
         error = verdicts.run_verdict(ctx)
     except KeyboardInterrupt:
         error = Interrupted("interrupted (Ctrl-C)", f"partial transcripts are in {ctx.folder.path}; run again when ready")
@@ -121,11 +127,11 @@ def run_steps(ctx: RunContext) -> None:
         values = _local_values(ws)
     else:
         with connections.ForwardingCheck(session, wanted=ctx.via == "tunnel") as forwarding:
-            fault_point("upload", session, ctx.hold)
+            fault_point("upload", session, ctx.hold, ctx.tripwire)
             ws = stack.enter_context(serverstep.remote_workspace(ctx, session))
         forwarding.confirm(progress)
         # 3. the watchdog: a dropped connection gets the server stopped and its folder removed there
-        ctx.watchdog = connections.start_watchdog(session, ws, ctx.token)
+        ctx.watchdog = connections.start_watchdog(session, ws, ctx)
         ctx.clock = ClockProbe(session).start()  # for the timeline, measured while the build runs
         serverstep.survey_ports(ctx, ws)
         if client_ws is None:  # here, while the watchdog starts on the server host
@@ -133,7 +139,8 @@ def run_steps(ctx: RunContext) -> None:
                 client_ws = stack.enter_context(buildstep.local_workspace(ctx))
                 buildstep.build(ctx, client_ws, payload.client.build, "client")
         ctx.watchdog.ensure()
-        fault_point("build", session, ctx.hold)
+        fault_point("build", session, ctx.hold, ctx.tripwire)
+        ctx.checkpoint()
         with progress.step(f"build the server on {session.name}"):
             buildstep.build(ctx, ws, payload.server.build, "server")
         if ctx.pi is not None:
@@ -146,13 +153,15 @@ def run_steps(ctx: RunContext) -> None:
         if session is not None:
             pathstep.choose_path(ctx, port, values)
 
+    ctx.checkpoint()
     serverstep.launch(ctx, ws, values, before_start=choose_path)
     # 6. the tunnel or UDP relay, once the server listens
+    ctx.checkpoint()
     if ctx.record.via == "tunnel" and values["port"] is not None:
         tunnelstep.open_tunnel(ctx, values["port"], values)
     if ctx.client_watchdog is not None:
         ctx.client_watchdog.ensure()  # no client runs on the client host unwatched
-    fault_point("server-start", ctx.session, ctx.hold)
+    fault_point("server-start", ctx.session, ctx.hold, ctx.tripwire)
     # 7. the client runs: through a tunnel they may use another local port than the server's
     ctx.server_values = dict(values)
     ctx.client_values = dict(values, port=values.get("client_port") or values["port"])

@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterator, Union
 
 from sockdeploy.net.forward import LocalForward, RemoteForward
 from sockdeploy.net.udprelay import JoinedUdpRelay, UdpRelay, client_script, remote_script
+from sockdeploy.run import tunnelcause
 from sockdeploy.run.context import RunContext
 from sockdeploy.run.record import TunnelRecord
 from sockdeploy.ssh.session import SshSession
@@ -70,6 +71,7 @@ def _forward(ctx: RunContext, port: int, values: Dict[str, Any]) -> Iterator[For
                 if fwd.errors:
                     ctx.tunnel_errors = list(fwd.errors)
                     ctx.record.tunnel.errors = [e.message for e in fwd.errors]
+                    tunnelcause.explain(ctx, session, port)  # before the server is stopped
 
 
 @contextmanager

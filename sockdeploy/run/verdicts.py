@@ -1,15 +1,25 @@
-"""The verdicts after the run: the server's own exit, the tunnel, the expectations, and the final error."""
+"""The verdicts after the run: the server's own exit, the tunnel, the expectations, and the final error.
+
+The final error names the true cause: a lost connection or a watchdog that
+fired (sockdeploy stopped with Ctrl-Z) outranks the failures it caused, and so
+does a tunnel that could not reach a server still running.
+"""
 
 from __future__ import annotations
 
 from typing import Optional
 
-from sockdeploy.errors import ExpectationsFailed, ProgramError, SockdeployError
+from sockdeploy.errors import ConnectionLost, ExpectationsFailed, Interrupted, ProgramError, SockdeployError, WatchdogFired
 from sockdeploy.run.context import SERVER_EXIT_WAIT, RunContext
 from sockdeploy.run.exitstatus import program_failure
 from sockdeploy.run.expectations import evaluate
 from sockdeploy.run.record import ErrorRecord, ExpectationRecord
 from sockdeploy.run.signals import on_main_thread
+from sockdeploy.run.tripwire import PAUSES, PauseWatch
+
+# A failure raised this soon before the connection was found lost may still be its consequence
+# (a client that saw its connection drop before paramiko's thread did).
+CAUSE_SLACK = 0.5
 
 
 def server_verdict(ctx: RunContext) -> Optional[SockdeployError]:
@@ -54,13 +64,38 @@ def expectations_verdict(ctx: RunContext) -> Optional[SockdeployError]:
 
 def run_verdict(ctx: RunContext) -> Optional[SockdeployError]:
     """The first failure among the verdicts made after a run whose steps all completed."""
-    return server_verdict(ctx) or tunnel_verdict(ctx) or expectations_verdict(ctx)
+    return ctx.tunnel_cause or server_verdict(ctx) or tunnel_verdict(ctx) or expectations_verdict(ctx)
+
+
+def true_cause(ctx: RunContext, error: Optional[SockdeployError]) -> Optional[SockdeployError]:
+    """The cause behind `error`: a lost connection or a fired watchdog from before the steps ended, or a
+    tunnel that could not reach the server behind a program's failure; else `error` itself."""
+    if isinstance(error, Interrupted):
+        return error  # the person's own Ctrl-C (or a closed terminal) is named as such
+    cause = ctx.tripwire.cause_before(None if ctx.steps_ended is None else ctx.steps_ended + CAUSE_SLACK)
+    if cause is not None:
+        return with_pause(ctx, cause)
+    if ctx.tunnel_cause is not None and isinstance(error, ProgramError):
+        return ctx.tunnel_cause
+    return error
+
+
+def with_pause(ctx: RunContext, error: SockdeployError) -> SockdeployError:
+    """Say first that sockdeploy was stopped (Ctrl-Z) during the run, when that explains a lost connection
+    or a watchdog that fired."""
+    paused = PAUSES.longest_since(ctx.started_at)
+    if paused < PauseWatch.MIN_PAUSE or not isinstance(error, (ConnectionLost, WatchdogFired)):
+        return error
+    return type(error)(f"sockdeploy was stopped for {paused:.0f} s; {error.message}",
+                       "keep sockdeploy running for the whole run (no Ctrl-Z, no sleeping laptop); run again")
 
 
 def final_error(ctx: RunContext, error: Optional[SockdeployError]) -> Optional[SockdeployError]:
-    """Settle the run's error: a failed cleanup when nothing else failed, a held signal over a verdict."""
+    """Settle the run's error: a failed cleanup when nothing else failed, the true cause over its
+    consequences, a held signal over a verdict."""
     if error is None and ctx.cleanup_error is not None:
         error = ctx.cleanup_error
+    error = true_cause(ctx, error)
     if on_main_thread():  # signals are held for the main thread's run, not a worker's
         held = ctx.hold.error(ctx.folder.path)
         ctx.hold.clear()

@@ -16,15 +16,33 @@ WATCHDOG_READY = (marker.PREFIX + "WATCHING").encode()  # its pid file is writte
 # This machine's watchdog acts on the end of its pipe alone: nothing between here and here can go silent.
 LOCAL_SILENCE = 10 ** 9
 PID_FILE = "lifeline.pid"  # the watchdog's pid file (named in watchdog.sh and run_procs.sh too)
+HEARTBEAT = 5.0  # seconds between two heartbeats at the default silence
+# The fault tests shorten the window (a stop past it in seconds, not half a minute); not for users.
+SILENCE_ENV = "SOCKDEPLOY_WATCHDOG_SILENCE"
 
 
-def watchdog_script(run_dir: str, roles: str = "", silence: int = WATCHDOG_SILENCE) -> str:
+def silence() -> int:
+    """Seconds without a heartbeat before a host's watchdog acts."""
+    try:
+        return max(2, int(os.environ.get(SILENCE_ENV, "")))
+    except ValueError:
+        return WATCHDOG_SILENCE
+
+
+def heartbeat_interval() -> float:
+    """Seconds between two heartbeats: several fit into the watchdog's window."""
+    return min(HEARTBEAT, silence() / 4)
+
+
+def watchdog_script(run_dir: str, roles: str = "", window: Optional[int] = None) -> str:
     """Return the command that runs the watchdog (watchdog.sh) for the run folder `run_dir`, for the whole run.
 
     It replaces the channel's shell, so it watches the sshd process that started it.
     `roles` are the roles of the run's tagged processes it stops on that host (empty: all).
     """
-    return sh_command(PROCS, "watchdog.sh", args=[run_dir, silence, roles], replace=True)
+    window = silence() if window is None else window
+    listen = max(1, min(5, window // 4))  # seconds it listens at a time (the window is counted in these)
+    return sh_command(PROCS, "watchdog.sh", args=[run_dir, window, roles, listen], replace=True)
 
 
 class LocalWatchdog:

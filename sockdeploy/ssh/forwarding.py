@@ -39,9 +39,13 @@ def open_forward(open_channel: ChannelOpener, host_label: str, host: str, port: 
             raise ForwardingForbidden(
                 f"the SSH server on {host_label} forbids port forwarding (sshd AllowTcpForwarding no), so no tunnel is possible",
                 "use the VPN (--via vpn) or run from campus (--via direct)") from None
-        raise ForwardConnectFailed(f"{host_label} could not connect to {host}:{port} for the tunnel: {exc.text}",
-                                   "check that the server listens on all addresses (INADDR_ANY), "
-                                   "not only its public one") from None
+        # sshd's own words ("Connection refused") when install() kept them, else paramiko's ("Connect failed")
+        why = getattr(exc, "sd_text", "") or exc.text
+        failed = ForwardConnectFailed(f"{host_label} could not connect to {host}:{port} for the tunnel: {why}",
+                                      "check that the server listens on all addresses (INADDR_ANY), "
+                                      "not only its public one")
+        failed.reason = why.lower()
+        raise failed from None
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise ConnectError(f"the SSH connection to {host_label} failed while opening a tunnel channel: {exc}",
                            "check your network and run again") from None
@@ -77,7 +81,55 @@ def listen_remote(transport: Any, host_label: str, port: int, handler: Handler) 
                                   "the port may be busy there, or its sshd forbids forwarding (AllowTcpForwarding)") from None
 
 
-# -- forwarded data straight to its local socket -------------------------------------
+# -- the connection's handlers: sshd's reasons kept, forwarded data delivered directly ----------
+
+def install(transport: Any) -> None:
+    """Take over the parts of paramiko's message handling that forwarding needs, on this transport only."""
+    install_direct_delivery(transport)
+    keep_open_failure_text(transport)
+
+
+def keep_open_failure_text(transport: Any) -> None:
+    """Keep sshd's reason for a refused channel ("Connection refused") for open_channel() to add to the error.
+
+    paramiko's ChannelException carries only the reason code's name ("Connect failed").
+    """
+    from paramiko.common import MSG_CHANNEL_OPEN_FAILURE
+
+    table = getattr(transport, "_handler_table", None)
+    if not isinstance(table, dict) or MSG_CHANNEL_OPEN_FAILURE not in table:
+        return
+    original = table[MSG_CHANNEL_OPEN_FAILURE]
+
+    def parse(m: Any) -> None:
+        try:
+            start = m.packet.tell()
+            m.get_int()  # channel id
+            m.get_int()  # reason code
+            # kept before paramiko wakes the opener, which reads it (opens are one at a time per connection)
+            transport._sd_open_failure = m.get_text()
+            m.packet.seek(start)
+        except Exception:  # not the message layout expected: paramiko's own words stay
+            transport._sd_open_failure = ""
+        original(m)
+
+    table[MSG_CHANNEL_OPEN_FAILURE] = parse
+
+
+def open_channel(transport: Any, kind: str, *args: Any, **kwargs: Any) -> Any:
+    """transport.open_channel(), with sshd's reason for a refusal on the ChannelException (as `sd_text`).
+
+    The caller opens one channel at a time on `transport` (see keep_open_failure_text).
+    """
+    import paramiko
+
+    try:
+        return transport.open_channel(kind, *args, **kwargs)
+    except paramiko.ChannelException as exc:
+        exc.sd_text = getattr(transport, "_sd_open_failure", "")  # type: ignore[attr-defined]  # read by open_forward
+        raise
+
+
 
 def install_direct_delivery(transport: Any) -> None:
     """Route the data of channels with a sink to it, on this transport only."""

@@ -32,6 +32,7 @@ from sockdeploy.errors import ConnectError, HelperLost, HelperUnavailable, Scrip
 from sockdeploy.remote.host import CommandResult, Stdin, stdin_parts
 from sockdeploy.remote.program import with_args
 from sockdeploy.remote.scripts import load
+from sockdeploy.ssh.shellstart import FIRST_ANSWER, silent_shell
 
 # The switch's name predates the "remote helper" name; users and tests set it.
 ENV_SWITCH = "SOCKDEPLOY_REMOTE_AGENT"
@@ -75,9 +76,13 @@ def send_all(chan: Any, data: bytes, deadline: Optional[float]) -> None:
 class RemoteHelper:
     """The local end of one helper channel; runs one script at a time."""
 
-    def __init__(self, chan: Any, alive: Callable[[], bool], *, nonce: Optional[str] = None, owner: Any = None) -> None:
+    def __init__(self, chan: Any, alive: Callable[[], bool], *, nonce: Optional[str] = None, owner: Any = None,
+                 host: str = "the host", first_answer: float = FIRST_ANSWER) -> None:
         """`chan` is a paramiko-like channel that runs (or is about to run) launcher(self.nonce);
-        `alive` tells whether its connection is up; `owner` is that connection."""
+        `alive` tells whether its connection is up; `owner` is that connection, on `host`; the greeting
+        must come within `first_answer` s."""
+        self.host = host
+        self.first_answer = first_answer
         self._chan = chan
         self._alive = alive
         self._buf = bytearray()
@@ -112,10 +117,13 @@ class RemoteHelper:
     def _greet(self, deadline: Optional[float]) -> None:
         """Skip what the login shell printed and find the helper's greeting line."""
         marker = f"\n{self.nonce}\n".encode()
+        started = time.monotonic()
+        limit = started + self.first_answer
+        deadline = limit if deadline is None else min(deadline, limit)
         while marker not in self._buf:
             try:
                 if not self._fill(len(self._buf) + 1, deadline):
-                    raise HelperLost()
+                    raise silent_shell(self.host, round(time.monotonic() - started, 1), "start sockdeploy's helper")
             except HelperLost:
                 if self._exit_status(wait=2.0) == NO_PYTHON:
                     raise HelperUnavailable() from None
@@ -142,9 +150,10 @@ class RemoteHelper:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self._send_request(script, stdin, deadline)
             if not self._greeted:
+                # nothing is sent before the greeting: a start-up file that reads stdin would swallow it
                 self._greet(deadline)
+            self._send_request(script, stdin, deadline)
             result = self._response(deadline)
         except BaseException:
             self.broken = True
@@ -159,9 +168,6 @@ class RemoteHelper:
         try:
             self._chan.sendall(request_head(script, size))
         except (OSError, EOFError):
-            # the launcher may have ended already (no python3) before the request went out
-            if not self._greeted and self._exit_status(wait=2.0) == NO_PYTHON:
-                raise HelperUnavailable() from None
             raise HelperLost() from None
         sent = 0
         try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, List, Sequence, Union
 
 from sockdeploy.errors import ConnectError, ScriptTimeout
 from sockdeploy.remote.host import CommandResult
 from sockdeploy.ssh.command import wrap_script
+from sockdeploy.ssh.shellstart import new_marker, strip_before_marker
 
 if TYPE_CHECKING:
     from sockdeploy.ssh.session import SshSession
@@ -26,8 +28,10 @@ def run_on_hosts(sessions: Sequence[SshSession], script: str, *, timeout: float 
         # a closed session, or two on one host (Fabric keys its results by user@host:port): one at a time
         return [_run_one(s, script, timeout) for s in sessions]
     group = ThreadingGroup.from_connections(conns)
+    marker = new_marker()  # what a login shell's start-up files print comes before it
     try:
-        results = group.run(wrap_script(script), hide=True, warn=True, in_stream=False, timeout=timeout)
+        # an empty stdin: end of file at once, so a start-up file's `read` does not wait for the timeout
+        results = group.run(wrap_script(script, marker), hide=True, warn=True, in_stream=io.StringIO(""), timeout=timeout)
     except GroupException as exc:
         results = exc.result
     out: List[Union[CommandResult, ConnectError]] = []
@@ -37,7 +41,7 @@ def run_on_hosts(sessions: Sequence[SshSession], script: str, *, timeout: float 
             out.append(ConnectError(f"running a check on {session.name} failed: {result or 'no result'}",
                                     "check your network and the host, then run again"))
         else:
-            out.append(CommandResult(result.stdout, result.stderr, result.exited))
+            out.append(CommandResult(strip_before_marker(result.stdout, marker), result.stderr, result.exited))
     return out
 
 

@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from sockdeploy.errors import ConnectError, HelperLost, HelperUnavailable
+from sockdeploy.errors import ConnectError, ConnectionLost, HelperLost, HelperUnavailable
 from sockdeploy.remote.host import CommandResult, Stdin
 from sockdeploy.spec.hosts import ServerConfig
 from sockdeploy.ssh import channel, forwarding
@@ -23,10 +23,11 @@ from sockdeploy.ssh.helperpool import HelperPool
 from sockdeploy.ssh.hostkeys import KnownHosts, known_hosts_for
 from sockdeploy.ssh.keepalive import Keepalive
 from sockdeploy.ssh.keyinstall import install_key
+from sockdeploy.ssh.linkwatch import LinkWatch, Listener, LostListeners, connection_lost
 from sockdeploy.ssh.resolver import SshOptions, resolve_server
 from sockdeploy.ssh.route import Route
 from sockdeploy.ssh.terminal import Confirm, Prompt
-from sockdeploy.ssh.watchdog import Watchdog
+from sockdeploy.ssh.watchdog import OnEnd, Watchdog
 
 log = logging.getLogger("sockdeploy.ssh.session")
 
@@ -73,6 +74,8 @@ class SshSession:
         self._route: Optional[Route] = None
         self._transport: Any = None
         self._keepalive: Optional[Keepalive] = None
+        self._link: Optional[LinkWatch] = None
+        self._lost = LostListeners()  # told at once when the connection dies (see on_lost)
         self._open_lock = threading.Lock()  # see _open
         self.auth_used: Optional[str] = None  # how the last login succeeded (method, key fingerprint), for -v
         self.ssh_options: Optional[SshOptions] = None  # what OpenSSH's config says for this host (ssh -G)
@@ -119,12 +122,15 @@ class SshSession:
         # Fabric's own view (its connect() never returned, see handshake): without it Fabric would
         # log in again for a ThreadingGroup, and conn.close() would leave the connection open.
         conn.transport = transport
-        forwarding.install_direct_delivery(transport)
+        forwarding.install(transport)
         if self._keepalive is not None:  # a reopen: the old link's keepalive has ended
             self._keepalive.close()
-        self._keepalive = Keepalive(transport, self.cfg.host, requests=self._global_requests,
-                                    **keepalive_timing(self.ssh_options))
-        self._keepalive.start()
+        keepalive = self._keepalive = Keepalive(transport, self.cfg.host, requests=self._global_requests,
+                                                **keepalive_timing(self.ssh_options))
+        keepalive.start()
+        if self._link is not None:  # a reopen: the old link has ended
+            self._link.close()
+        self._link = LinkWatch(transport, self.cfg.host, self._lost, lambda: keepalive.dead_reason).start()
         self.strict_kex = bool(getattr(transport, "agreed_on_strict_kex", False))
         log.info("connected to %s; strict key exchange (Terrapin fix): %s", target, "yes" if self.strict_kex else "no")
         self.name = conn.original_host
@@ -134,6 +140,8 @@ class SshSession:
 
     def close(self) -> None:
         """End the helpers, the connection and its keepalive thread."""
+        if self._link is not None:
+            self._link.closing()  # this ending is asked for, not a loss
         self.helpers.close()
         conn, self._conn, self._transport = self._conn, None, None
         if conn is not None:
@@ -145,18 +153,29 @@ class SshSession:
             self._route.close()  # the jump hosts, after the connection that ran through them
         if self._keepalive is not None:
             self._keepalive.close()  # after the transport closed: its thread then ends at once
+        if self._link is not None:
+            self._link.close()  # likewise
 
     @property
     def dead_reason(self) -> Optional[str]:
         """Why the keepalive declared the link dead, if it did."""
         return self._keepalive.dead_reason if self._keepalive is not None else None
 
+    def on_lost(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` (on a thread of its own) the moment the connection dies; return the unsubscriber."""
+        return self._lost.subscribe(listener)
+
+    def lost_error(self) -> ConnectionLost:
+        """Return the error naming why the connection died (or that it is closed)."""
+        if self._link is not None and self._link.error is not None:
+            return self._link.error
+        return connection_lost(self.cfg.host, self.dead_reason or "it is closed")
+
     @property
     def transport(self) -> Any:
-        """Return the live paramiko transport; raise ConnectError naming why when it is gone."""
+        """Return the live paramiko transport; raise ConnectionLost naming why when it is gone."""
         if self._transport is None or not self._transport.is_active():
-            why = f" ({self.dead_reason})" if self.dead_reason else ""
-            raise ConnectError(f"the SSH connection to {self.cfg.host} was lost{why}", "check your network and run again")
+            raise self.lost_error()
         return self._transport
 
     def _raise_if_lost(self) -> None:
@@ -165,8 +184,7 @@ class SshSession:
 
     def _failed(self, exc: BaseException) -> ConnectError:
         if isinstance(exc, EOFError) and not str(exc):  # paramiko's word for a socket that closed under a write
-            return ConnectError(f"the SSH connection to {self.cfg.host} was lost (closed by the other end)",
-                                "check your network and run again")
+            return connection_lost(self.cfg.host, "closed by the other end")
         return ConnectError(f"the SSH connection to {self.cfg.host} failed: {exc}", "check your network and run again")
 
     @property
@@ -190,15 +208,21 @@ class SshSession:
         "Unable to open channel." instead.
         """
         with self._open_lock:
-            return transport.open_channel(kind, *args, timeout=CONNECT_TIMEOUT, **kwargs)
+            return forwarding.open_channel(transport, kind, *args, timeout=CONNECT_TIMEOUT, **kwargs)
 
-    def _exec(self, transport: Any, command: str, what: str) -> Any:
-        """Open a session channel on `transport` and start `command` on it; ConnectError if that fails."""
+    def _exec(self, transport: Any, script: str, what: str, *, marked: bool = True) -> Any:
+        """Open a session channel on `transport` and start `script` on it; ConnectError if that fails.
+
+        `marked`: return once the script runs, what the login shell printed skipped (see shellstart).
+        """
         import paramiko
 
         try:
             chan = self._open(transport)
-            chan.exec_command(command)
+            if marked:
+                channel.start(chan, script, self.name)
+            else:
+                chan.exec_command(wrap_script(script))
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(f"cannot open {what} to {self.cfg.host}: {exc}", "check your network and run again") from None
         return chan
@@ -236,28 +260,20 @@ class SshSession:
     # -- channels of their own -----------------------------------------------------
     def start_stream(self, script: str) -> Any:
         """Run `script` on its own channel and hand back the channel (stdin/stdout as a byte stream)."""
-        return self._exec(self.transport, wrap_script(script), "a channel")
+        return self._exec(self.transport, script, "a channel")
 
     def start_watchdog(self, script: str, interval: float = WATCHDOG_INTERVAL, ready: Optional[bytes] = None,
-                       first: bytes = b"") -> Watchdog:
+                       on_end: Optional[OnEnd] = None, first: bytes = b"") -> Watchdog:
         """Run `script` on a channel kept open with heartbeats; closing or losing it ends the script.
 
         The channel opens in the background (off the critical path); Watchdog.ensure()
-        waits for it and, with `ready`, until the script has printed that line.
-        `first` goes to the script before the first heartbeat (the run's token).
+        waits for it and, with `ready`, until the script has printed that line. `on_end`
+        hears that the script ended on its own while the connection stood (it fired).
+        `first` goes to the script once it runs, before the first heartbeat (the run's token).
         """
         transport = self.transport
-
-        def opener() -> Any:
-            chan = self._exec(transport, wrap_script(script), "the watchdog channel")
-            try:
-                chan.sendall(first + b".")
-            except (EOFError, OSError) as exc:
-                raise ConnectError(f"cannot open the watchdog channel to {self.cfg.host}: {exc}",
-                                   "check your network and run again") from None
-            return chan
-
-        return Watchdog(opener, interval, ready)
+        return Watchdog(lambda: self._exec(transport, script, "the watchdog channel", marked=False), interval, ready,
+                        on_end=on_end, alive=transport.is_active, host=self.name, first=first)
 
     start_lifeline = start_watchdog  # the runner's name for it until it says watchdog too
 
@@ -291,7 +307,7 @@ class SshSession:
         transport = self.transport
         try:
             chan = self._open(transport)
-            helper = RemoteHelper(chan, transport.is_active, owner=transport)
+            helper = RemoteHelper(chan, transport.is_active, owner=transport, host=self.name)
             chan.exec_command(wrap_script(launcher(helper.nonce)))
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(f"cannot open a channel to {self.cfg.host}: {exc}",
@@ -313,7 +329,7 @@ class SshSession:
                 self._raise_if_lost()
 
         try:
-            return channel.collect(chan, script, stdin, timeout, check_alive)
+            return channel.collect(chan, script, stdin, timeout, check_alive, self.name)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             self._raise_if_lost()  # "was lost", when it was, rather than the bare EOFError
             raise self._failed(exc) from None

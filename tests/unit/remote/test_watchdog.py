@@ -29,6 +29,7 @@ def test_end_of_file_stops_server_and_client_and_removes_the_folder(host, start_
     run = _run_dir(tmp_path, server, client)
     result = host.run(watchdog_script(str(run)), stdin=b"..", timeout=30)
     assert WATCHDOG_READY.decode() in result.stdout.splitlines()
+    assert "SD-FIRED 0" in result.stdout.splitlines()  # said before acting: on end of file, not on silence
     assert not run.exists()
     assert wait_until(lambda: not group_exists(server) and not group_exists(client))
 
@@ -37,7 +38,7 @@ def test_graceful_close_leaves_everything(host, start_group, tmp_path):
     server = start_group()
     run = _run_dir(tmp_path, server)
     result = host.run(watchdog_script(str(run)), stdin=b"..q", timeout=30)
-    assert result.exit_status == 0
+    assert result.exit_status == 0 and "SD-FIRED" not in result.stdout
     assert run.is_dir() and group_exists(server)
     # the pid file marks the run as alive for later sweeps
     assert (run / "lifeline.pid").read_text().strip().isdigit()
@@ -55,17 +56,20 @@ def test_it_refreshes_the_heartbeat_other_machines_go_by(host, start_group, tmp_
 def test_silence_stops_the_server(start_group, tmp_path):
     server = start_group()
     run = _run_dir(tmp_path, server)
-    # 5 s of silence instead of the real 20, with stdin open and nothing on it
-    command = sh_command(PROCS, "watchdog.sh", args=[str(run), 5])
+    # 2 s of silence heard in 1 s slices instead of the real 20 in 5, with stdin open and nothing on it
+    command = sh_command(PROCS, "watchdog.sh", args=[str(run), 2, "", 1])
     began = time.monotonic()
     proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             start_new_session=True)
     try:
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=30) == 0  # with stdin still open: silence, not end of file
+        assert proc.stdout is not None
+        out = proc.stdout.read()
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
-    assert time.monotonic() - began >= 4.5
+    assert 1.8 <= time.monotonic() - began < 10
+    assert b"SD-FIRED 2\n" in out  # the seconds without a heartbeat: a run stopped with Ctrl-Z reports them
     assert not run.exists()
     assert wait_until(lambda: not group_exists(server))
 

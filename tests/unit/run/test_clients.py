@@ -114,6 +114,30 @@ def test_what_a_client_leaves_running_is_stopped_and_named(tmp_path):
             pass
 
 
+def test_a_run_that_must_stop_stops_the_client_at_once_with_its_output_kept(tmp_path):
+    import pytest
+
+    from sockdeploy.errors import ConnectionLost
+
+    log = tmp_path / "client.log"
+    lost = threading.Event()
+
+    def stop() -> None:
+        if lost.is_set():
+            raise ConnectionLost("the SSH connection to login was lost (connection reset)")
+
+    token = f"5{os.getpid() % 10**6:06d}"
+    threading.Timer(0.5, lost.set).start()
+    began = time.monotonic()
+    with pytest.raises(ConnectionLost):
+        run_client(f"echo before; exec sleep {token}", str(tmp_path), log, HEADER, 30, stop=stop)
+    assert time.monotonic() - began < 3
+    assert log.read_text() == HEADER + "before\n"
+    import subprocess
+
+    assert subprocess.run(["pgrep", "-f", f"sleep {token}"], capture_output=True).returncode == 1, "the client was left running"
+
+
 def test_a_client_printing_more_than_a_log_keeps_leaves_its_head_and_tail(tmp_path):
     from sockdeploy.output.logcap import HEAD_BYTES, PIECE_BYTES, elision_note
 

@@ -48,3 +48,23 @@ def test_not_wanted_asks_nothing():
         pass
     check.confirm(Progress(quiet=True))
     assert session.calls == 0
+
+
+def test_a_watchdog_that_acted_names_its_host_and_the_silence_it_heard() -> None:
+    from sockdeploy.run.connections import watchdog_fired
+
+    err = watchdog_fired("login", "stopped the server", "20")
+    assert err.kind == "watchdog" and err.exit_code == 3
+    assert err.message == ("the watchdog on login stopped the server and removed the run folder "
+                           "(it heard no heartbeat for 20 s)")
+    assert watchdog_fired("pi", "stopped the client runs", "").message.endswith("removed the run folder")
+
+
+def test_the_watchdog_window_can_be_shortened_for_the_tests(monkeypatch) -> None:
+    from sockdeploy.run import watchdog
+
+    assert (watchdog.silence(), watchdog.heartbeat_interval()) == (20, 5.0)
+    assert watchdog.watchdog_script("/tmp/run-x").endswith(" /tmp/run-x 20 '' 5")
+    monkeypatch.setenv(watchdog.SILENCE_ENV, "3")
+    assert (watchdog.silence(), watchdog.heartbeat_interval()) == (3, 0.75)
+    assert watchdog.watchdog_script("/tmp/run-x").endswith(" /tmp/run-x 3 '' 1")

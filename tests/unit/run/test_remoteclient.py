@@ -139,6 +139,22 @@ def test_a_lost_connection_is_a_connect_error(tmp_path):
     assert "was lost" in info.value.message
 
 
+def test_a_run_that_must_stop_stops_the_client_on_its_host(tmp_path):
+    from sockdeploy.errors import ConnectionLost
+
+    pi = FakePi()
+    calls = []
+
+    def stop() -> None:
+        calls.append(1)
+        if len(calls) > 10:
+            raise ConnectionLost("the SSH connection to login was lost (connection reset)")
+
+    with pytest.raises(ConnectionLost):
+        _run(tmp_path, "echo started; sleep 30", pi, timeout=30, stop=stop)
+    assert "-TERM" in pi.signals and "-KILL" in pi.signals
+
+
 def test_the_log_is_capped_here_where_it_is_written(tmp_path):
     from sockdeploy.output.logcap import HEAD_BYTES, PIECE_BYTES, elision_note
 

@@ -56,7 +56,7 @@ class FakeWatchdog:
 
 def _install(monkeypatch: pytest.MonkeyPatch, steps: Steps) -> None:
     session = types.SimpleNamespace(name="shell", hostname="shell.example", alive=True,
-                                    start_watchdog=lambda script, ready=None, first=b"": (steps.hit("watchdog start"),
+                                    start_watchdog=lambda script, **_k: (steps.hit("watchdog start"),
                                                                                FakeWatchdog(steps))[1])
     server_ws = types.SimpleNamespace(path="/tmp/run-1", host=session, used_ports=set(), cleaned=[])
     client_ws = types.SimpleNamespace(path="/tmp/sockdeploy-1", host=types.SimpleNamespace(name="laptop"), used_ports=set(),

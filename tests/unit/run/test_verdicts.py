@@ -83,3 +83,80 @@ def test_a_failed_cleanup_is_the_error_of_an_otherwise_good_run(tmp_path):
     assert verdicts.final_error(ctx, None) is ctx.cleanup_error
     rec = verdicts.error_record(ctx.cleanup_error)
     assert rec.kind == ctx.cleanup_error.kind and rec.exit_code == ConnectError.exit_code
+
+
+def test_a_lost_connection_from_before_the_steps_ended_outranks_what_it_caused(tmp_path):
+    import time
+
+    from sockdeploy.errors import ConnectionLost
+
+    ctx = _ctx(tmp_path)
+    lost = ConnectionLost("the SSH connection to login was lost (connection reset)")
+    ctx.tripwire.trip(lost)
+    ctx.steps_ended = time.monotonic()
+    ctx.cleanup_error = ConnectError("the server log could not be fetched")
+    timeout = ProgramError("client run 1 did not finish within 30 s")
+    assert verdicts.final_error(ctx, timeout) is lost
+    assert verdicts.final_error(ctx, None) is lost
+    assert verdicts.final_error(ctx, Interrupted("interrupted (Ctrl-C)")).kind == "interrupted"
+
+
+def test_a_connection_lost_during_cleanup_leaves_the_steps_own_failure(tmp_path):
+    import time
+
+    from sockdeploy.errors import ConnectionLost
+
+    ctx = _ctx(tmp_path)
+    ctx.steps_ended = time.monotonic() - verdicts.CAUSE_SLACK - 1
+    ctx.tripwire.trip(ConnectionLost("lost"))
+    failure = ProgramError("the client `./client` ended with exit status 1")
+    assert verdicts.final_error(ctx, failure) is failure
+
+
+def test_a_pause_is_named_first_when_it_explains_the_watchdog(tmp_path, monkeypatch):
+    from sockdeploy.errors import WatchdogFired
+
+    ctx = _ctx(tmp_path)
+    monkeypatch.setattr(verdicts.PAUSES, "longest_since", lambda since: 35.2)
+    ctx.tripwire.trip(WatchdogFired("the watchdog on login stopped the server and removed the run folder"))
+    err = verdicts.final_error(ctx, NetworkPathError("login could not connect to 127.0.0.1:30001 for the tunnel"))
+    assert isinstance(err, WatchdogFired) and err.exit_code == 3
+    assert err.message == "sockdeploy was stopped for 35 s; the watchdog on login stopped the server and removed the run folder"
+    assert "no Ctrl-Z" in (err.hint or "")
+
+
+def test_a_tunnel_that_could_not_reach_a_running_server_explains_the_programs_failure(tmp_path):
+    from sockdeploy.errors import ForwardConnectFailed
+
+    ctx = _ctx(tmp_path)
+    cause = ForwardConnectFailed("the tunnel could not reach 127.0.0.1:30001 on login: connection refused; ...")
+    ctx.tunnel_cause = cause
+    assert verdicts.final_error(ctx, ProgramError("client failed")) is cause
+    ctx.server.proc = types.SimpleNamespace(command="./server", exit_code=None)  # type: ignore[assignment]
+    ctx.server.must_exit, ctx.server.exited_in_time = True, False
+    assert verdicts.run_verdict(ctx) is cause  # not "still running 10 s after the last client run"
+    ctx.tunnel_cause = None
+    crashed = ProgramError("the server `./server` ended with killed by SIGSEGV")
+    assert verdicts.final_error(ctx, crashed) is crashed
+
+
+def test_a_checkpoint_after_a_long_pause_waits_for_the_watchdogs_news(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from sockdeploy.errors import WatchdogFired
+    from sockdeploy.run import context
+
+    ctx = _ctx(tmp_path)
+    ctx.checkpoint()  # nothing to stop for
+    ctx.watchdog = types.SimpleNamespace()  # type: ignore[assignment]
+    monkeypatch.setattr(context.PAUSES, "longest_since", lambda since: 40.0)
+    fired = WatchdogFired("the watchdog on login stopped the server")
+    threading.Timer(0.2, ctx.tripwire.trip, args=(fired,)).start()  # the news arrives just after the pause
+    began = time.monotonic()
+    try:
+        ctx.checkpoint()
+    except WatchdogFired as exc:
+        assert exc is fired and time.monotonic() - began < context.WATCHDOG_NEWS + 0.5
+    else:
+        raise AssertionError("the checkpoint must raise the watchdog's news")

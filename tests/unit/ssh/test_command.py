@@ -34,3 +34,13 @@ def test_with_args_quotes_each_value() -> None:
     assert with_args("echo \"$#\"\n", "a b", "") == "set -- 'a b' ''\necho \"$#\"\n"
     out = subprocess.run(["/bin/sh", "-c", with_args('echo "$#:$1:$2"\n', "a b", "")], capture_output=True, text=True)
     assert out.stdout == "2:a b:\n"
+
+
+@pytest.mark.parametrize("shell", ["sh", "csh", "fish"])
+def test_a_marker_line_comes_first_whatever_the_login_shell(shell: str) -> None:
+    path = shutil.which(shell)
+    if path is None:
+        pytest.skip(f"no {shell} here")
+    out = subprocess.run([path, "-c", wrap_script("echo out\n", marker="SD-START-0123abcd")], capture_output=True,
+                         text=True, timeout=30)
+    assert out.stdout == "SD-START-0123abcd\nout\n", out.stderr

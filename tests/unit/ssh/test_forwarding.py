@@ -56,3 +56,37 @@ def test_direct_delivery_applies_only_to_sockets_on_prepared_transports(mocker: 
     finally:
         a.close()
         b.close()
+
+
+def test_sshds_own_reason_for_a_refused_channel_is_kept() -> None:
+    from paramiko.common import MSG_CHANNEL_OPEN_FAILURE
+    from paramiko.message import Message
+
+    from sockdeploy.ssh.forwarding import keep_open_failure_text, open_channel
+
+    class Transport:
+        saved_exception: Any = None
+
+        def __init__(self) -> None:
+            self._handler_table = {MSG_CHANNEL_OPEN_FAILURE: self._parse}
+
+        def _parse(self, m: Any) -> None:  # paramiko's: the reason code's name only
+            m.get_int()
+            self.saved_exception = paramiko.ChannelException(m.get_int(), "Connect failed")
+
+        def open_channel(self, *args: Any, **kwargs: Any) -> Any:
+            m = Message()
+            m.add_int(7)
+            m.add_int(2)
+            m.add_string("Connection refused")
+            m.add_string("")
+            m.rewind()
+            self._handler_table[MSG_CHANNEL_OPEN_FAILURE](m)  # as the transport thread would
+            raise self.saved_exception
+
+    transport = Transport()
+    keep_open_failure_text(transport)
+    opener = lambda *a, **k: open_channel(transport, *a, **k)  # noqa: E731
+    with pytest.raises(ForwardConnectFailed, match="for the tunnel: Connection refused$") as caught:
+        open_forward(opener, "login", "127.0.0.1", 8080, ("127.0.0.1", 0))
+    assert caught.value.reason == "connection refused"

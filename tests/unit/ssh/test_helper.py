@@ -11,7 +11,7 @@ from typing import Any, Iterator, List, Optional
 
 import pytest
 
-from sockdeploy.errors import HelperLost, HelperUnavailable, PayloadError, ScriptTimeout
+from sockdeploy.errors import HelperLost, HelperUnavailable, LoginShellSilent, PayloadError, ScriptTimeout
 from sockdeploy.remote.host import Upload
 from sockdeploy.ssh import helper as helper_mod
 from sockdeploy.ssh.helper import RemoteHelper
@@ -160,6 +160,27 @@ def test_what_the_login_shell_prints_first_is_skipped():
     a = start(prefix="echo 'Welcome to the login host'; printf 'no newline'; ")
     try:
         assert a.run("echo hello", None, 10).stdout == "hello\n"
+    finally:
+        a.close()
+
+
+def test_a_start_up_file_reading_stdin_gets_nothing_of_the_request():
+    # like a .bashrc with `read -t 1`: the request is sent only after the greeting, so nothing is swallowed
+    a = start(prefix="timeout 1 head -c 1 >/dev/null; ")
+    try:
+        assert a.run("echo hello", None, 10).stdout == "hello\n"
+    finally:
+        a.close()
+
+
+def test_a_start_up_file_waiting_for_input_is_named_after_the_first_answer_limit():
+    nonce = "0123abcd4567ef89"
+    a = RemoteHelper(PipeChannel("head -c 1 >/dev/null; " + helper_mod.launcher(nonce)), lambda: True, nonce=nonce,
+                     host="login", first_answer=0.3)
+    try:
+        with pytest.raises(LoginShellSilent, match="the login shell on login did not answer within 0.3 s"):
+            a.run("echo hello", None, 10)
+        assert a.broken
     finally:
         a.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, List, Optional
 
@@ -131,8 +132,17 @@ def test_an_upload_cut_by_the_far_end_is_a_lost_connection_not_a_bare_eoferror(m
     class DeadChannel:
         """A channel whose connection closed under a write: paramiko raises a bare EOFError, on close too."""
 
+        started = b""  # the command's start marker: the login shell ran it
+
         def exec_command(self, command: str) -> None:
-            pass
+            self.started = re.search(r"SD-START-[0-9a-f]+", command).group().encode() + b"\n"  # type: ignore[union-attr]
+
+        def recv_ready(self) -> bool:
+            return bool(self.started)
+
+        def recv(self, n: int) -> bytes:
+            data, self.started = self.started[:n], self.started[n:]
+            return data
 
         def settimeout(self, t: Any) -> None:
             pass

@@ -9,7 +9,7 @@ from typing import Any, List
 
 import pytest
 
-from sockdeploy.errors import ConnectError
+from sockdeploy.errors import ConnectError, LoginShellSilent
 from sockdeploy.ssh.watchdog import Watchdog, await_line
 
 
@@ -117,13 +117,63 @@ def test_a_script_that_never_gets_ready_does_not_keep_close_waiting() -> None:
     before = len(watchdog_threads())
     chan = FakeChannel(b"still starting\n")
     w = Watchdog(lambda: chan, interval=0.02, ready_line=b"SD-WATCHING")
-    w.ensure(timeout=5)
+    w.ensure(timeout=0.2)
     started = time.monotonic()
     w.close()
     assert time.monotonic() - started < 3 and len(watchdog_threads()) == before
+    assert chan.sent == [b"q"], "no heartbeat before the script is ready (a start-up file reading stdin would eat it)"
+
+
+def test_a_login_shell_that_never_starts_the_watchdog_is_named_by_ensure() -> None:
+    w = Watchdog(lambda: FakeChannel(b"Welcome\n"), interval=0.02, ready_line=b"SD-WATCHING", ready_timeout=0.2,
+                 host="login")
+    with pytest.raises(LoginShellSilent, match="the login shell on login did not answer within 0.2 s"):
+        w.ensure(timeout=5)
+    w.close()
+
+
+def _until(cond: Any, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_watchdog_that_acts_while_the_connection_stands_is_told_with_its_silence() -> None:
+    chan = FakeChannel(b"SD-WATCHING\n")
+    heard: List[str] = []
+    w = Watchdog(lambda: chan, interval=0.02, ready_line=b"SD-WATCHING", on_end=heard.append)
+    w.ensure(timeout=5)
+    chan.output += b"SD-FIRED 20\n"
+    chan.exit_status, chan.exited = 0, True
+    assert _until(lambda: heard == ["20"])
+    assert w.fired == "20"
+    w.close()
+
+
+def test_a_channel_gone_with_its_connection_is_not_a_watchdog_that_acted() -> None:
+    chan = FakeChannel(b"SD-WATCHING\n")
+    alive = [True]
+    heard: List[str] = []
+    w = Watchdog(lambda: chan, interval=0.02, ready_line=b"SD-WATCHING", on_end=heard.append, alive=lambda: alive[0])
+    w.ensure(timeout=5)
+    alive[0] = False
+    chan.closed = True
+    assert _until(lambda: not w._thread.is_alive())
+    # closed by paramiko as the connection died, with no exit status: not the watchdog's doing
+    chan2 = FakeChannel(b"SD-WATCHING\n")
+    w2 = Watchdog(lambda: chan2, interval=0.02, ready_line=b"SD-WATCHING", on_end=heard.append)
+    w2.ensure(timeout=5)
+    chan2.closed = True
+    assert _until(lambda: not w2._thread.is_alive())
+    assert heard == [] and w.fired is None and w2.fired is None
+    w.close()
+    w2.close()
 
 
 def test_await_line_needs_the_line_on_its_own() -> None:
-    with pytest.raises(EOFError, match="did not get ready"):
+    with pytest.raises(TimeoutError, match="did not get ready"):
         await_line(FakeChannel(b"xSD-WATCHING\n"), b"SD-WATCHING", 0.1)
     await_line(FakeChannel(b"motd\nSD-WATCHING\n"), b"SD-WATCHING", 1)
