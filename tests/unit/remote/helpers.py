@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import socket
 import time
@@ -30,7 +31,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-TOKEN = "5ec7e7" + "0" * 26  # a run's token in the tests (hex, as runtag.new_token makes them)
+# A run's token in the tests (hex, as runtag.new_token makes them): one per test process, so that test
+# runs side by side (CI runs one per Python) never stop each other's tagged processes.
+TOKEN = secrets.token_hex(16)
 
 
 def daemon(pidfile: Path, hold_output: bool = False) -> str:

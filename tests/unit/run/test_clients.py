@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -100,10 +101,11 @@ def test_what_a_client_leaves_running_is_stopped_and_named(tmp_path):
     # a child in a session of its own, still holding the client's output
     command = f"(setsid sh -c '{inner}' &); echo \"$SOCKDEPLOY_RUN\"; sleep 0.2"
     began = time.monotonic()
-    outcome, _ = _run(tmp_path, command, token="ab" * 16, role="client-3")
+    token = secrets.token_hex(16)  # its own: test runs side by side must not stop each other's processes
+    outcome, _ = _run(tmp_path, command, token=token, role="client-3")
     child = int(pidfile.read_text())
     try:
-        assert outcome.exit_code == 0 and outcome.output == f"client-3:{'ab' * 16}\n"
+        assert outcome.exit_code == 0 and outcome.output == f"client-3:{token}\n"
         assert [(s.pid, s.role, s.command) for s in outcome.strays] == [(child, "client-3", "sleep 60")]
         assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split(") ")[1][0] == "Z"
         assert time.monotonic() - began < 5
