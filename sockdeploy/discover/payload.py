@@ -9,7 +9,16 @@ from sockdeploy.discover.exercise import inspect_folder
 from sockdeploy.discover.folder import Discovery
 from sockdeploy.discover.plan import Plan
 from sockdeploy.errors import PayloadError
-from sockdeploy.spec.payload import MANIFEST, ClientRun, Payload, Program, bundled_dir, list_sources, resolve
+from sockdeploy.spec.payload import (
+    MANIFEST,
+    ClientRun,
+    Payload,
+    Program,
+    bundled_dir,
+    exercise_checks,
+    list_sources,
+    resolve,
+)
 
 
 def resolve_target(target: str, payload_dir: Optional[str] = None) -> Payload:
@@ -29,6 +38,8 @@ def payload_from_folder(folder: Path, exercise: Optional[str]) -> Payload:
     found, plan, description = inspect_folder(folder, exercise)
     src = folder.resolve()
     _require_top_level(found, src)
+    # the exercise's checks judge these programs; its expect: lines describe the bundled ones
+    checks = exercise_checks(exercise) if exercise else None
     return Payload(
         name=exercise or src.name, manifest=src / MANIFEST, source_dir=src, description=description,
         origin="discovered by sockdeploy", local=_local(found), server=Program(plan.server_build, (plan.server_run,)),
@@ -37,7 +48,7 @@ def payload_from_folder(folder: Path, exercise: Optional[str]) -> Payload:
         language=plan.language, runs=tuple(ClientRun(s.command) for s in plan.runs), checks_skipped=exercise is not None,
         fixed_port=plan.server_port, client_address=plan.client_address, client_port=plan.client_port,
         client_reads_stdin=bool(found.client and found.client.reads_stdin),
-        plan_notes=tuple(_notes(found, plan, folder)))
+        plan_notes=tuple(_notes(found, plan, folder)), checks=checks)
 
 
 def _local(found: Discovery) -> bool:

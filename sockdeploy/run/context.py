@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Protocol, Union
 
 from sockdeploy.errors import SockdeployError
+from sockdeploy.net.wire import WireLog
 from sockdeploy.output.progress import Progress
 from sockdeploy.output.runfolder import ProgramLog, RunFolder
 from sockdeploy.remote.host import LocalHost
@@ -92,6 +93,7 @@ class RunContext:
     tunnel_errors: List[SockdeployError] = field(default_factory=list)  # connections the tunnel could not carry
     cleanup_error: Optional[SockdeployError] = None
     clock: Optional[ClockProbe] = None  # the server host's clock offset, for the timeline
+    wire: Optional[WireLog] = None  # every byte the tunnel or UDP relay carried (wire.txt, the grading checks)
 
     @property
     def local_mode(self) -> bool:
