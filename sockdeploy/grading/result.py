@@ -90,7 +90,7 @@ class GradingResult:
         points = [f"{_num(s.points)}/{_num(s.max)}" for s in self.scores()] if self.rubric is not None else None
         rows = []
         for i, o in enumerate(self.outcomes):
-            row = [o.submission.name, o.verdict, f"{o.seconds:.1f}", "" if o.passed else o.reason]
+            row = [_short(o.submission.name), o.verdict, f"{o.seconds:.1f}", "" if o.passed else o.reason]
             if points is not None:
                 row.insert(2, points[i])
             rows.append(row)
@@ -131,6 +131,14 @@ class GradingResult:
             (self.folder / SUMMARY_CSV).write_text(self.csv(), encoding="utf-8")
         except OSError as exc:
             warn(f"warning: could not write the summary into {self.folder} ({exc})")
+
+
+NAME_WIDTH = 24  # longer names are cut in the table (summary.json, summary.csv and the folder keep them whole)
+
+
+def _short(name: str) -> str:
+    """NAME as the table shows it: whole up to NAME_WIDTH characters, so it is never broken mid-word."""
+    return name if len(name) <= NAME_WIDTH else name[:NAME_WIDTH - 1] + "\u2026"
 
 
 def _num(value: float) -> str:
