@@ -6,6 +6,7 @@ record, its logs, the wire record) and records the results.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -40,6 +41,7 @@ class ClientFacts:
     timed_out: bool = False
     stopped: bool = False  # stopped with Ctrl-C after its planned duration: not a failure
     argv_integers: Tuple[int, ...] = ()  # numbers on its command line other than the address and port
+    output: str = ""  # what it printed
 
 
 @dataclass
@@ -50,6 +52,7 @@ class RunFacts:
     listened: Optional[bool] = None  # None: never got that far
     listen_problem: str = ""
     port: Optional[int] = None
+    written_port: Optional[int] = None  # the port written into the server, when its bind was moved
     server_output: str = ""
     server_ended: Optional[bool] = None  # True: by itself; False: still running after the runs; None: unknown
     server_exit_code: Optional[int] = None
@@ -261,8 +264,29 @@ def judge_ended(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
     return CheckResult("ended", True, "the server ended by itself after the quit run")
 
 
-def judge_addresses(facts: RunFacts) -> CheckResult:
-    return CheckResult("addresses", None, "not judged: the address check is not implemented yet")
+def _shows(output: str, ip: str, port: int) -> bool:
+    """Whether OUTPUT shows the address IP and the port PORT (as a number of its own)."""
+    return ip in output and port in (int(n) for n in re.findall(r"(?<!\d)\d{1,5}(?!\d)", output))
+
+
+def judge_addresses(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
+    """The server printed the port it listens on; each client run printed its own socket's address."""
+    early = _ended_early(facts)
+    if early:
+        return _not_reached("addresses", early)
+    if facts.wire is None:
+        return CheckResult("addresses", None, f"not judged: {facts.no_wire}")
+    ports = [p for p in (facts.port, facts.written_port) if p]
+    printed = {int(n) for n in re.findall(r"(?<!\d)\d{1,5}(?!\d)", facts.server_output)}
+    if ports and not printed & set(ports):
+        return CheckResult("addresses", False, f"the server never printed the port it listens on ({ports[0]})")
+    for rb in runs:
+        for conn in rb.connections:
+            ip, _, port = conn.origin.rpartition(":")
+            if not _shows(rb.facts.output, ip, int(port)):
+                return CheckResult("addresses", False, f"client run {rb.facts.run} never printed its socket's "
+                                                       f"address {conn.origin}")
+    return CheckResult("addresses", True, "the server printed its port, each client run its socket's address")
 
 
 def client_bytes(facts: RunFacts, printed: Sequence[int]) -> List[RunBytes]:
@@ -287,7 +311,7 @@ JUDGES: Dict[str, Judge] = {
     "integers": judge_integers,
     "quit": judge_quit,
     "ended": lambda _c, f, r: judge_ended(f, r),
-    "addresses": lambda _c, f, _r: judge_addresses(f),
+    "addresses": lambda _c, f, r: judge_addresses(f, r),
 }
 
 

@@ -193,7 +193,8 @@ def score(rubric: Rubric, outcome: Outcome) -> Score:
         logs = _log_text(outcome.folder, p.log)
         n = sum(len(re.findall(p.regex, text, re.MULTILINE)) for text in logs)
         items.append(ScoreItem(p.name, p.points if n >= p.count else 0.0, p.points, n >= p.count,
-                               f"{n} match{'es' * (n != 1)}, {p.count} needed" if n < p.count else ""))
+                               f"{n} match{'es' * (n != 1)}, {p.count} needed" if n < p.count else "",
+                               reached=bool(logs)))  # no such log: the program never ran
     # a submission that never got as far as its checks gets one comment: why
     unjudged = not checks and not outcome.passed and any(n != PASSED_RULE for n, _ in rubric.checks)
     note = f"{outcome.verdict}: {outcome.reason}" if unjudged else ""

@@ -74,7 +74,8 @@ def judge(ctx: RunContext, error: Optional[SockdeployError]) -> Optional[Sockdep
 def run_facts(ctx: RunContext, error: Optional[SockdeployError]) -> Optional[RunFacts]:
     """What the run tells the checks (None: it ended in a way the checks cannot judge)."""
     rec = ctx.record
-    facts = RunFacts(port=rec.server.port, protocol=ctx.payload.protocol, waited=SERVER_EXIT_WAIT, wire=ctx.wire,
+    facts = RunFacts(port=rec.server.port, written_port=ctx.server.moved_from, protocol=ctx.payload.protocol,
+                     waited=SERVER_EXIT_WAIT, wire=ctx.wire,
                      no_wire=NO_WIRE.get(ctx.via, f"no wire record on the {ctx.via} path"))
     if isinstance(error, BuildError):
         side = re.match(r"building the (server|client)\b", error.message)
@@ -102,6 +103,7 @@ def _clients(ctx: RunContext) -> List[ClientFacts]:
     checks = ctx.payload.checks
     quit_runs = checks.quit_runs if checks is not None else ()
     entries = {c.run: c for c in ctx.record.clients}
+    outputs = {log.filename: log.output for log in ctx.folder.logs}
     out = []
     for n in range(1, len(ctx.payload.runs) + 1):
         entry = entries.get(n)
@@ -110,7 +112,8 @@ def _clients(ctx: RunContext) -> List[ClientFacts]:
             out.append(ClientFacts(n, quit=quit))
             continue
         out.append(ClientFacts(n, quit=quit, started=True, exit_code=entry.exit_code, timed_out=entry.timed_out,
-                               stopped=entry.stopped_after is not None, argv_integers=_argv_integers(ctx, entry.command)))
+                               stopped=entry.stopped_after is not None, argv_integers=_argv_integers(ctx, entry.command),
+                               output=outputs.get(f"client-{n}.log", "")))
     return out
 
 

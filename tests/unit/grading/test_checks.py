@@ -158,3 +158,17 @@ def test_the_wire_record_is_bounded_and_says_so(cut):
     assert conn.cut("sent") == (4 if cut else 0) and conn.totals["sent"] == (12 if cut else 6)
     again = WireLog.from_json(log.to_json()).connections[0]
     assert again.data("sent") == conn.data("sent") and again.cut("sent") == conn.cut("sent")
+
+
+def test_addresses_are_the_real_sockets_ones():
+    ex6 = Checks(enabled=("addresses",), quit_runs=(False, True))
+    f = facts({1: b"1\n", 2: b"1\n418\n"}, "listening on 0.0.0.0 (0.0.0.0) port 30303\n")
+    for c, conn in zip(f.clients, f.wire.connections):
+        c.output = f"connected to localhost (127.0.0.1:31000) from {conn.origin}\n"
+    assert evaluate(ex6, f)[0].ok, evaluate(ex6, f)
+    f.clients[1].output = "connected from 127.0.0.1:9\n"  # not its socket's port
+    assert evaluate(ex6, f)[0].detail == "client run 2 never printed its socket's address 127.0.0.1:40002"
+    f.server_output = "listening on port 31999\n"
+    assert evaluate(ex6, f)[0].detail == "the server never printed the port it listens on (30303)"
+    f.written_port = 31999  # its bind was moved: the port written in counts too
+    assert "client run 2" in evaluate(ex6, f)[0].detail
