@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import click
 
 from sockdeploy.cli import options
 from sockdeploy.cli.console import confirm_fn, prompt_fn, report_error, say
+
+if TYPE_CHECKING:  # the batch's modules load only when the command runs
+    from sockdeploy.grading.rubric import Rubric
+    from sockdeploy.grading.submission import Submission
 
 
 @click.command("batch")
@@ -79,13 +83,13 @@ def batch_cmd(dirs: Tuple[str, ...], exercise: Optional[str], jobs: int, connect
         say("\nsummary:")
         say(result.table())
         counts = ", ".join(f"{n} {v}" for v, n in result.counts().items())
-        say(f"{counts}; {result.logins} SSH login(s); batch folder: {result.folder}")
+        say(f"{counts}; {result.logins} SSH login(s); batch folder: {result.folder} (summary.csv: the points)")
     if result.interrupted is not None:
         report_error(result.interrupted)
     raise click.exceptions.Exit(result.exit_code)
 
 
-def _rubric(path: Optional[str], submissions: Sequence[Any], exercise: Optional[str]) -> Optional[Any]:
+def _rubric(path: Optional[str], submissions: Sequence[Submission], exercise: Optional[str]) -> Optional[Rubric]:
     """Load --rubric and refuse a check no submission's plan judges, before anything is contacted."""
     if path is None:
         return None

@@ -95,7 +95,11 @@ class LocalForward(Carrier):
             time.sleep(0.002)
 
     def close(self, drain: float = 0) -> None:
-        """Stop listening, give carried connections up to `drain` s to finish, then close them."""
+        """Carry what waits to be accepted, stop listening, give carried connections up to `drain` s to
+        finish, then close them."""
+        # A client that connected, wrote and exited just now may still sit in the listen queue: closing
+        # the listener would drop it with its bytes (a quit code the server then never gets).
+        self.settle()
         if self._wake is not None:
             try:
                 self._wake[1].send(b"x")

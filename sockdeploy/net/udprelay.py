@@ -151,7 +151,9 @@ class UdpRelay:
                         self._records[cid].received(datagram)
 
     def close(self) -> None:
-        """End the relay program (EOF on its stdin), close the local socket, join both threads."""
+        """Relay what waits in the local socket, end the relay program (EOF on its stdin), close the local
+        socket, join both threads."""
+        self.settle()  # a client's last datagrams may still be queued: they go on first
         self._stop.set()
         try:
             self.chan.shutdown_write()

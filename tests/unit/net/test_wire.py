@@ -89,3 +89,26 @@ def test_the_view_shows_hex_text_events_and_what_was_cut():
     assert "note: 25 bytes sent; only the first 20 are kept (5 cut at the 20-byte cap)" in text
     assert hex_lines(b"AB\x00") == ["  00000000  41 42 00" + " " * 39 + "  |AB.|"]
     assert "No connection was carried." in render_wire(WireLog("through the tunnel"))
+
+
+
+
+class SlowToAccept(LocalForward):
+    """A tunnel whose accept thread gets the CPU late, as on a loaded machine."""
+
+    def _accept_loop(self, waker: socket.socket) -> None:
+        time.sleep(0.3)
+        super()._accept_loop(waker)
+
+
+def test_a_connection_still_queued_when_the_tunnel_closes_is_carried():
+    # a client that connected, wrote and exited just before the close: its bytes still reach the server
+    far = FakeFar(upper_after_eof)
+    log = WireLog("through the tunnel", lambda: 2)
+    fwd = SlowToAccept(far, ("127.0.0.1", 9), 0).start()
+    fwd.recorder = log
+    with socket.create_connection(("127.0.0.1", fwd.port), timeout=10) as c:
+        c.sendall(b"418\n")
+    fwd.close(drain=2)  # as the tunnel step closes it when the server should end by itself
+    far.join()
+    assert [c.data("sent") for c in log.connections] == [b"418\n"] and fwd.connections == 1
