@@ -229,7 +229,9 @@ def judge_quit(checks: Checks, facts: RunFacts, runs: Sequence[RunBytes]) -> Che
     if facts.wire is None:
         return CheckResult("quit", None, f"not judged: {facts.no_wire}")
     quitter, index, why = quit_item(checks, runs)
-    if quitter is None or not quitter.facts.started:
+    if quitter is None:
+        return CheckResult("quit", None, "not judged: no client run of the plan tells the server to quit")
+    if not quitter.facts.started:
         return _not_reached("quit", why or "the quit run did not run")
     if index is None:
         return CheckResult("quit", False, why)
@@ -252,16 +254,16 @@ def judge_ended(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
     quitter = next((rb for rb in runs if rb.facts.quit), None)
     if quitter is not None and not quitter.facts.started:
         return _not_reached("ended", "the quit run did not run")
+    after = "the quit run" if quitter is not None else "the last client run"
     if facts.server_ended is False:
         if facts.awaited:
-            return CheckResult("ended", False, f"the server was still running {facts.waited:g} s after the quit run")
-        return CheckResult("ended", False, "the server was still running after the quit run (sockdeploy stopped it)")
+            return CheckResult("ended", False, f"the server was still running {facts.waited:g} s after {after}")
+        return CheckResult("ended", False, f"the server was still running after {after} (sockdeploy stopped it)")
     if facts.server_ended is None:
         return CheckResult("ended", None, "not judged: the server's end was not seen")
     if facts.server_exit_code not in (0, None):
-        return CheckResult("ended", False, f"the server ended after the quit run, with exit status "
-                                           f"{facts.server_exit_code}")
-    return CheckResult("ended", True, "the server ended by itself after the quit run")
+        return CheckResult("ended", False, f"the server ended after {after}, with exit status {facts.server_exit_code}")
+    return CheckResult("ended", True, f"the server ended by itself after {after}")
 
 
 def _shows(output: str, ip: str, port: int) -> bool:

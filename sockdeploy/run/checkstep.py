@@ -58,8 +58,8 @@ def judge(ctx: RunContext, error: Optional[SockdeployError]) -> Optional[Sockdep
             return error
         ctx.record.checks = [CheckRecord(r.name, r.ok, r.detail, r.reached) for r in results]
         if ctx.payload.checks_skipped:
-            ctx.record.expectations_note = (f"{ctx.payload.name}'s output checks describe the bundled programs, so your "
-                                            "programs were judged by its checks: section instead")
+            ctx.record.expectations_note = (f"{ctx.payload.name}'s output checks describe the bundled programs, so they "
+                                            "were not applied to your sources; its checks: section judged them")
         if ctx.record.wire is None and facts.wire is None:
             ctx.record.wire = {"note": facts.no_wire}
         failure = first_failure(results)

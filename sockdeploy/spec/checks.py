@@ -76,9 +76,5 @@ def load_checks(sec: Section, commands: Sequence[str]) -> Optional[Checks]:
             value = sec.get(name, bool, False)
         if value:
             enabled.append(name)
-    runs = quit_runs_of(commands)
-    if {"quit", "ended"} & set(enabled) and not any(runs):
-        key = "quit" if "quit" in enabled else "ended"
-        raise sec.fail(key, f"checks.{key} needs a client run that tells the server to quit, and the plan has none",
-                       "add a client run with the word quit (e.g. ./client {ip} {port} quit), or drop this check")
-    return Checks(enabled=tuple(enabled), quit_code=quit_code, quit_runs=runs)
+    # a plan without a quit run (a copy of ex5's with its runs changed) leaves `quit` not judged
+    return Checks(enabled=tuple(enabled), quit_code=quit_code, quit_runs=quit_runs_of(commands))

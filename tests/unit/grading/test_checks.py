@@ -172,3 +172,13 @@ def test_addresses_are_the_real_sockets_ones():
     assert evaluate(ex6, f)[0].detail == "the server never printed the port it listens on (30303)"
     f.written_port = 31999  # its bind was moved: the port written in counts too
     assert "client run 2" in evaluate(ex6, f)[0].detail
+
+
+def test_a_plan_without_a_quit_run_leaves_quit_not_judged():
+    one_run = Checks(enabled=("quit", "ended"), quit_runs=(False, False))
+    f = facts({1: text(VALUES), 2: text(VALUES)}, received(VALUES * 2), ended=False)
+    for c in f.clients:
+        c.quit = False  # as the check step marks them from quit_runs
+    results = by_name(evaluate(one_run, f))
+    assert results["quit"] == "skip: not judged: no client run of the plan tells the server to quit"
+    assert results["ended"] == "FAILED: the server was still running 10 s after the last client run"
