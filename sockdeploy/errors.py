@@ -114,6 +114,11 @@ class ExpectationsFailed(ProgramError):
     kind = "expectations"
 
 
+class ChecksFailed(ExpectationsFailed):
+    """The programs ran, but a check of payload.yaml's checks: section failed (a student's own programs)."""
+    kind = "checks"
+
+
 class RemoteError(SockdeployError):
     """A remote housekeeping command failed (disk full, unwritable workdir...)."""
 

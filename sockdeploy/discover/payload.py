@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 from sockdeploy.discover.exercise import inspect_folder
 from sockdeploy.discover.folder import Discovery
 from sockdeploy.discover.plan import Plan
-from sockdeploy.spec.payload import MANIFEST, ClientRun, Payload, Program, bundled_dir, resolve
+from sockdeploy.spec.payload import MANIFEST, ClientRun, Payload, Program, bundled_dir, exercise_checks, resolve
 from sockdeploy.spec.sources import check_named_sources, read_tree, symlink_error
 
 
@@ -32,6 +32,8 @@ def payload_from_folder(folder: Path, exercise: Optional[str]) -> Payload:
     _refuse_source_links(src, tree.links, plan.language)
     check_named_sources(src, [f.name for f in tree.files], [("the server's build", plan.server_build),
                                                              ("the client's build", plan.client_build)])
+    # the exercise's checks judge these programs; its expect: lines describe the bundled ones
+    checks = exercise_checks(exercise) if exercise else None
     return Payload(
         name=exercise or src.name, manifest=src / MANIFEST, source_dir=src, description=description,
         origin="discovered by sockdeploy", local=_local(found), server=Program(plan.server_build, (plan.server_run,)),
@@ -40,7 +42,7 @@ def payload_from_folder(folder: Path, exercise: Optional[str]) -> Payload:
         language=plan.language, runs=tuple(ClientRun(s.command) for s in plan.runs), checks_skipped=exercise is not None,
         fixed_port=plan.server_port, client_address=plan.client_address, client_port=plan.client_port,
         client_reads_stdin=bool(found.client and found.client.reads_stdin),
-        plan_notes=tuple(_notes(found, plan, folder)))
+        plan_notes=tuple(_notes(found, plan, folder)), checks=checks)
 
 
 def _refuse_source_links(src: Path, links: Sequence[str], language: str) -> None:

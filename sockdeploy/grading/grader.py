@@ -33,7 +33,7 @@ from sockdeploy.spec.payload import Payload
 from sockdeploy.ssh.pool import Connection, ConnectionPool, HostSlot, PooledSession, SessionFactory, runs_per_connection
 
 # What the CLI runs a batch with.
-__all__ = ["BatchProgress", "Grader", "GradingOptions", "plan_submissions"]
+__all__ = ["BatchProgress", "Grader", "GradingOptions", "path_for", "plan_submissions"]
 
 Runner = Callable[[Payload, Optional[Config], RunOptions, Progress], RunResult]
 
@@ -96,7 +96,8 @@ class Grader:
         """Run every submission; return the outcomes in the order given. Ctrl-C and SIGTERM stop it gracefully."""
         started = time.monotonic()
         self._batch_dir = folder or make_batch_dir(self.opts.out)
-        result = GradingResult(folder=self._batch_dir, outcomes=[], started=datetime.now(timezone.utc).isoformat())
+        result = GradingResult(folder=self._batch_dir, outcomes=[], started=datetime.now(timezone.utc).isoformat(),
+                               rubric=self.opts.rubric)
         if self.client_note:
             self.progress.info(self.client_note)
             result.notes.append(self.client_note)
@@ -210,7 +211,8 @@ class Grader:
         self.progress.started(sub.name)
         try:
             with open(folder / "progress.log", "w", encoding="utf-8") as log:
-                opts = RunOptions(out=self._batch_dir, folder=folder, via=self.opts.via, accept_new=self.opts.accept_new,
+                opts = RunOptions(out=self._batch_dir, folder=folder, via=path_for(payload, self.opts.via),
+                                  accept_new=self.opts.accept_new,
                                   confirm=self.opts.confirm, prompt=self.opts.prompt,
                                   session=conn.session if conn is not None else None, ports=lease)
                 result = self.runner(payload, cfg, opts, RunProgress(log, self.stopped))
@@ -233,6 +235,14 @@ class Grader:
             return Outcome(sub, INTERRUPTED, time.monotonic() - self._started[i], self._batch_dir / sub.name, None, err)
         err = Interrupted("not run: the batch was stopped first", "run the batch again for it")
         return Outcome(sub, NOT_RUN, 0.0, None, None, err)
+
+
+def path_for(payload: Payload, via: Optional[str]) -> Optional[str]:
+    """The network path of one submission: --via, else the tunnel when its checks read the wire (only the
+    tunnel and the UDP relay keep a wire record), else hosts.yaml's."""
+    if via is not None or payload.local:
+        return via
+    return "tunnel" if payload.checks is not None and payload.checks.needs_wire else None
 
 
 def _interruption(exc: BaseException) -> Interrupted:

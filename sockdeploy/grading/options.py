@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from sockdeploy.grading.rubric import Rubric
 from sockdeploy.ssh.pool import SSHD_MAX_SESSIONS
 
 CONNECTION_CAP = 4  # default most logins per server host
@@ -23,6 +24,7 @@ class GradingOptions:
     confirm: Optional[Callable[[str], bool]] = None
     prompt: Optional[Callable[[str, bool], str]] = None
     max_sessions: int = SSHD_MAX_SESSIONS
+    rubric: Optional[Rubric] = None  # --rubric: the points of each check; None: one per check
 
     @property
     def connection_cap(self) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shlex
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from sockdeploy.spec.payload import Payload
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_TEXT = "summary.txt"
-RESERVED_NAMES = {SUMMARY_JSON, SUMMARY_TEXT}  # the batch folder's own files: no run folder takes their name
+SUMMARY_CSV = "summary.csv"
+RESERVED_NAMES = {SUMMARY_JSON, SUMMARY_TEXT, SUMMARY_CSV}  # the batch folder's own files: no run folder takes their name
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,10 @@ def safe_names(dirs: Sequence[Path]) -> List[str]:
 def plan_submissions(dirs: Sequence[str], exercise: Optional[str]) -> List[Submission]:
     """Turn DIR arguments into submissions with their payloads; contact nothing.
 
-    With `exercise`, each folder's sources run under that plan with its full
-    expectations (grading checks the output, unlike `run --payload`); without
-    it, each folder's own payload.yaml is the plan. A folder that cannot be
+    With `exercise`, each folder's programs are fitted to that exercise's steps
+    (discovery, as `run ex5 --payload DIR` does) and judged by its `checks:`
+    section, not by the bundled programs' `expect:` lines; without it, each
+    folder's own payload.yaml is the plan. A folder that cannot be
     planned becomes a submission with a `problem`, and the others still run;
     a folder that does not exist stops everything (a typo on the command line).
     """
@@ -74,8 +75,9 @@ def plan_submissions(dirs: Sequence[str], exercise: Optional[str]) -> List[Submi
 def _payload(path: Path, name: str, exercise: Optional[str], plan: Optional[Payload]) -> Payload:
     """Return the plan for one submission folder: the exercise's, or the folder's own payload.yaml."""
     if exercise is not None and plan is not None:
-        mine = payload_mod.resolve(exercise, str(path))
-        return dataclasses.replace(mine, expect=plan.expect, checks_skipped=False)
+        from sockdeploy.discover.payload import resolve_target  # tree-sitter: only when a batch needs it
+
+        return resolve_target(exercise, str(path))
     if (path / payload_mod.MANIFEST).is_file():
         return payload_mod.load_manifest(path / payload_mod.MANIFEST, name=name)
     raise PayloadError(f"{path} has no {payload_mod.MANIFEST}, and no --exercise was given",

@@ -6,6 +6,7 @@ from typing import Any, Dict, Mapping, Optional, Type, Union
 
 from sockdeploy.errors import (
     BuildError,
+    ChecksFailed,
     ConfigError,
     ConnectError,
     ExpectationsFailed,
@@ -22,6 +23,7 @@ from sockdeploy.run.record import RunRecord
 
 # In the order the summary counts them.
 PASSED = "passed"
+CHECKS_FAILED = "checks failed"
 EXPECTATIONS_FAILED = "expectations failed"
 BUILD_FAILED = "build failed"
 TIMED_OUT = "timed out"
@@ -32,7 +34,7 @@ CONNECTION_ERROR = "connection error"
 INTERRUPTED = "interrupted"
 NOT_RUN = "not run"
 INTERNAL_ERROR = "internal error"
-VERDICTS = (PASSED, EXPECTATIONS_FAILED, BUILD_FAILED, TIMED_OUT, PROGRAM_FAILED, BAD_SUBMISSION, NETWORK_ERROR,
+VERDICTS = (PASSED, CHECKS_FAILED, EXPECTATIONS_FAILED, BUILD_FAILED, TIMED_OUT, PROGRAM_FAILED, BAD_SUBMISSION, NETWORK_ERROR,
             CONNECTION_ERROR, INTERRUPTED, NOT_RUN, INTERNAL_ERROR)
 
 # The error class a batch ends with when some submission got this verdict, most serious first:
@@ -44,6 +46,7 @@ SEVERITY: Dict[str, Type[SockdeployError]] = {
     CONNECTION_ERROR: ConnectError,
     NETWORK_ERROR: NetworkPathError,
     INTERNAL_ERROR: SockdeployError,
+    CHECKS_FAILED: SubmissionsFailed,
     EXPECTATIONS_FAILED: SubmissionsFailed,
     BUILD_FAILED: SubmissionsFailed,
     TIMED_OUT: SubmissionsFailed,
@@ -59,6 +62,8 @@ def classify(error: Optional[SockdeployError], record: Union[RunRecord, Mapping[
     rec = record if isinstance(record, RunRecord) else RunRecord.from_json(record or {})
     if isinstance(error, Interrupted):
         return INTERRUPTED
+    if isinstance(error, ChecksFailed) or (isinstance(error, ProgramError) and any(c.ok is False for c in rec.checks or [])):
+        return CHECKS_FAILED  # the programs' own failure, named by the check it failed
     if isinstance(error, ExpectationsFailed):
         return EXPECTATIONS_FAILED
     if isinstance(error, BuildError):

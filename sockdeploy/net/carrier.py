@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, List, Set, Tuple, TypeVar
+from typing import Callable, List, Optional, Set, Tuple, TypeVar
 
 from sockdeploy.errors import SockdeployError
 from sockdeploy.net.pump import Channel, Endpoint, close_quietly, pump
 from sockdeploy.net.threads import ThreadGroup
+from sockdeploy.net.wire import WireConnection, WireLog
 
 log = logging.getLogger("sockdeploy.net.forward")
 
@@ -35,6 +36,7 @@ class Carrier:
         self._lock = threading.Lock()
         self._carriers = ThreadGroup()
         self._open_pairs: Set[Tuple[Endpoint, Channel]] = set()
+        self.recorder: Optional[WireLog] = None  # set: every carried byte is kept in it (the wire record)
 
     def start(self: C) -> C:
         raise NotImplementedError
@@ -54,14 +56,20 @@ class Carrier:
         raise NotImplementedError
 
     def carry(self, near: Endpoint, origin: Tuple[str, int], name: str) -> None:
-        """Carry one accepted connection on a thread of its own."""
-        if not self._carriers.start(self._serve, near, origin, name=name):
+        """Carry one accepted connection on a thread of its own (its wire record opens here, as it is accepted)."""
+        record = self.recorder.open(origin) if self.recorder is not None else None
+        if not self._carriers.start(self._serve, near, origin, record, name=name):
             close_quietly(near)  # accepted while closing: nobody would carry it
 
-    def _serve(self, near: Endpoint, origin: Tuple[str, int]) -> None:
+    def settle(self, timeout: float = 1.0) -> None:
+        """Return once every connection made so far was accepted (and so has its wire record)."""
+
+    def _serve(self, near: Endpoint, origin: Tuple[str, int], record: Optional[WireConnection] = None) -> None:
         try:
             far = self.opener(origin)
         except SockdeployError as exc:
+            if record is not None:
+                record.failed(exc.message)
             self.errors.append(exc)
             log.info("tunnel: %s", exc.message)
             close_quietly(near)
@@ -70,7 +78,7 @@ class Carrier:
             self.connections += 1
             self._open_pairs.add((near, far))
         try:
-            pump(near, far, self._stop)
+            pump(near, far, self._stop, tap=record)
         finally:
             with self._lock:
                 self._open_pairs.discard((near, far))

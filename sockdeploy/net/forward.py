@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import select
 import socket
+import threading
+import time
 from typing import Any, List, Optional, Protocol, Tuple
 
 from sockdeploy.errors import NetworkPathError, SockdeployError
@@ -31,6 +33,7 @@ class LocalForward(Carrier):
         self.listeners: List[socket.socket] = []
         self._acceptor = ThreadGroup()
         self._wake: Optional[Tuple[socket.socket, socket.socket]] = None  # ends the accept loop's wait at once
+        self._accepting = threading.Lock()  # held from accept() until the connection's wire record is open
 
     @property
     def addresses(self) -> List[str]:
@@ -70,15 +73,33 @@ class LocalForward(Carrier):
             if waker in ready:
                 return
             for listener in ready:
+                with self._accepting:
+                    try:
+                        conn, peer = listener.accept()
+                    except OSError:
+                        continue
+                    conn.setblocking(True)
+                    self.carry(conn, (str(peer[0]), int(peer[1])), "sockdeploy-tunnel-conn")
+
+    def settle(self, timeout: float = 1.0) -> None:
+        """Return once no connection waits to be accepted (a client that already exited may have left one)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.listeners:
+            with self._accepting:
                 try:
-                    conn, peer = listener.accept()
-                except OSError:
-                    continue
-                conn.setblocking(True)
-                self.carry(conn, (str(peer[0]), int(peer[1])), "sockdeploy-tunnel-conn")
+                    waiting, _, _ = select.select(self.listeners, [], [], 0)
+                except (OSError, ValueError):
+                    return
+            if not waiting:
+                return
+            time.sleep(0.002)
 
     def close(self, drain: float = 0) -> None:
-        """Stop listening, give carried connections up to `drain` s to finish, then close them."""
+        """Carry what waits to be accepted, stop listening, give carried connections up to `drain` s to
+        finish, then close them."""
+        # A client that connected, wrote and exited just now may still sit in the listen queue: closing
+        # the listener would drop it with its bytes (a quit code the server then never gets).
+        self.settle()
         if self._wake is not None:
             try:
                 self._wake[1].send(b"x")

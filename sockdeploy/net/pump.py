@@ -39,6 +39,16 @@ class Endpoint(Protocol):
     def close(self) -> Any: ...
 
 
+class Tap(Protocol):
+    """Where a carried connection's bytes are noted as they pass (a WireConnection of the wire record)."""
+
+    def sent(self, data: bytes) -> None: ...
+
+    def received(self, data: bytes) -> None: ...
+
+    def closed(self, side: str) -> None: ...
+
+
 class Pump:
     """Carry one connection: bytes both ways until both sides sent EOF or either side fails.
 
@@ -47,10 +57,11 @@ class Pump:
     starve the other way and deadlock when both peers write at once.
     """
 
-    def __init__(self, near: Endpoint, far: Channel, stop: threading.Event) -> None:
+    def __init__(self, near: Endpoint, far: Channel, stop: threading.Event, tap: Optional[Tap] = None) -> None:
         self.near = near
         self.far = far
         self.stop = stop
+        self.tap = tap  # notes every byte carried, each after it went on
         self._threads = ThreadGroup()
 
     def __enter__(self) -> Pump:
@@ -61,16 +72,26 @@ class Pump:
 
     def run(self) -> None:
         """Copy until both directions ended, then close both sides."""
-        self._threads.start(copy, self.near.recv, self.far.sendall, self.far.shutdown_write, self.stop,
-                            name="sockdeploy-tunnel-up")
+        tap = self.tap
+        up: Callable[[bytes], Any] = self.far.sendall
+        down: Callable[[bytes], Any] = self.near.sendall
+        up_eof: Callable[[], Any] = self.far.shutdown_write
+        down_eof: Callable[[], Any] = lambda: self.near.shutdown(socket.SHUT_WR)  # noqa: E731
+        if tap is not None:
+            # what the client sent is noted as it arrives (before the server can answer it), what came back
+            # once the client has it
+            up, up_eof = _noting_first(up, tap.sent), _then(up_eof, lambda: tap.closed("client"))
+            down, down_eof = _noting(down, tap.received), _then(down_eof, lambda: tap.closed("server"))
+        self._threads.start(copy, self.near.recv, up, up_eof, self.stop, name="sockdeploy-tunnel-up")
         sink = direct_sink(self.far, self.near)
         if sink is not None:  # the SSH transport writes into the socket itself (no thread hand-off per message)
+            sink.tap = tap
             try:
                 sink.run(self.stop, CHUNK)
             except Exception as exc:  # OSError, EOFError, or paramiko's SSHException when the session drops
                 log.debug("tunnel direction ended: %s", exc)
         else:
-            copy(self.far.recv, self.near.sendall, lambda: self.near.shutdown(socket.SHUT_WR), self.stop)
+            copy(self.far.recv, down, down_eof, self.stop)
         self.close()
 
     def close(self) -> None:
@@ -80,10 +101,33 @@ class Pump:
         close_quietly(self.far)
 
 
-def pump(near: Endpoint, far: Channel, stop: threading.Event) -> None:
-    """Carry one connection on the calling thread (see Pump)."""
-    with Pump(near, far, stop) as carried:
+def pump(near: Endpoint, far: Channel, stop: threading.Event, tap: Optional[Tap] = None) -> None:
+    """Carry one connection on the calling thread (see Pump); TAP, when given, notes its bytes."""
+    with Pump(near, far, stop, tap) as carried:
         carried.run()
+
+
+def _noting(send: Callable[[bytes], Any], note: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    """SEND, then NOTE what was sent (only bytes that went on are noted)."""
+    def sent(data: bytes) -> None:
+        send(data)
+        note(data)
+    return sent
+
+
+def _noting_first(send: Callable[[bytes], Any], note: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    """NOTE what is about to be sent, then SEND it."""
+    def sending(data: bytes) -> None:
+        note(data)
+        send(data)
+    return sending
+
+
+def _then(first: Callable[[], Any], after: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        after()
+    return both
 
 
 def copy(recv: Callable[[int], bytes], send: Callable[[bytes], Any], send_eof: Callable[[], Any],

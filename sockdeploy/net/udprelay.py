@@ -10,15 +10,18 @@ hosts are remote/scripts/udprelay_{server,client}.py, started by udprelay.sh.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import struct
 import threading
-from typing import Any, Dict, Protocol, Tuple
+import time
+from typing import Any, Dict, Optional, Protocol, Tuple
 
 from sockdeploy.errors import NetworkPathError
 from sockdeploy.net import frames
 from sockdeploy.net.pump import Channel, Endpoint, close_quietly, pump
 from sockdeploy.net.threads import ThreadGroup
+from sockdeploy.net.wire import WireConnection, WireLog
 from sockdeploy.remote.program import program
 from sockdeploy.remote.scripts import load
 
@@ -59,6 +62,9 @@ class UdpRelay:
         self.ids: Dict[Tuple[str, int], int] = {}
         self.addrs: Dict[int, Tuple[str, int]] = {}
         self.datagrams = 0
+        self.recorder: Optional[WireLog] = None  # set: every datagram is kept in it, per client address
+        self._records: Dict[int, WireConnection] = {}
+        self._receiving = threading.Lock()
         self._stop = threading.Event()
         self._threads = ThreadGroup()
 
@@ -85,21 +91,45 @@ class UdpRelay:
         self.sock.settimeout(0.2)
         while not self._stop.is_set():
             try:
-                data, addr = self.sock.recvfrom(frames.MAX_DATAGRAM)
-            except socket.timeout:
-                continue
-            except OSError:
+                readable, _, _ = select.select([self.sock], [], [], 0.2)
+            except (OSError, ValueError):
                 return
-            cid = self.ids.get(addr)
-            if cid is None:
-                cid = len(self.ids) + 1
-                self.ids[addr], self.addrs[cid] = cid, addr
-            self.datagrams += 1  # counted first: a reader that saw the frame must see the count
+            if not readable:
+                continue
+            with self._receiving:  # settle() waits for this: the datagram is taken and its sender known
+                try:
+                    data, addr = self.sock.recvfrom(frames.MAX_DATAGRAM)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                cid = self.ids.get(addr)
+                if cid is None:
+                    cid = len(self.ids) + 1
+                    self.ids[addr], self.addrs[cid] = cid, addr
+                    if self.recorder is not None:
+                        self._records[cid] = self.recorder.open((str(addr[0]), int(addr[1])), "udp")
+            if cid in self._records:
+                self._records[cid].sent(data)
+            self.datagrams += 1  # counted (and noted) before it goes on, as the far side may answer at once
             try:
                 self.chan.sendall(frames.pack(cid, data))
             except Exception as exc:  # the SSH session is gone
                 log.debug("udp relay: %s", exc)
                 return
+
+    def settle(self, timeout: float = 1.0) -> None:
+        """Return once no datagram waits to be relayed (a client that already exited may have left some)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._receiving:
+                try:
+                    waiting, _, _ = select.select([self.sock], [], [], 0)
+                except (OSError, ValueError):
+                    return
+            if not waiting:
+                return
+            time.sleep(0.002)
 
     def _down(self) -> None:
         reader = frames.FrameReader()
@@ -116,10 +146,14 @@ class UdpRelay:
                     try:
                         self.sock.sendto(datagram, addr)
                     except OSError:
-                        pass
+                        continue
+                    if cid in self._records:
+                        self._records[cid].received(datagram)
 
     def close(self) -> None:
-        """End the relay program (EOF on its stdin), close the local socket, join both threads."""
+        """Relay what waits in the local socket, end the relay program (EOF on its stdin), close the local
+        socket, join both threads."""
+        self.settle()  # a client's last datagrams may still be queued: they go on first
         self._stop.set()
         try:
             self.chan.shutdown_write()

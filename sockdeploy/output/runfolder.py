@@ -146,6 +146,7 @@ def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str 
         lines.append("")
     if record.expectations_note:
         lines += [f"Note: {record.expectations_note}.", ""]
+    lines += _checks_section(record)
     if record.plan:
         lines += ["## What sockdeploy chose", ""] + [f"- {note}" for note in record.plan] + [""]
     if record.redirects:
@@ -175,6 +176,26 @@ def render_markdown(record: RunRecord, logs: List[ProgramLog], description: str 
 def _block(text: str) -> List[str]:
     fence = _fence(text)
     return [f"{fence}text", text.rstrip("\n"), fence, ""]
+
+
+CHECK_STATES = {True: "ok", False: "FAILED", None: "not judged"}
+
+
+def _checks_section(record: RunRecord) -> List[str]:
+    """The checks: section's verdicts (someone's own programs), and where the wire record is."""
+    if not record.checks:
+        return []
+    lines = ["## Checks of the programs' behaviour", "", "| check | result | reason |", "|---|---|---|"]
+    for c in record.checks:
+        state = CHECK_STATES[c.ok] if c.reached else "not reached"
+        lines.append(f"| {c.check} | {state} | {c.detail.replace('|', '/')} |")
+    wire = record.wire or {}
+    if wire.get("file"):
+        lines += ["", f"Every byte the client runs sent and received is in {wire['file']} (hex and text) and "
+                      f"{wire.get('data', 'wire.json')}."]
+    elif wire.get("note"):
+        lines += ["", f"Note: {wire['note']}."]
+    return lines + [""]
 
 
 def utc_iso(dt: Optional[datetime] = None) -> str:

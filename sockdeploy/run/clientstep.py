@@ -58,6 +58,8 @@ def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, An
     if run.stdin:
         log.typed = run.stdin
     entry = ClientRecord(run=i, command=command, stdin=run.stdin)
+    if ctx.wire is not None:  # what the previous run sent counts for it, not for this one
+        ctx.wire.settle()
     ctx.record.clients.append(entry)
     log_path = ctx.folder.path / log.filename
     with ctx.progress.step(f"client run {i}/{len(ctx.payload.runs)}: {shown}"):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Protocol, Union
 
 from sockdeploy.errors import SockdeployError
+from sockdeploy.net.wire import WireLog
 from sockdeploy.output.progress import Progress
 from sockdeploy.output.runfolder import ProgramLog, RunFolder
 from sockdeploy.remote.host import LocalHost
@@ -107,6 +108,7 @@ class RunContext:
     started_at: float = field(default_factory=time.monotonic)
     steps_ended: Optional[float] = None  # time.monotonic() when the steps ended (before cleanup)
     _checked_at: float = field(default_factory=time.monotonic)
+    wire: Optional[WireLog] = None  # every byte the tunnel or UDP relay carried (wire.txt, the grading checks)
 
     def note(self, text: str) -> None:
         """Say `text` (what sockdeploy noticed and adapted to) and keep it for run.json and transcript.md."""

@@ -92,6 +92,14 @@ class PortBook:
             self._taken.add(port)
         return port
 
+    def claim(self, port: int) -> bool:
+        """Mark `port` taken if no lease holds it (a port written into a server); return whether it was free."""
+        with self._lock:
+            if port in self._taken:
+                return False
+            self._taken.add(port)
+        return True
+
     def give_back(self, ports: Set[int]) -> None:
         """Mark `ports` free again."""
         with self._lock:
@@ -111,6 +119,15 @@ class PortLease:
         port = self.book.take(busy, port_range, tried, rng)
         self.ports.add(port)
         return port
+
+    def claim(self, port: int) -> bool:
+        """Hold `port` (written into the server) for this run; False when another run of the book holds it."""
+        if port in self.ports:
+            return True
+        if not self.book.claim(port):
+            return False
+        self.ports.add(port)
+        return True
 
     def release(self) -> None:
         """Give every port of this lease back."""

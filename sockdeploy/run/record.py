@@ -190,6 +190,26 @@ class ExpectationRecord:
 
 
 @dataclass
+class CheckRecord:
+    """One check of payload.yaml's checks: section: ok true/false, or null when it could not be judged."""
+
+    check: str
+    ok: Optional[bool]
+    detail: str
+    reached: bool = True  # false: an earlier step (a build, the server's start) never let it happen
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"check": self.check, "ok": self.ok, "detail": self.detail, "reached": self.reached}
+
+    @classmethod
+    def from_json(cls, data: Any) -> CheckRecord:
+        d = _mapping(data)
+        ok = d.get("ok")
+        return cls(check=str(d.get("check") or ""), ok=ok if isinstance(ok, bool) else None,
+                   detail=str(d.get("detail") or ""), reached=d.get("reached") is not False)
+
+
+@dataclass
 class VpnCheckRecord:
     """One of the --via vpn checks."""
 
@@ -245,7 +265,8 @@ class TimelineRecord:
 
 # Top-level keys written only once the run got that far (absent, not null, before).
 OPTIONAL_KEYS = ("client_ssh", "cleaned_stale_runs", "vpn_checks", "probe", "tunnel", "expectations",
-                 "expectations_note", "timeline", "plan", "redirects", "hosts_file", "notes", "stray_processes")
+                 "expectations_note", "checks", "wire", "timeline", "plan", "redirects", "hosts_file", "notes",
+                 "stray_processes")
 
 
 @dataclass
@@ -277,6 +298,8 @@ class RunRecord:
     tunnel: Optional[TunnelRecord] = None
     expectations: Optional[List[ExpectationRecord]] = None
     expectations_note: Optional[str] = None
+    checks: Optional[List[CheckRecord]] = None  # payload.yaml's checks:, judged for someone's own programs
+    wire: Optional[Dict[str, Any]] = None  # the wire record's files and counts, or why there is none
     timeline: Optional[TimelineRecord] = None
     plan: Optional[List[str]] = None  # what sockdeploy chose for programs it found in a folder, and why
     redirects: Optional[List[str]] = None  # hard-coded addresses and ports carried elsewhere, one sentence each
@@ -337,6 +360,8 @@ class RunRecord:
             expectations=([ExpectationRecord.from_json(c) for c in d["expectations"]]
                           if isinstance(d.get("expectations"), list) else None),
             expectations_note=_opt_str(d.get("expectations_note")),
+            checks=[CheckRecord.from_json(c) for c in d["checks"]] if isinstance(d.get("checks"), list) else None,
+            wire=dict(d["wire"]) if isinstance(d.get("wire"), Mapping) else None,
             timeline=TimelineRecord.from_json(d["timeline"]) if isinstance(d.get("timeline"), Mapping) else None,
             plan=[str(n) for n in d["plan"]] if isinstance(d.get("plan"), list) else None,
             redirects=[str(n) for n in d["redirects"]] if isinstance(d.get("redirects"), list) else None,

@@ -13,7 +13,17 @@ from typing import Any, Dict, Optional
 from sockdeploy.errors import Interrupted, SockdeployError, UsageError, internal_error
 from sockdeploy.output.progress import Progress
 from sockdeploy.output.runfolder import RunFolder, utc_iso
-from sockdeploy.run import archive, buildstep, clientstep, connections, pathstep, serverstep, tunnelstep, verdicts
+from sockdeploy.run import (
+    archive,
+    buildstep,
+    checkstep,
+    clientstep,
+    connections,
+    pathstep,
+    serverstep,
+    tunnelstep,
+    verdicts,
+)
 from sockdeploy.run.clockprobe import ClockProbe
 from sockdeploy.run.context import RunContext, RunOptions
 from sockdeploy.run.faults import fault_point
@@ -61,6 +71,7 @@ def run_payload(payload: Payload, cfg: Optional[Config], opts: RunOptions, progr
         error = internal_error(exc, ctx.folder.path / INTERNAL_ERROR_FILE)
     finally:
         error = verdicts.final_error(ctx, error)
+        error = checkstep.judge(ctx, error)  # and the wire record is kept
         ctx.record.finished = utc_iso()
         ctx.record.ok = error is None
         ctx.record.error = verdicts.error_record(error) if error is not None else None

@@ -186,16 +186,21 @@ def fixed_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int]) -> i
                                                             "the campus firewall lets through")
         ctx.note(f"warning: the server's port {port} is outside the course ports {low}-{high}; "
                  "off campus only the tunnel reaches it")
-    if port in ws.used_ports or ctx.server.moved_from is not None:
-        return move_bind(ctx, ws, port, port_range)
+    # a parallel run of the same batch on this host holds it (two groups wrote in the same port)
+    sibling = ctx.opts.ports is not None and not ctx.opts.ports.claim(port)
+    if port in ws.used_ports or sibling or ctx.server.moved_from is not None:
+        return move_bind(ctx, ws, port, port_range, sibling)
     return port
 
 
-def move_bind(ctx: RunContext, ws: Workspace, port: int, port_range: Tuple[int, int], why: str = "") -> int:
+def move_bind(ctx: RunContext, ws: Workspace, port: int, port_range: Tuple[int, int], sibling: bool = False,
+              why: str = "") -> int:
     """Give the server a free port instead of the one written into it (its bind() is moved by the redirect)."""
     low, high = port_range
-    free = choose_port(ws.used_ports | {port}, port_range, set())
-    why = why or ("is taken" if port in ws.held_ports else "is still held by an earlier connection")
+    busy = ws.used_ports | {port}
+    free = ctx.opts.ports.choose(busy, port_range, set()) if ctx.opts.ports else choose_port(busy, port_range, set())
+    why = why or ("is used by another run of this batch" if sibling else
+                  "is taken" if port in ws.held_ports else "is still held by an earlier connection")
     ctx.progress.info(f"port {port}, written into your server, {why} on {ws.host.name}; "
                       f"its bind() to {port} is moved to {free} for this run")
     if ctx.server.moved_from is None:

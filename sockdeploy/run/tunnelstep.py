@@ -7,10 +7,11 @@ on every exit path by the run's stack (so its counts land in run.json).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 from sockdeploy.net.forward import LocalForward, RemoteForward
 from sockdeploy.net.udprelay import JoinedUdpRelay, UdpRelay, client_script, remote_script
+from sockdeploy.net.wire import WireLog
 from sockdeploy.run import tunnelcause
 from sockdeploy.run.context import RunContext
 from sockdeploy.run.record import TunnelRecord
@@ -29,6 +30,18 @@ def open_tunnel(ctx: RunContext, port: int, values: Dict[str, Any]) -> None:
         ctx.stack.enter_context(_udp_relay(ctx, port, values))
     else:
         ctx.stack.enter_context(_forward(ctx, port, values))
+
+
+def wire_log(ctx: RunContext, path: str) -> WireLog:
+    """The run's wire record: each connection belongs to the client run under way when it opened."""
+
+    def current_run() -> Optional[int]:
+        if ctx.payload.concurrent or not ctx.record.clients:
+            return None  # runs started at once cannot be told apart by time
+        return ctx.record.clients[-1].run
+
+    ctx.wire = WireLog(path, current_run)
+    return ctx.wire
 
 
 def _session(ctx: RunContext) -> SshSession:
@@ -52,6 +65,8 @@ def _forward(ctx: RunContext, port: int, values: Dict[str, Any]) -> Iterator[For
     else:
         fwd = LocalForward(lambda origin: session.open_forward("127.0.0.1", port, origin), ("127.0.0.1", port), port)
         step = "open the tunnel"
+    fwd.recorder = wire_log(ctx, "through the tunnel")
+    fwd.recorder.settlers.append(fwd.settle)
     with ctx.progress.step(step):
         fwd.start()
     try:
@@ -85,6 +100,8 @@ def _udp_relay(ctx: RunContext, port: int, values: Dict[str, Any]) -> Iterator[R
                                    ctx.pi.name, session.name)
         else:
             relay = UdpRelay(session.start_stream(remote_script(port)), port, session.name)
+            relay.recorder = wire_log(ctx, "through the UDP relay")
+            relay.recorder.settlers.append(relay.settle)
         relay.start()
     try:
         values.update(ip="127.0.0.1", host="localhost", client_port=relay.port)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from sockdeploy.errors import PayloadError, UsageError
+from sockdeploy.spec.checks import Checks, load_checks
 from sockdeploy.spec.loader import Located, Section, load_located
 from sockdeploy.spec.sources import MANIFEST, Source, check_named_sources, read_tree
 
@@ -96,6 +97,8 @@ class Payload:
     client_port: Optional[int] = None  # the server port the client connects to
     client_reads_stdin: bool = False  # the client reads standard input (scanf, input(), fgets(stdin)...)
     plan_notes: Tuple[str, ...] = ()  # what was chosen and why, for the run's first lines and run.json
+    # payload.yaml's checks: section, judged when the programs are someone's own (not the bundled ones)
+    checks: Optional[Checks] = None
 
     def checksums(self) -> Dict[str, str]:
         """Return each source file's sha256, by its path relative to the payload folder."""
@@ -199,7 +202,7 @@ def _sections(manifest: Path) -> Tuple[Located, Section, Section, Section, Secti
         raise PayloadError("payload.yaml must be a mapping with 'server' and 'client'",
                            "see payloads/ex5/payload.yaml for an example", where=f"{manifest}:1")
     top = Section(doc, (), PayloadError)
-    top.only(["description", "source", "local", "protocol", "language", "server", "client", "expect"])
+    top.only(["description", "source", "local", "protocol", "language", "server", "client", "expect", "checks"])
     for required in ("server", "client"):
         if required not in top.value:
             raise PayloadError(f"missing '{required}' section", f"add '{required}:' with its 'run' command(s)",
@@ -261,6 +264,8 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
     tree = read_tree(src)
     foreign = src != manifest.parent.resolve()
     expect = _expectations(exp, len(run_specs))
+    # the bundled programs keep their expect: lines; anyone else's code is judged by the checks
+    checks = load_checks(top.sub("checks"), runs) if foreign or not is_bundled(manifest) else None
     check_named_sources(src, [f.name for f in tree.files], [("server.build", server_build), ("client.build", client_build)])
     return Payload(
         name=name or manifest.parent.name,
@@ -273,7 +278,7 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
         client=Program(build=client_build, commands=tuple(runs)),
         ready=ready,
         client_timeout=float(timeout),
-        server_exits=exp.get("server_exits", bool, False),
+        server_exits=expect.server_exits or bool(checks and checks.wants("ended")),
         files=tree.files,
         dirs=tree.dirs,
         protocol=protocol,
@@ -282,7 +287,24 @@ def load_manifest(manifest: Path, source_dir: Optional[Path] = None, name: Optio
         runs=run_specs,
         expect=expect if not foreign else Expectations(server_exits=expect.server_exits),
         checks_skipped=foreign and expect != Expectations(server_exits=expect.server_exits),
+        checks=checks,
     )
+
+
+def is_bundled(manifest: Path) -> bool:
+    """Whether MANIFEST is a bundled payload's own payload.yaml."""
+    return manifest.resolve().parent.parent == bundled_dir().resolve()
+
+
+def exercise_checks(name: str) -> Optional[Checks]:
+    """Return the checks: of bundled exercise NAME (None: it has none, or there is no such exercise)."""
+    manifest = bundled_dir() / name / MANIFEST
+    if "/" in name or not manifest.is_file():
+        return None
+    _, _, _, cli, _ = _sections(manifest)
+    runs = [r if isinstance(r, str) else str(r.get("command", "")) for r in cli.value.get("runs") or []
+            if isinstance(r, (str, dict))]
+    return load_checks(Section(cli.doc, ("checks",), PayloadError), runs)
 
 
 def resolve(target: str, payload_dir: Optional[str] = None) -> Payload:

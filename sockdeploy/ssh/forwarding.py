@@ -177,6 +177,7 @@ class DirectSink:
         self._acks = 0  # window to grant, left by the transport thread during a key exchange
         self._failed = False
         self.backlogged = 0  # bytes the socket did not take at once (they waited for run())
+        self.tap: Any = None  # notes delivered bytes and the end of file, in delivery order (the wire record)
 
     def feed(self, data: bytes) -> None:
         """On the transport thread: send now if the socket takes it, else leave it for run()."""
@@ -195,6 +196,8 @@ class DirectSink:
                 self._failed = True
                 self._cv.notify()
                 return
+            if sent and self.tap is not None:
+                self.tap.received(data[:sent])
             if sent < len(data):
                 self._backlog += data[sent:]
                 self.backlogged += len(data) - sent
@@ -230,6 +233,8 @@ class DirectSink:
                         self._busy = False
                         if self.chan.eof_received or self.chan.closed:
                             self.sock.shutdown(socket.SHUT_WR)  # the peer sees end-of-file, as the studio's server expects
+                            if self.tap is not None:
+                                self.tap.closed("server")
                             return
                         self._cv.wait(0.5)
                         continue
@@ -250,10 +255,13 @@ class DirectSink:
         if acks:
             self._send_ack(acks)
         if buffered:
-            self.sock.sendall(self.chan.recv(chunk))  # recv acknowledges the window itself
+            data = self.chan.recv(chunk)
+            self.sock.sendall(data)  # recv acknowledges the window itself
         elif data:
             self.sock.sendall(data)
             self._grant(len(data))
+        if data and self.tap is not None:
+            self.tap.received(data)
 
     def reclaim(self) -> None:
         """On the transport thread: data went to the channel's own buffer just as the sink was attached."""

@@ -32,14 +32,21 @@ def _submissions(tmp_path: Path, *names: str) -> List[Path]:
     return out
 
 
-def test_an_exercise_plan_keeps_its_expectations_for_grading(tmp_path):
+def test_an_exercise_judges_the_programs_by_its_checks_not_by_the_bundled_wording(tmp_path):
     (d,) = _submissions(tmp_path, "g1")
     (sub,) = plan_submissions([str(d)], "ex5")
-    plan = payload_mod.resolve("ex5")
     assert sub.problem is None and sub.remote
-    # unlike `run ex5 --payload DIR`, the output checks apply: that is what grading is for
-    assert sub.payload.expect == plan.expect and sub.payload.expect.server and not sub.payload.checks_skipped
-    assert sub.payload.source_dir == d.resolve()
+    # the programs are fitted to the exercise by discovery, as `run ex5 --payload DIR` does
+    assert sub.payload.source_dir == d.resolve() and sub.payload.origin == "discovered by sockdeploy"
+    assert [r.command for r in sub.payload.runs] == ["./client {ip} {port}", "./client {ip} {port} quit"]
+    # the bundled programs' expect: lines stay with them; the checks: section judges these
+    assert sub.payload.expect.server == () and sub.payload.checks is not None
+    assert sub.payload.checks.enabled == ("built", "listened", "connected", "sent", "integers", "quit", "ended")
+    assert sub.payload.checks.quit_runs == (False, True)
+    # a folder with its own payload.yaml keeps its plan under --exercise, judged by the same checks
+    shutil.copy(PAYLOADS / "ex5" / "payload.yaml", d / "payload.yaml")
+    (own,) = plan_submissions([str(d)], "ex5")
+    assert own.payload.origin != "discovered by sockdeploy" and own.payload.checks == sub.payload.checks
 
 
 def test_a_bad_submission_is_recorded_and_the_others_still_plan(tmp_path):
@@ -49,7 +56,7 @@ def test_a_bad_submission_is_recorded_and_the_others_still_plan(tmp_path):
     (own / "payload.yaml").write_text("server:\n  run: ./server {prot}\nclient:\n  runs: [./client]\n")
     subs = plan_submissions([str(good), str(no_client)], "ex5")
     assert subs[0].problem is None
-    assert isinstance(subs[1].problem, PayloadError) and "client.c" in subs[1].problem.message
+    assert isinstance(subs[1].problem, PayloadError) and "no client program found" in subs[1].problem.message
     # without --exercise: each folder's own payload.yaml, and a folder without one is refused on its own
     subs = plan_submissions([str(good), str(own)], None)
     assert isinstance(subs[0].problem, PayloadError) and "no payload.yaml" in subs[0].problem.message
