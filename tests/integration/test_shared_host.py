@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -217,8 +218,8 @@ def test_a_chosen_port_another_program_holds_is_left_for_another(cli, tmp_path, 
 
 def test_a_local_exercise_killed_with_kill_9_leaves_nothing(tmp_path, fake_home):
     """Exercises 1-4 run the server here: this machine's watchdog stops it when sockdeploy is killed outright."""
-    temp = tmp_path / "temp"
-    temp.mkdir()
+    # short: the AF_UNIX socket path lives under it (108 bytes at most; pytest's folders can be long)
+    temp = Path(tempfile.mkdtemp(prefix="sd-", dir="/tmp"))
     env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"], "TMPDIR": str(temp),
            "SOCKDEPLOY_FAULT_POINT": "client-runs"}  # pause after the first client run: the server still serves
     with open(tmp_path / "stderr.txt", "w") as err:
@@ -238,4 +239,6 @@ def test_a_local_exercise_killed_with_kill_9_leaves_nothing(tmp_path, fake_home)
     deadline = time.monotonic() + 10
     while (folder.exists() or _alive(server)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(server) and not folder.exists()
+    left = folder.exists()
+    shutil.rmtree(temp, ignore_errors=True)
+    assert not _alive(server) and not left
