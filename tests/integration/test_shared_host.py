@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -242,3 +243,41 @@ def test_a_local_exercise_killed_with_kill_9_leaves_nothing(tmp_path, fake_home)
     left = folder.exists()
     shutil.rmtree(temp, ignore_errors=True)
     assert not _alive(server) and not left
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a PID namespace of its own needs root (unshare --pid)")
+def test_a_run_on_another_machine_of_the_pool_is_never_cleaned_as_crashed(tmp_path, fake_home, cli):
+    """Two login hosts share one home (a pool behind one name): host B cannot see host A's processes,
+    so A's live run folder must not look crashed to B (it is B's by neither machine nor heartbeat)."""
+    import yaml
+
+    from sockdeploy.lab.loopback import LoopbackLab
+
+    unshared = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
+    with LoopbackLab(tmp_path / "a") as host_a, LoopbackLab(tmp_path / "b", prefix=unshared) as host_b:
+        shared = yaml.safe_load(host_b.hosts_file.read_text())
+        shared["server"]["workdir"] = str(host_a.workdir)  # B's home is A's: the same work folder
+        hosts_b = tmp_path / "hosts-b.yaml"
+        hosts_b.write_text(yaml.safe_dump(shared))
+        env = {"HOME": str(fake_home), "PYTHONPATH": str(REPO), "PATH": os.environ["PATH"],
+               "SOCKDEPLOY_FAULT_POINT": "client-runs"}
+        with open(tmp_path / "a.txt", "w") as err:
+            run_a = subprocess.Popen([sys.executable, "-m", "sockdeploy", "run", "ex5", "--via", "tunnel", "--hosts",
+                                      str(host_a.hosts_file), "--out", str(tmp_path / "runs-a")], cwd=tmp_path, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 60
+            while "fault point client-runs" not in (tmp_path / "a.txt").read_text():
+                assert time.monotonic() < deadline and run_a.poll() is None, (tmp_path / "a.txt").read_text()
+                time.sleep(0.05)
+            (live,) = host_a.leftover_dirs()
+            on_b = cli("run", "ex5", "--via", "tunnel", "--hosts", str(hosts_b), "--out", "runs-b", "--json")
+            assert on_b.code == 0, on_b.stderr
+            assert "cleaned_stale_runs" not in on_b.json(), "B removed A's live run"
+            assert host_a.leftover_dirs() == [live]
+        finally:
+            run_a.send_signal(signal.SIGINT)
+            code = run_a.wait(timeout=60)
+        assert code == 130 and host_a.leftover_dirs() == []
+        record = json.loads(only_run_dir(tmp_path / "runs-a").joinpath("run.json").read_text())
+        assert record["error"]["exit_code"] == 130  # A ended as interrupted, not with its folder gone under it
