@@ -222,8 +222,9 @@ def _message(work: Path) -> str:
     if runs:
         record = json.loads(runs[0].read_text())
         error = record.get("error") or {}
-        notes = " ".join(record.get("notes") or []) if isinstance(record.get("notes"), list) else ""
-        return (error.get("message") or "(ok)") + (f" [{notes}]" if notes else "")
+        strays = record.get("stray_processes") or []
+        stopped = f" [{len(strays)} escaped process(es) stopped and named]" if strays else ""
+        return (error.get("message") or "(ok)") + stopped
     text = (work / "stderr.txt").read_text(errors="replace").strip().splitlines()
     errors = [line for line in text if "error" in line.lower()]
     return (errors or text or ["(no output)"])[-1]
@@ -312,7 +313,7 @@ def cases() -> List[Case]:
 
 def _taken_port_case(bench: Bench) -> Case:
     # the listener's port may lie outside network.ports: --port is taken as given
-    return Case("port-held-by-another-program", 5, ["taken"], payload=_taken_port,
+    return Case("port-held-by-another-program", 5, [str(bench.sentinel_port), "in use"], payload=_taken_port,
                 extra=["--port", str(bench.sentinel_port)])
 
 
