@@ -170,3 +170,38 @@ def test_a_work_folder_other_users_can_write_is_refused_unless_sticky(cli, clean
     assert f"{shared} can be written by other users and lacks the sticky bit" in res.stderr
     _one_line_error(res.stderr)
     assert list(shared.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user can be made only as root")
+def test_another_users_planted_run_folder_in_a_shared_workdir_is_left_alone(cli, clean_lab, tmp_path):
+    """Finding 2: in a sticky shared workdir another user plants a folder that looks like a crashed run of
+    ours, naming one of our processes; our run warns about the shared folder, touches neither, and works."""
+    import shutil
+    import tempfile
+
+    from tests.unit.remote.conftest import OTHER_USER
+
+    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER_USER],
+                          capture_output=True, text=True)
+    assert made.returncode in (0, 9), made.stderr  # 9: it exists already
+    shared = Path(tempfile.mkdtemp(prefix="sd-shared-", dir="/tmp"))  # reachable by the other user, unlike tmp_path
+    shared.chmod(0o1777)
+    victim = subprocess.Popen(["sleep", "120"], start_new_session=True)  # ours, and older than their folder
+    try:
+        planted = shared / "run-planted0000"
+        plant = (f"mkdir -m 700 {planted} && : > {planted}/.sockdeploy-run && echo {victim.pid} > {planted}/server.pid "
+                 f"&& touch -d '1 hour ago' {planted}/.sockdeploy-run")
+        subprocess.run(["setpriv", f"--reuid={OTHER_USER}", f"--regid={OTHER_USER}", "--clear-groups", "sh", "-c", plant],
+                       check=True)
+        hosts = _hosts(clean_lab, tmp_path / "h.yaml", f"workdir: {clean_lab.workdir}", f"workdir: {shared}")
+        res = cli("run", "ex5", "--hosts", str(hosts), "--out", "runs", "--json")
+        assert res.code == 0, res.stderr
+        assert "is shared with other users" in res.stderr and "cleaned_stale_runs" not in res.json()
+        assert victim.poll() is None, "a planted pid file made the run signal one of our processes"
+        assert planted.is_dir() and [p.name for p in shared.iterdir()] == [planted.name]
+    finally:
+        victim.kill()
+        victim.wait()
+        shutil.rmtree(shared, ignore_errors=True)
+        if made.returncode == 0:
+            subprocess.run(["userdel", OTHER_USER], capture_output=True)
