@@ -53,7 +53,10 @@ def test_pid_alive_running_gone_and_zombie():
 
 
 def test_stop_ends_a_process_with_sigterm():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sockdeploy.daemons.fake"])
+    code = "import time; print('ready', flush=True); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
+    # running as the daemon it is (a pid is signalled only when its command line says so), not still forking
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     stop(proc.pid, wait=5, force=False)
     assert proc.wait(5) == -signal.SIGTERM
 
@@ -72,9 +75,10 @@ def test_a_pid_given_to_another_process_is_never_signalled():
     from sockdeploy.daemons.base import is_daemon, process_start
 
     other = subprocess.Popen(["sleep", "30"])  # not a sockdeploy daemon
-    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sockdeploy.daemons.fake"])
+    code = "import time; print('ready', flush=True); time.sleep(30)"
+    daemon = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
     try:
-        time.sleep(0.2)
+        assert daemon.stdout is not None and daemon.stdout.readline() == b"ready\n"  # exec'd, not still forking
         assert not is_daemon(other.pid, None)
         stop(other.pid, wait=0.5, force=True)
         assert other.poll() is None, "an unrelated process was signalled"

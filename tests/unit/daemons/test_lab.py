@@ -23,8 +23,10 @@ def test_no_state_no_lab():
 
 
 def test_a_running_keeper_is_reported_refuses_a_second_lab_and_stops_on_down():
-    keeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sockdeploy.daemons.fake"])
+    code = "import time; print('ready', flush=True); time.sleep(30)"
+    keeper = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
     try:
+        assert keeper.stdout is not None and keeper.stdout.readline() == b"ready\n"  # exec'd: its command line says so
         StateFile(lab.state_file()).write({"pid": keeper.pid, "kind": "loopback", "status": "up"})
         assert lab.read_state() == {"pid": keeper.pid, "kind": "loopback", "status": "up", "running": True}
         with pytest.raises(LabError, match="already up"):

@@ -20,7 +20,9 @@ def state_in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture
 def sleeper():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sockdeploy.daemons.fake"])
+    code = "import time; print('ready', flush=True); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"  # exec'd: its command line says so
     yield proc
     proc.kill()
     proc.wait()
