@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from sockdeploy.daemons.base import StateFile, StopRequest, main, pid_alive, spawn, state_home, stop
 from sockdeploy.errors import LabError, UsageError
+from tests.unit.daemons.fake import start_fake_daemon
 
 
 @pytest.fixture(autouse=True)
@@ -53,18 +53,14 @@ def test_pid_alive_running_gone_and_zombie():
 
 
 def test_stop_ends_a_process_with_sigterm():
-    code = "import time; print('ready', flush=True); time.sleep(30)"
-    proc = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
-    # running as the daemon it is (a pid is signalled only when its command line says so), not still forking
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc = start_fake_daemon()
     stop(proc.pid, wait=5, force=False)
     assert proc.wait(5) == -signal.SIGTERM
 
 
 def test_stop_kills_a_process_that_ignores_sigterm_when_forced():
     code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"
-    proc = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc = start_fake_daemon(code)
     stop(proc.pid, wait=0.3, force=True)
     assert proc.wait(5) == -signal.SIGKILL
     stop(proc.pid, wait=0.3, force=True)  # gone already: nothing to do
@@ -75,10 +71,8 @@ def test_a_pid_given_to_another_process_is_never_signalled():
     from sockdeploy.daemons.base import is_daemon, process_start
 
     other = subprocess.Popen(["sleep", "30"])  # not a sockdeploy daemon
-    code = "import time; print('ready', flush=True); time.sleep(30)"
-    daemon = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
+    daemon = start_fake_daemon()
     try:
-        assert daemon.stdout is not None and daemon.stdout.readline() == b"ready\n"  # exec'd, not still forking
         assert not is_daemon(other.pid, None)
         stop(other.pid, wait=0.5, force=True)
         assert other.poll() is None, "an unrelated process was signalled"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from sockdeploy.daemons import lab
 from sockdeploy.daemons.base import StateFile
 from sockdeploy.errors import LabError
+from tests.unit.daemons.fake import start_fake_daemon
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +21,8 @@ def test_no_state_no_lab():
 
 
 def test_a_running_keeper_is_reported_refuses_a_second_lab_and_stops_on_down():
-    code = "import time; print('ready', flush=True); time.sleep(30)"
-    keeper = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
+    keeper = start_fake_daemon()
     try:
-        assert keeper.stdout is not None and keeper.stdout.readline() == b"ready\n"  # exec'd: its command line says so
         StateFile(lab.state_file()).write({"pid": keeper.pid, "kind": "loopback", "status": "up"})
         assert lab.read_state() == {"pid": keeper.pid, "kind": "loopback", "status": "up", "running": True}
         with pytest.raises(LabError, match="already up"):

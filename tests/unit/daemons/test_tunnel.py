@@ -11,6 +11,7 @@ import pytest
 from sockdeploy.daemons import tunnel
 from sockdeploy.daemons.base import StateFile
 from sockdeploy.errors import AuthError, ConfigError, NetworkPathError, UsageError
+from tests.unit.daemons.fake import start_fake_daemon
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +21,7 @@ def state_in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture
 def sleeper():
-    code = "import time; print('ready', flush=True); time.sleep(30)"
-    proc = subprocess.Popen([sys.executable, "-c", code, "sockdeploy.daemons.fake"], stdout=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"  # exec'd: its command line says so
+    proc = start_fake_daemon()
     yield proc
     proc.kill()
     proc.wait()
@@ -84,7 +83,6 @@ def test_the_tunnel_process_exits_with_the_status_of_its_error(tmp_path):
 
 
 def tunnel_argv() -> list:
-    import sys
 
     return [sys.executable, "-m", "sockdeploy.daemons.tunnel"]
 
