@@ -104,10 +104,15 @@ def read_log(text: str) -> List[Redirected]:
 HEAD_BYTES = 8192  # an ELF program header table sits near the start of the file
 
 
+def program_head(path: Path) -> bytes:
+    """The first bytes of the program at PATH: enough for takes_preload()."""
+    with path.open("rb") as f:
+        return f.read(HEAD_BYTES)
+
+
 def is_dynamic(path: Path) -> bool:
     """Whether the program at PATH can take a preloaded library (a dynamic ELF, or a script)."""
-    with path.open("rb") as f:
-        return takes_preload(f.read(HEAD_BYTES))
+    return takes_preload(program_head(path))
 
 
 def takes_preload(head: bytes) -> bool:

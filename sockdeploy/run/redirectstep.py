@@ -10,7 +10,16 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from sockdeploy.errors import SockdeployError
 from sockdeploy.run.context import RunContext
-from sockdeploy.run.redirect import CACHE_NAME, HEAD_BYTES, Redirect, Rule, build_library, read_log, takes_preload
+from sockdeploy.run.redirect import (
+    CACHE_NAME,
+    HEAD_BYTES,
+    Redirect,
+    Rule,
+    build_library,
+    program_head,
+    read_log,
+    takes_preload,
+)
 
 LOG_NAME = "redirects.log"
 
@@ -47,10 +56,7 @@ def _program_head(ctx: RunContext, client_cwd: str, command: str) -> Optional[by
         return None
     if ctx.pi is None:
         program = Path(client_cwd) / words[0]
-        if not program.is_file():
-            return None
-        with program.open("rb") as f:
-            return f.read(HEAD_BYTES)
+        return program_head(program) if program.is_file() else None
     path = shlex.quote(str(PurePosixPath(client_cwd) / words[0]))
     result = ctx.pi.run(f"[ -f {path} ] && od -An -v -tx1 -N {HEAD_BYTES} -- {path}", timeout=20)
     if not result.ok:
