@@ -140,13 +140,18 @@ def adopt(ctx: RunContext, ws: Workspace, values: Dict[str, Any], proc: ServerPr
     if len(proc.listens) > 1:
         sentence += f" (it listens on {', '.join(map(str, proc.listens[1:]))} too)"
     ctx.note(sentence)
-    low, high = port_range
-    if not low <= real <= high:
-        ctx.note(f"warning: port {real} is outside the course ports {low}-{high}; off campus only the tunnel reaches it")
+    _warn_outside(ctx, real, port_range, "port")
     proc.port = values["port"] = ctx.record.server.port = real
     ctx.record.server.port_given = given
     if ctx.session is not None and ws.host is ctx.session:
         pathstep.adopt_port(ctx, real, probed=given is not None)
+
+
+def _warn_outside(ctx: RunContext, port: int, port_range: Tuple[int, int], what: str) -> None:
+    """Say that `port` lies outside the course ports (warn, not refuse: the tunnel reaches any port)."""
+    low, high = port_range
+    if not low <= port <= high:
+        ctx.note(f"warning: {what} {port} is outside the course ports {low}-{high}; off campus only the tunnel reaches it")
 
 
 def _in_sources(ctx: RunContext, port: int) -> bool:
@@ -184,8 +189,7 @@ def fixed_port(ctx: RunContext, ws: Workspace, port_range: Tuple[int, int]) -> i
         if ctx.via in ("direct", "vpn"):  # the campus firewall passes the course ports only
             return move_bind(ctx, ws, port, port_range, why=f"is outside the course ports {low}-{high}, the only ones "
                                                             "the campus firewall lets through")
-        ctx.note(f"warning: the server's port {port} is outside the course ports {low}-{high}; "
-                 "off campus only the tunnel reaches it")
+        _warn_outside(ctx, port, port_range, "the server's port")
     # a parallel run of the same batch on this host holds it (two groups wrote in the same port)
     sibling = ctx.opts.ports is not None and not ctx.opts.ports.claim(port)
     if port in ws.used_ports or sibling or ctx.server.moved_from is not None:
