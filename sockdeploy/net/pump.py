@@ -62,6 +62,7 @@ class Pump:
         self.far = far
         self.stop = stop
         self.tap = tap  # notes every byte carried, each after it went on
+        self.up_done = threading.Event()  # set once the client's direction ended (its EOF passed on, or it failed)
         self._threads = ThreadGroup()
 
     def __enter__(self) -> Pump:
@@ -82,7 +83,7 @@ class Pump:
             # once the client has it
             up, up_eof = _noting_first(up, tap.sent), _then(up_eof, lambda: tap.closed("client"))
             down, down_eof = _noting(down, tap.received), _then(down_eof, lambda: tap.closed("server"))
-        self._threads.start(copy, self.near.recv, up, up_eof, self.stop, name="sockdeploy-tunnel-up")
+        self._threads.start(self._up, up, up_eof, name="sockdeploy-tunnel-up")
         sink = direct_sink(self.far, self.near)
         if sink is not None:  # the SSH transport writes into the socket itself (no thread hand-off per message)
             sink.tap = tap
@@ -93,6 +94,12 @@ class Pump:
         else:
             copy(self.far.recv, down, down_eof, self.stop)
         self.close()
+
+    def _up(self, send: Callable[[bytes], Any], send_eof: Callable[[], Any]) -> None:
+        try:
+            copy(self.near.recv, send, send_eof, self.stop)
+        finally:
+            self.up_done.set()
 
     def close(self) -> None:
         """Join the upstream thread, then close both sides."""

@@ -6,6 +6,8 @@ import socket
 import time
 from typing import List, Optional, Tuple
 
+import pytest
+
 from sockdeploy.errors import ForwardConnectFailed
 from sockdeploy.net import frames
 from sockdeploy.net.forward import LocalForward
@@ -110,5 +112,32 @@ def test_a_connection_still_queued_when_the_tunnel_closes_is_carried():
     with socket.create_connection(("127.0.0.1", fwd.port), timeout=10) as c:
         c.sendall(b"418\n")
     fwd.close(drain=2)  # as the tunnel step closes it when the server should end by itself
+    far.join()
+    assert [c.data("sent") for c in log.connections] == [b"418\n"] and fwd.connections == 1
+
+
+class SlowFar(FakeFar):
+    """A far side whose channel takes a while to open (a busy connection shared by parallel runs)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(upper_after_eof)
+        self.delay = delay
+
+    def __call__(self, origin: Tuple[str, int]) -> FakeChannel:
+        time.sleep(self.delay)
+        return super().__call__(origin)
+
+
+@pytest.mark.parametrize("delay, drain", [(1.5, 0.2), (0.0, 0.0)], ids=["slow-channel", "no-drain"])
+def test_a_client_that_wrote_and_exited_just_before_the_close_has_its_bytes_carried(delay: float, drain: float):
+    # the last client run wrote and exited; its channel may open only after the drain ended (or with
+    # no drain at all: a server not expected to end by itself), and still its bytes go on
+    far = SlowFar(delay)
+    log = WireLog("through the tunnel", lambda: 2)
+    fwd = LocalForward(far, ("127.0.0.1", 9), 0).start()
+    fwd.recorder = log
+    with socket.create_connection(("127.0.0.1", fwd.port), timeout=10) as c:
+        c.sendall(b"418\n")
+    fwd.close(drain=drain)
     far.join()
     assert [c.data("sent") for c in log.connections] == [b"418\n"] and fwd.connections == 1
