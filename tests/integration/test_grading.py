@@ -139,6 +139,34 @@ def test_a_class_graded_by_behaviour_not_wording(cli, tmp_path, clean_lab):
     assert table[0].split() == ["submission", "result", "points", "seconds", "reason"]
 
 
+EX6 = {"ex6-own-address": ("passed", ""),
+       "ex6-peer-address": ("checks failed", "client run 1 never printed its socket's address 127.0.0.1:")}
+
+
+def test_ex6_addresses_are_judged_against_the_real_sockets(cli, tmp_path, clean_lab):
+    """Exercise 6 on someone's own code: the client must print its own end, as the tunnel saw it connect."""
+    res = cli("batch", *(str(GRADING / name) for name in EX6), "--exercise", "ex6", "-j", "2",
+              "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json", timeout=120)
+    assert res.code == 6, res.stderr
+    summary = res.json()
+    results = {s["submission"]: s for s in summary["submissions"]}
+    for name, (verdict, reason) in EX6.items():
+        assert (results[name]["result"], results[name]["reason"][:len(reason)]) == (verdict, reason), results[name]
+    for name in EX6:
+        run_dir = Path(results[name]["run_dir"])
+        record = json.loads((run_dir / "run.json").read_text())
+        checks = {c["check"]: c for c in record["checks"]}
+        wire = json.loads((run_dir / "wire.json").read_text())
+        first = next(c["origin"] for c in wire["connections"] if c["run"] == 1)
+        client = (run_dir / "client-1.log").read_text()
+        if name == "ex6-own-address":  # what it printed is the socket the tunnel accepted
+            assert checks["addresses"]["ok"] is True and f"my end is {first}" in client
+            assert f"waiting on 0.0.0.0 port {record['server']['port']}" in (run_dir / "server.log").read_text()
+        else:  # it printed the tunnel's end: the reason names its own, which it never printed
+            assert checks["addresses"]["detail"].endswith(f"address {first}") and first not in client
+            assert all(checks[n]["ok"] for n in ("built", "listened", "connected", "sent", "integers", "quit", "ended"))
+
+
 def test_three_runs_share_one_connection_under_max_sessions_10(cli, tmp_path, clean_lab):
     dirs = [_submission(tmp_path / "subs", f"g{i}") for i in range(3)]
     before = clean_lab.login_count()
