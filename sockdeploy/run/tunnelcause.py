@@ -15,8 +15,9 @@ from typing import List, Optional, Tuple
 
 from sockdeploy.errors import ForwardConnectFailed, ScriptTimeout, SockdeployError
 from sockdeploy.remote.host import Host
-from sockdeploy.remote.program import sh_command
+from sockdeploy.remote.program import PROCS, sh_command
 from sockdeploy.run.context import RunContext
+from sockdeploy.run.runtag import stdin_line
 from sockdeploy.ssh.session import SshSession
 
 # Listening on one of these, a server is reached by a connection to 127.0.0.1.
@@ -39,9 +40,15 @@ def decode(hex_address: str) -> Optional[Tuple[str, int]]:
         return None
 
 
-def listening_addresses(session: Host, pgid: int, port: int) -> List[str]:
-    """Return the addresses process group `pgid` listens on for TCP `port` on the session's host."""
-    result = session.run(sh_command("server_listening_ports.sh", args=[int(pgid)]), timeout=20)
+def listening_addresses(session: Host, pgid: int, port: int, token: Optional[str]) -> List[str]:
+    """Return the addresses the server listens on for TCP `port` on the session's host.
+
+    The server's are the sockets of the processes carrying the run's `token`, daemons that left
+    its process group among them; without a token, or on a host without /proc environments,
+    those of process group `pgid` (server_listen_addresses.sh).
+    """
+    result = session.run(sh_command(PROCS, "server_listen_addresses.sh", args=[int(pgid)]),
+                         stdin=stdin_line(token), timeout=20)
     addresses = set()
     for word in result.stdout.split():
         entry = decode(word)
@@ -58,7 +65,7 @@ def explain(ctx: RunContext, session: SshSession, port: int) -> None:
     if refused is None or proc is None or ctx.tripwire or not session.alive:
         return
     try:
-        addresses = listening_addresses(session, proc.pid, port)
+        addresses = listening_addresses(session, proc.pid, port, ctx.token)
     except (SockdeployError, ScriptTimeout, OSError):
         return  # the run's other verdicts stand
     why = refused.reason or "connection refused"

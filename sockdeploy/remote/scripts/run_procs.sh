@@ -12,6 +12,21 @@ group_alive() {
   fi
 }
 
+# Print the pids of the live processes (not zombies) in process group $1, of any user.
+group_pids() {
+  # through cat: mawk gives up on a file that vanished after the glob, cat goes on
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '{ p = $1; sub(/^.*\) /, ""); if ($3 == g && $1 != "Z") print p }'
+}
+
+# Print the inodes of the sockets processes $@ hold (their pids), space-separated; those of
+# another user's processes only to root.
+socket_inodes() {
+  for sw_fdp in "$@"; do shift; set -- "$@" "/proc/$sw_fdp/fd"; done
+  [ $# -gt 0 ] || return 0
+  # shellcheck disable=SC2012  # fd entries are numbers; ls -l shows every link's target in one process
+  ls -l "$@" 2>/dev/null | sed -n 's/.*-> socket:\[\([0-9]*\)\]$/\1/p' | tr '\n' ' '
+}
+
 # True while process $1 runs; a zombie awaiting its parent does not count.
 pid_alive() {
   if [ -r "/proc/$1/stat" ]; then
@@ -137,8 +152,7 @@ group_ours() {
   case $1/$2 in /*|*/|*[!0-9/]*) return 1 ;; esac
   if [ "$1" -le 1 ] || [ -z "$2" ] || [ ! -r /proc/self/stat ]; then return 1; fi
   [ "$1" = "$(awk '{ sub(/^.*\) /, ""); print $3 }' "/proc/$$/stat" 2>/dev/null)" ] && return 1
-  # through cat: mawk gives up on a file that vanished after the glob, cat goes on
-  sw_members=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '{ p = $1; sub(/^.*\) /, ""); if ($3 == g && $1 != "Z") print p }')
+  sw_members=$(group_pids "$1")
   [ -n "$sw_members" ] || return 1
   for sw_p in $sw_members; do
     sw_s=$(proc_start "$sw_p")

@@ -61,11 +61,8 @@ sockets() {
 
 # The inodes of the sockets the server's processes (those carrying the token) hold, space-separated.
 our_inodes() {
-  set --
-  for p in $(tagged_pids "$tok" server); do set -- "$@" "/proc/$p/fd"; done
-  [ $# -gt 0 ] || return 0
-  # shellcheck disable=SC2012  # fd entries are numbers; ls -l shows every link's target in one process
-  ls -l "$@" 2>/dev/null | sed -n 's/.*-> socket:\[\([0-9]*\)\]$/\1/p' | tr '\n' ' '
+  # shellcheck disable=SC2046  # pids: numbers, split on purpose
+  socket_inodes $(tagged_pids "$tok" server)
 }
 
 # Look at the socket tables again once they changed: sets hit (the server listens on the port

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
 import types
 from datetime import datetime, timezone
+from typing import List, Tuple
 
 from sockdeploy.errors import ForwardConnectFailed
 from sockdeploy.output.progress import Progress
 from sockdeploy.output.runfolder import RunFolder
+from sockdeploy.remote import scripts
 from sockdeploy.remote.host import CommandResult
 from sockdeploy.run import tunnelcause
 from sockdeploy.run.context import RunContext, RunOptions
@@ -30,8 +33,10 @@ class Session:
 
     def __init__(self, listing: str) -> None:
         self.listing = listing
+        self.calls: List[Tuple[str, object]] = []
 
     def run(self, script: str, *, stdin=None, timeout=None) -> CommandResult:  # type: ignore[no-untyped-def]
+        self.calls.append((script, stdin))
         return CommandResult(self.listing, "", 0)
 
 
@@ -70,3 +75,15 @@ def test_a_server_no_longer_listening_is_named_in_the_tunnels_error(tmp_path) ->
     assert ctx.tunnel_errors[0].message == (
         "the tunnel could not reach 127.0.0.1:30000 on login: connection refused; nothing listened on that port "
         "any more (the server had ended or closed its socket)")
+
+
+def test_the_server_is_found_by_the_runs_token_on_stdin_never_the_command_line(tmp_path) -> None:
+    ctx = _ctx(tmp_path)
+    session = Session("0500000A:7530\n")
+    tunnelcause.explain(ctx, session, 30000)  # type: ignore[arg-type]
+    [(script, stdin)] = session.calls
+    assert stdin == f"{ctx.token}\n".encode() and ctx.token not in script
+    # after run_procs.sh (tagged_pids), with the server's group for the fallback as its argument
+    shell, flag, text, name, pgid = shlex.split(script)
+    assert text == scripts.load("run_procs.sh") + "\n" + scripts.load("server_listen_addresses.sh")
+    assert (name, pgid) == ("server_listen_addresses.sh", "4242")
