@@ -129,7 +129,8 @@ def judge_connected(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
         if c.exit_code != 0 and not c.stopped:
             return CheckResult("connected", False, f"client run {n} exited with status {c.exit_code}")
         carried += len(rb.connections)
-    counted = f" ({carried} connection{'s' * (carried != 1)} carried)" if facts.wire is not None else ""
+    seen = "recorded" if facts.wire is not None and facts.wire.by_preload else "carried"
+    counted = f" ({carried} connection{'s' * (carried != 1)} {seen})" if facts.wire is not None else ""
     return CheckResult("connected", True, f"{len(runs)} client run{'s' * (len(runs) != 1)} connected and exited 0{counted}")
 
 

@@ -238,8 +238,9 @@ class Grader:
 
 
 def path_for(payload: Payload, via: Optional[str]) -> Optional[str]:
-    """The network path of one submission: --via, else the tunnel when its checks read the wire (only the
-    tunnel and the UDP relay keep a wire record), else hosts.yaml's."""
+    """The network path of one submission: --via, else the tunnel when its checks read the wire (the tunnel
+    and the UDP relay keep a wire record for any client; the direct path's preload library not for a static
+    one), else hosts.yaml's."""
     if via is not None or payload.local:
         return via
     return "tunnel" if payload.checks is not None and payload.checks.needs_wire else None

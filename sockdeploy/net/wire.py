@@ -1,7 +1,8 @@
-"""The wire record: every byte each client run sent and received through sockdeploy's tunnel or UDP relay.
+"""The wire record: every byte each client run sent and received through sockdeploy's tunnel or UDP relay,
+or, on the direct and VPN paths, as the preload library in the client saw it (net/wirefile.py reads that back).
 
 One WireConnection per connection the tunnel carried (per client address for
-UDP), holding its bytes in order with their times, bounded per direction
+UDP; per socket for the preload library), holding its bytes in order with their times, bounded per direction
 (CAP bytes; what comes after is counted, not kept, and the record says so).
 The forwarders call sent()/received() from their own threads; a lock per
 connection keeps each record whole. It is what the grading checks read
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 CAP = 1024 * 1024  # bytes kept per direction of one connection
+PRELOAD = "by the preload library on {host}"  # the path of a record the clients' preload library made
 SENT, RECEIVED = "sent", "received"  # the client's point of view: sent = client to server
 DIRECTIONS = (SENT, RECEIVED)
 
@@ -61,6 +63,11 @@ class WireConnection:
         self._add(RECEIVED, data)
 
     def _add(self, direction: str, data: bytes) -> None:
+        self.add_at(direction, data, None)
+
+    def add_at(self, direction: str, data: bytes, t: Optional[float], joined: bool = False) -> None:
+        """Note bytes that went DIRECTION at T seconds after the connection opened (None: now); JOINED: more of
+        the last chunk of that direction (a record read back that wrote one write() in several lines)."""
         if not data:
             return
         with self._lock:
@@ -69,7 +76,17 @@ class WireConnection:
             if room > 0:
                 kept = bytes(data[:room])
                 self._kept[direction] += len(kept)
-                self.chunks.append(Chunk(direction, self._now(), kept))
+                last = next((c for c in reversed(self.chunks) if c.direction == direction), None) if joined else None
+                if last is not None:
+                    last.data += kept
+                else:
+                    self.chunks.append(Chunk(direction, self._now() if t is None else t, kept))
+
+    def count(self, direction: str, n: int) -> None:
+        """Note N bytes of DIRECTION that went through but were not kept (past a recorder's own cap)."""
+        if n > 0:
+            with self._lock:
+                self.totals[direction] += n
 
     def closed(self, side: str) -> None:
         """Note that SIDE ("client" or "server") ended its half of the connection."""
@@ -138,15 +155,20 @@ class WireConnection:
 
 
 class WireLog:
-    """Every connection one run's tunnel or relay carried, in the order they were opened."""
+    """Every connection one run's tunnel or relay carried (or its clients made), in the order they were opened."""
 
     def __init__(self, path: str, run_of: Callable[[], Optional[int]] = lambda: None, cap: int = CAP) -> None:
-        self.path = path  # "tunnel" or "udp relay": how the bytes were seen
+        self.path = path  # how the bytes were seen: "through the tunnel", "by the preload library on HOST"...
         self.run_of = run_of  # the client run under way when a connection opens
         self.cap = cap
         self.connections: List[WireConnection] = []
         self.settlers: List[Callable[[], None]] = []  # each returns once what clients sent so far has a record
         self._lock = threading.Lock()
+
+    @property
+    def by_preload(self) -> bool:
+        """Whether the preload library in the clients made this record (no forwarder carried the bytes)."""
+        return self.path.startswith(PRELOAD.split("{", 1)[0])
 
     def settle(self) -> None:
         """Before the next client run starts: let what the last one sent reach its record (it may be queued still),

@@ -45,7 +45,7 @@ def _connection(conn: WireConnection) -> List[str]:
 
 def render_wire(log: WireLog) -> str:
     """Return wire.txt's text."""
-    lines = [f"Wire record ({log.path}): every byte each client run sent and received, as sockdeploy carried it.",
+    lines = [f"Wire record ({log.path}): every byte each client run sent and received, as sockdeploy saw it.",
              f"Times are seconds after each connection opened; up to {log.cap} bytes are kept per direction.", ""]
     if not log.connections:
         lines.append("No connection was carried.")

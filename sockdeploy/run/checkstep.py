@@ -20,11 +20,12 @@ from sockdeploy.run.record import CheckRecord
 
 CHECKS_ERROR_FILE = "checks-error.txt"
 NO_WIRE = {"direct": "no wire record on the direct path", "vpn": "no wire record on the VPN path",
-           "local": "no wire record: both programs ran on one host"}
+           "local": "no wire record in local mode"}
 
 
 def save_wire(ctx: RunContext) -> None:
-    """Write wire.json (every byte, base64) and wire.txt (hex and text) when a tunnel or relay carried the clients."""
+    """Write wire.json (every byte, base64) and wire.txt (hex and text) when a tunnel or relay carried the clients,
+    or the preload library recorded them."""
     log = ctx.wire
     if log is None:
         return
@@ -74,9 +75,11 @@ def judge(ctx: RunContext, error: Optional[SockdeployError]) -> Optional[Sockdep
 def run_facts(ctx: RunContext, error: Optional[SockdeployError]) -> Optional[RunFacts]:
     """What the run tells the checks (None: it ended in a way the checks cannot judge)."""
     rec = ctx.record
+    via = rec.via or ctx.via
+    no_wire = NO_WIRE.get(via, f"no wire record on the {via} path")
     facts = RunFacts(port=rec.server.port, written_port=ctx.server.moved_from, protocol=ctx.payload.protocol,
                      waited=SERVER_EXIT_WAIT, wire=ctx.wire,
-                     no_wire=NO_WIRE.get(ctx.via, f"no wire record on the {ctx.via} path"))
+                     no_wire=f"{no_wire}: {ctx.wire_missing}" if ctx.wire_missing else no_wire)
     if isinstance(error, BuildError):
         side = re.match(r"building the (server|client)\b", error.message)
         if side is None:

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 from sockdeploy.errors import ProgramError, SockdeployError
 from sockdeploy.output.logcap import elided_line
 from sockdeploy.output.runfolder import ProgramLog
-from sockdeploy.run import redirectstep, runtag
+from sockdeploy.run import redirectstep, runtag, wirestep
 from sockdeploy.run.clients import ClientOutcome, run_client
 from sockdeploy.run.context import RunContext
 from sockdeploy.run.exitstatus import program_failure
@@ -26,12 +26,18 @@ def run_clients(ctx: RunContext, values: Dict[str, Any], client_cwd: str) -> Non
     login = (ctx.pi.login or "") if ctx.pi is not None else ""
     prompt = f"{login.split('@', 1)[0] if '@' in login else whoami()}@{ctx.client_host_name}"
     runs = ctx.payload.runs
-    env = redirectstep.prepare(ctx, values, client_cwd, [render(r.command, values) for r in runs])
+    record = wirestep.wanted(ctx, values)
+    env = redirectstep.prepare(ctx, values, client_cwd, [render(r.command, values) for r in runs], record=record)
+    recording = record and env is not None
+
+    def env_of(i: int) -> Optional[Dict[str, str]]:
+        return wirestep.environment(env, client_cwd, i) if recording and env is not None else env
+
     try:
         if ctx.payload.concurrent:
             ctx.progress.info(f"starting {len(runs)} client runs at once")
             with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-                futures = [pool.submit(run_one_client, ctx, i, run, values, client_cwd, prompt, env)
+                futures = [pool.submit(run_one_client, ctx, i, run, values, client_cwd, prompt, env_of(i))
                            for i, run in enumerate(runs, 1)]
             ctx.record.clients.sort(key=lambda entry: entry.run)
             for future in futures:
@@ -39,11 +45,13 @@ def run_clients(ctx: RunContext, values: Dict[str, Any], client_cwd: str) -> Non
             return
         for i, run in enumerate(runs, 1):
             ctx.checkpoint()  # no client run starts once the connection is lost or a watchdog fired
-            run_one_client(ctx, i, run, values, client_cwd, prompt, env)
+            run_one_client(ctx, i, run, values, client_cwd, prompt, env_of(i))
             if i == 1:
                 fault_point("client-runs", ctx.session, ctx.hold, ctx.tripwire)
     finally:
         redirectstep.note(ctx, env)
+        if recording:
+            wirestep.collect(ctx, client_cwd, values)
 
 
 def run_one_client(ctx: RunContext, i: int, run: ClientRun, values: Dict[str, Any], client_cwd: str, prompt: str,

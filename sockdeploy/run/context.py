@@ -108,7 +108,8 @@ class RunContext:
     started_at: float = field(default_factory=time.monotonic)
     steps_ended: Optional[float] = None  # time.monotonic() when the steps ended (before cleanup)
     _checked_at: float = field(default_factory=time.monotonic)
-    wire: Optional[WireLog] = None  # every byte the tunnel or UDP relay carried (wire.txt, the grading checks)
+    wire: Optional[WireLog] = None  # every byte the tunnel, the UDP relay or the preload library saw (wire.txt, checks)
+    wire_missing: str = ""  # why the preload library kept no wire record (the checks' "not judged" reasons say it)
 
     def note(self, text: str) -> None:
         """Say `text` (what sockdeploy noticed and adapted to) and keep it for run.json and transcript.md."""

@@ -49,15 +49,12 @@ def wanted(ctx: RunContext, values: Dict[str, Any]) -> Optional[Redirect]:
     return Redirect(connect=(Rule(from_addr, from_port, str(to_addr), int(to_port)),))
 
 
-def _program_head(ctx: RunContext, client_cwd: str, command: str) -> Optional[bytes]:
-    """The first bytes of the program COMMAND starts, on the client host (None: not a file there)."""
-    words = shlex.split(command) if command.strip() else []
-    if not words:
-        return None
+def _program_head(ctx: RunContext, client_cwd: str, program: str) -> Optional[bytes]:
+    """The first bytes of PROGRAM (a command's first word), on the client host (None: not a file there)."""
     if ctx.pi is None:
-        program = Path(client_cwd) / words[0]
-        return program_head(program) if program.is_file() else None
-    path = shlex.quote(str(PurePosixPath(client_cwd) / words[0]))
+        here = Path(client_cwd) / program
+        return program_head(here) if here.is_file() else None
+    path = shlex.quote(str(PurePosixPath(client_cwd) / program))
     result = ctx.pi.run(f"[ -f {path} ] && od -An -v -tx1 -N {HEAD_BYTES} -- {path}", timeout=20)
     if not result.ok:
         return None
@@ -75,26 +72,39 @@ def _cache_and_log(ctx: RunContext, client_cwd: str) -> Tuple[str, str]:
     return str(folder.parent / CACHE_NAME), str(folder / LOG_NAME)
 
 
-def prepare(ctx: RunContext, values: Dict[str, Any], client_cwd: str, commands: List[str]) -> Optional[Dict[str, str]]:
-    """Build the library when a redirect is needed and return the client's extra environment (None: none needed)."""
+def prepare(ctx: RunContext, values: Dict[str, Any], client_cwd: str, commands: List[str],
+            record: bool = False) -> Optional[Dict[str, str]]:
+    """Build the library when a redirect is needed, or RECORD (the wire record, see wirestep), and return the
+    client's extra environment (None: no library; with RECORD, ctx.wire_missing then says why)."""
     redirect = wanted(ctx, values)
-    if redirect is None:
+    if redirect is None and not record:
         return None
-    for command in commands:
-        head = _program_head(ctx, client_cwd, command)
+    for program in dict.fromkeys(shlex.split(command)[0] for command in commands if command.strip()):
+        head = _program_head(ctx, client_cwd, program)
         if head is not None and not takes_preload(head):
-            ctx.progress.info(f"warning: {shlex.split(command)[0]} is statically linked, so its written-in address "
-                              "cannot be carried; link it dynamically (no -static) or edit the address in its source")
+            if redirect is not None:
+                ctx.progress.info(f"warning: {program} is statically linked, so its written-in address cannot be "
+                                  "carried; link it dynamically (no -static) or edit the address in its source")
+            if record:
+                ctx.wire_missing = f"the client {program} is statically linked, so the preload library cannot record it"
             return None
-    rule = redirect.connect[0]
     host = ctx.pi or ctx.local_host
     cache, log = _cache_and_log(ctx, client_cwd)
-    with ctx.progress.step(f"prepare the address redirect for the client on {ctx.client_host_name}"):
+    what = "the address redirect" if redirect is not None else "the wire record"
+    with ctx.progress.step(f"prepare {what} for the client on {ctx.client_host_name}") as shown:
         try:
             library = build_library(host, cache)
         except SockdeployError as exc:
-            ctx.progress.info(f"warning: {exc.message}; {exc.hint}")
+            shown.set("not built", False)
+            if redirect is not None:
+                ctx.progress.info(f"warning: {exc.message}; {exc.hint}")
+            if record:
+                why = exc.message.split(": ", 1)[-1]
+                ctx.wire_missing = f"the preload library could not be built on {ctx.client_host_name} ({why})"
             return None
+    if redirect is None:
+        return {"LD_PRELOAD": library}
+    rule = redirect.connect[0]
     ctx.progress.info(f"the client's connections to {rule.from_addr or 'any address'}:{rule.from_port or '(its port)'} "
                       f"go to {rule.to_addr}:{rule.to_port} ({ctx.record.via or 'local'})")
     return redirect.environment(library, log)

@@ -6,7 +6,7 @@ behaviour any correct pair shows, whatever it prints:
     checks:
       built: true       # the server and the client built
       listened: true    # the server listened (on whatever port it chose)
-      connected: true   # each client run connected (counted at the tunnel) and exited 0
+      connected: true   # each client run connected (counted at the tunnel or preload library), exited 0
       sent: true        # each client run put something on the wire
       integers: true    # every integer a client sent appears in the server's output, in order
       quit: true        # the quit run's quit code reached the server (a number: that code exactly)
@@ -24,7 +24,7 @@ from sockdeploy.spec.loader import Section
 
 # In the order they are judged: the first failure is the one a grader reads.
 CHECK_NAMES = ("built", "listened", "connected", "sent", "integers", "quit", "ended", "addresses")
-# Checks that read what the clients put on the wire (the tunnel's or the UDP relay's record).
+# Checks that read what the clients put on the wire (the tunnel's, the UDP relay's or the preload library's record).
 WIRE_CHECKS = frozenset({"sent", "integers", "quit", "addresses"})
 
 

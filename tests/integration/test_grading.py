@@ -234,3 +234,37 @@ def test_forty_submissions_with_every_transcript_kept(cli, tmp_path, clean_lab):
             assert len(re.findall(r"^connection \d+ accepted$", server, re.M)) == 2, (s["submission"], server)
             assert (run_dir / "client-1.log").is_file() and (run_dir / "client-2.log").is_file()
     assert "[40/40]" in res.stderr
+
+
+# on the direct path the preload library in each client run records its bytes (no tunnel in between)
+DIRECT = {
+    "text-pair": ("passed", ""),
+    "never-sends-quit": EXPECTED["never-sends-quit"],
+    "sends-nothing": EXPECTED["sends-nothing"],
+}
+
+
+def test_the_direct_path_is_judged_from_the_preload_librarys_record(cli, tmp_path, clean_lab):
+    dirs = [GRADING / name for name in DIRECT]
+    res = cli("batch", *map(str, dirs), "--exercise", "ex5", "-j", "3", "--via", "direct",
+              "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json", timeout=120)
+    assert res.code == 6, res.stderr
+    results = {s["submission"]: s for s in res.json()["submissions"]}
+    for name, (verdict, reason) in DIRECT.items():
+        assert (results[name]["result"], results[name]["reason"][:len(reason)]) == (verdict, reason), results[name]
+        run_dir = Path(results[name]["run_dir"])
+        record = json.loads((run_dir / "run.json").read_text())
+        assert record["via"] == "direct" and record["wire"]["path"].startswith("by the preload library on ")
+        assert record["wire"]["connections"] == 2, record["wire"]
+        assert not [c for c in record["checks"] if c["detail"].startswith("not judged")], record["checks"]
+        assert "== connection 2: client run 2, tcp from 127.0.0.1:" in (run_dir / "wire.txt").read_text()
+
+
+def test_local_mode_is_judged_from_the_preload_librarys_record(cli, tmp_path):
+    res = cli("run", "ex5", "--local", "--payload", str(GRADING / "drops-value"), "--out", "runs", "--json")
+    assert res.code == 6, res.stderr
+    record = res.json()
+    assert record["via"] == "local" and record["wire"]["path"].startswith("by the preload library on ")
+    checks = {c["check"]: c for c in record["checks"]}
+    assert checks["connected"]["detail"] == "2 client runs connected and exited 0 (2 connections recorded)"
+    assert checks["integers"]["detail"].startswith("integer 98 sent by client run 1 never appears"), checks

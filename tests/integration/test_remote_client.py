@@ -282,3 +282,22 @@ def test_a_written_in_address_is_carried_on_the_pi_too(cli, tmp_path, two_hosts,
     assert "Number: 1999" in (run_dir / "server.log").read_text()
     assert STAND_IN in (run_dir / "redirects.log").read_text()  # the Pi's log, fetched into the run folder
     _nothing_left(login, pi)
+
+
+def test_the_pi_records_what_its_clients_put_on_the_wire_on_the_direct_path(cli, tmp_path, two_hosts):
+    """No tunnel on the direct path: the preload library on the Pi keeps each run's bytes, fetched and judged."""
+    from tests.integration.test_grading import GRADING
+
+    login, pi = two_hosts
+    hosts = _hosts(tmp_path / "hosts.yaml", login, pi, "direct")
+    res = cli("run", "ex5", "--payload", str(GRADING / "text-pair"), "--hosts", str(hosts), "--out", "runs", "--json")
+    assert res.code == 0, res.stderr
+    record = res.json()
+    assert record["via"] == "direct" and record["client_host"] == pi.host_name
+    assert record["wire"]["path"] == f"by the preload library on {pi.host_name}" and record["wire"]["connections"] == 2
+    assert [(c["check"], c["ok"]) for c in record["checks"]] == [
+        (name, True) for name in ("built", "listened", "connected", "sent", "integers", "quit", "ended")]
+    wire = (only_run_dir(tmp_path / "runs") / "wire.txt").read_text()
+    assert "client run 2, tcp from 127.0.0.1:" in wire and "|911.|" in wire
+    assert list(Path(pi.workdir).rglob(".wire-run-*")) == []  # removed with the client's workspace
+    _nothing_left(login, pi)

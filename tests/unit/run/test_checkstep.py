@@ -84,3 +84,36 @@ def test_the_bundled_programs_are_not_judged(tmp_path):
     ctx = _ctx(tmp_path, "got 5\n")
     ctx.payload = payload_mod.resolve("ex5")
     assert checkstep.judge(ctx, None) is None and ctx.record.checks is None
+
+
+def test_without_the_preload_librarys_record_the_checks_say_why(tmp_path):
+    ctx = _ctx(tmp_path, "got 5\ngot 6\ngot 5\ngot 6\nbye\n")
+    ctx.wire, ctx.via, ctx.record.via = None, "auto", "direct"
+    ctx.wire_missing = "the client ./client is statically linked, so the preload library cannot record it"
+    assert checkstep.judge(ctx, None) is None
+    details = {c.check: c.detail for c in ctx.record.checks or []}
+    assert details["sent"] == ("not judged: no wire record on the direct path: the client ./client is statically "
+                               "linked, so the preload library cannot record it")
+    assert ctx.record.wire == {"note": details["sent"][len("not judged: "):]}
+
+
+def test_the_preload_librarys_record_is_judged_like_the_tunnels(tmp_path):
+    from sockdeploy.run import wirestep
+
+    ctx = _ctx(tmp_path, "got 5\ngot 6\ngot 5\ngot 6\nbye\n", sent=())
+    ctx.via = ctx.record.via = "direct"
+    folder = tmp_path / "client"
+    folder.mkdir()
+    for run, data in ((1, b"5\n6\n"), (2, b"5\n6\n418\n")):
+        ctx.record.clients.append(ClientRecord(run=run, command="./client", exit_code=0, ended=True))
+        Path(wirestep.record_path(str(folder), run)).write_text(
+            f"C 9.1.{run} tcp 127.0.0.1:4000{run} 127.0.0.1:31000 1700000000.0\n"
+            f"S 9.1.{run} 1700000000.1 {data.hex()}\nE 9.1.{run} 1700000000.2 client closed\n")
+    ctx.wire = None
+    assert wirestep.wanted(ctx, {"port": 31000})
+    wirestep.collect(ctx, str(folder), {"port": 31000})
+    assert ctx.wire is not None and ctx.wire.by_preload and [c.run for c in ctx.wire.connections] == [1, 2]
+    assert checkstep.judge(ctx, None) is None
+    assert all(c.ok for c in ctx.record.checks or []), ctx.record.checks
+    assert ctx.record.checks and ctx.record.checks[2].detail.endswith("(2 connections recorded)")
+    assert ctx.record.wire is not None and ctx.record.wire["path"].startswith("by the preload library on ")
