@@ -108,12 +108,6 @@ class Pump:
         close_quietly(self.far)
 
 
-def pump(near: Endpoint, far: Channel, stop: threading.Event, tap: Optional[Tap] = None) -> None:
-    """Carry one connection on the calling thread (see Pump); TAP, when given, notes its bytes."""
-    with Pump(near, far, stop, tap) as carried:
-        carried.run()
-
-
 def _noting(send: Callable[[bytes], Any], note: Callable[[bytes], None]) -> Callable[[bytes], None]:
     """SEND, then NOTE what was sent (only bytes that went on are noted)."""
     def sent(data: bytes) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Protocol, Tuple
 
 from sockdeploy.errors import NetworkPathError
 from sockdeploy.net import frames
-from sockdeploy.net.pump import Channel, Endpoint, close_quietly, pump
+from sockdeploy.net.pump import Channel, Endpoint, close_quietly
 from sockdeploy.net.threads import ThreadGroup
 from sockdeploy.net.wire import WireConnection, WireLog
 from sockdeploy.remote.program import program
@@ -165,14 +165,21 @@ class UdpRelay:
 
 
 class JoinedUdpRelay:
-    """UDP through the tunnel with the client on another host: its relay and the server's, joined here."""
+    """UDP through the tunnel with the client on another host: its relay and the server's, joined here.
+
+    The frames pass through whole, and each is noted in the wire record on the way: the client's
+    endpoint names each new client address in a frame of id 0, kept here and not passed on.
+    """
 
     def __init__(self, client_chan: Any, server_chan: Any, client_host: str, server_host: str) -> None:
         self.client_chan: RelayChannel = client_chan
         self.server_chan: RelayChannel = server_chan
         self.client_host, self.server_host = client_host, server_host
         self.port = 0
-        self.datagrams = 0  # not counted: the frames pass through unread
+        self.datagrams = 0  # client datagrams passed on towards the server
+        self.recorder: Optional[WireLog] = None  # set: every datagram is kept in it (the wire record)
+        self._records: Dict[int, WireConnection] = {}
+        self._last_up = 0.0  # when a frame last came from the client host (monotonic)
         self._stop = threading.Event()
         self._threads = ThreadGroup()
 
@@ -183,7 +190,7 @@ class JoinedUdpRelay:
         self.close()
 
     def start(self) -> JoinedUdpRelay:
-        """Wait for both relays to say they are ready, then pass frames between them on one thread."""
+        """Wait for both relays to say they are ready, then pass frames between them, one thread each way."""
         hello = read_exactly(self.client_chan, 3)
         if len(hello) != 3 or hello[:1] != b"R":
             self.close()
@@ -195,11 +202,61 @@ class JoinedUdpRelay:
             self.close()
             raise NetworkPathError(f"the UDP relay on {self.server_host} did not start (python3 missing?)",
                                    "use the VPN instead (--via vpn)")
-        self._threads.start(pump, self.client_chan, self.server_chan, self._stop, name="sockdeploy-udprelay-join")
+        self._threads.start(self._pass, self.client_chan, self.server_chan, True, name="sockdeploy-udprelay-join")
+        self._threads.start(self._pass, self.server_chan, self.client_chan, False, name="sockdeploy-udprelay-join")
         return self
 
+    def _pass(self, src: RelayChannel, dst: RelayChannel, up: bool) -> None:
+        """Carry whole frames from SRC to DST until SRC ends, noting each datagram; then pass the end on."""
+        reader = frames.FrameReader()
+        try:
+            while not self._stop.is_set():
+                data = src.recv(65536)
+                if not data:
+                    break
+                out = [self._note(cid, datagram, up) for cid, datagram in reader.feed(data)]
+                if up:
+                    self._last_up = time.monotonic()
+                passed = b"".join(f for f in out if f)
+                if passed:
+                    dst.sendall(passed)
+            dst.shutdown_write()
+        except Exception as exc:  # either session dropped
+            log.debug("joined udp relay: %s", exc)
+
+    def _note(self, cid: int, datagram: bytes, up: bool) -> bytes:
+        """Note one frame in the wire record; return the frame to pass on (none for an address frame)."""
+        if up and cid == 0:
+            self._named(datagram)
+            return b""
+        record = self._records.get(cid)
+        if up:
+            self.datagrams += 1
+            if record is None and self.recorder is not None:  # an endpoint that names no address
+                record = self._records[cid] = self.recorder.open((self.client_host, 0), "udp")
+            if record is not None:
+                record.sent(datagram)
+        elif record is not None:
+            record.received(datagram)
+        return frames.pack(cid, datagram)
+
+    def _named(self, text: bytes) -> None:
+        """Open the record of the client the endpoint names ("ID IP PORT")."""
+        parts = text.decode("ascii", "replace").split()
+        if self.recorder is None or len(parts) != 3 or not (parts[0].isdigit() and parts[2].isdigit()):
+            return
+        self._records[int(parts[0])] = self.recorder.open((parts[1], int(parts[2])), "udp")
+
+    def settle(self, timeout: float = 1.0) -> None:
+        """Return once frames from the client host have paused (a client that already exited may have
+        left some on the way), so the next run's datagrams are not counted for this one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and time.monotonic() - self._last_up < QUIET:
+            time.sleep(0.01)
+
     def close(self) -> None:
-        """End both relay programs and join the thread between them."""
+        """End both relay programs and join the threads between them."""
+        self.settle()
         self._stop.set()
         for chan in (self.client_chan, self.server_chan):
             try:
@@ -208,6 +265,9 @@ class JoinedUdpRelay:
             except Exception:
                 close_quietly(chan)
         self._threads.close(timeout=2)
+
+
+QUIET = 0.1  # seconds without a frame from the client host that count as settled
 
 
 def read_exactly(chan: Channel, n: int) -> bytes:

@@ -100,8 +100,8 @@ def _udp_relay(ctx: RunContext, port: int, values: Dict[str, Any]) -> Iterator[R
                                    ctx.pi.name, session.name)
         else:
             relay = UdpRelay(session.start_stream(remote_script(port)), port, session.name)
-            relay.recorder = wire_log(ctx, "through the UDP relay")
-            relay.recorder.settlers.append(relay.settle)
+        relay.recorder = wire_log(ctx, "through the UDP relay")
+        relay.recorder.settlers.append(relay.settle)
         relay.start()
     try:
         values.update(ip="127.0.0.1", host="localhost", client_port=relay.port)

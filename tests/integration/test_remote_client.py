@@ -72,7 +72,13 @@ def test_ex5_with_the_client_on_a_remote_pi(cli, tmp_path, two_hosts, via, targe
     assert client.startswith(f"[{pi.user}@{pi.host_name}]$ {'python3 client.py' if target.startswith('py-') else './client'} ")
     assert "Client terminal (127.0.0.1)" in (run_dir / "transcript.md").read_text()
     if target == "py-udp-upper":  # datagrams: the Pi's endpoint and the server's relay, joined on the laptop
-        assert record["tunnel"]["udp_relay"].endswith("(udp)")
+        assert record["tunnel"]["udp_relay"].endswith("(udp)") and record["tunnel"]["datagrams"] > 0
+        # each client run's datagrams, kept as the laptop joined the two relays, under the Pi's own address
+        wire = json.loads((run_dir / "wire.json").read_text())
+        assert wire["path"] == "through the UDP relay" and record["wire"]["connections"] == len(record["clients"])
+        assert sorted(c["run"] for c in wire["connections"]) == [c["run"] for c in record["clients"]]
+        assert all(c["origin"].startswith("127.0.0.1:") and c["bytes"]["sent"] and c["bytes"]["received"]
+                   for c in wire["connections"])
     elif via == "tunnel":
         assert record["tunnel"]["joined"] is True and record["tunnel"]["connections"] == len(record["clients"])
         assert "on 127.0.0.1" in record["tunnel"]["listen"][0]

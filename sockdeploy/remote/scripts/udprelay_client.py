@@ -2,6 +2,8 @@
 # Usage: python3 -u udprelay_client.py FRAMES_SOURCE PORT
 # Listens on 127.0.0.1:PORT (any free port when that one is busy) and frames each
 # datagram with an id per client address; frames coming back go to that address.
+# A new client's address is named first in a frame of id 0 ("ID IP PORT"), for the wire
+# record; the joiner on the laptop keeps it and never passes it on.
 # Prints "R" and the port (2 bytes) once ready; usage errors go to stderr with exit status 2.
 import os
 import select
@@ -44,6 +46,7 @@ def main(argv):
             if cid is None:
                 cid = ids[addr] = len(ids) + 1
                 addrs[cid] = addr
+                write_frame(1, 0, ("%d %s %d" % (cid, addr[0], addr[1])).encode("ascii"))
             write_frame(1, cid, datagram)
         if 0 in ready:
             got = reader.read()

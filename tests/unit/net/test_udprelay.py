@@ -11,6 +11,7 @@ import pytest
 from sockdeploy.errors import NetworkPathError
 from sockdeploy.net import frames
 from sockdeploy.net.udprelay import JoinedUdpRelay, UdpRelay, client_script, remote_script
+from sockdeploy.net.wire import WireLog
 from sockdeploy.remote.scripts import load
 from tests.unit.net.fakes import FakeChannel, sockdeploy_threads
 
@@ -70,6 +71,28 @@ def test_joined_relay_passes_frames_between_the_two_programs():
         server_prog.sendall(frames.pack(1, b"down"))
         assert _read_frame(client_prog) == (1, b"down")
     assert sockdeploy_threads() - before == set()
+
+
+def test_joined_relay_keeps_each_datagram_per_client_and_never_passes_the_address_frame_on():
+    client_ours, client_prog = socket.socketpair()
+    server_ours, server_prog = socket.socketpair()
+    client_prog.sendall(b"R" + struct.pack("!H", 40123))
+    server_prog.sendall(b"R")
+    log = WireLog("through the UDP relay", lambda: 1)
+    relay = JoinedUdpRelay(FakeChannel(client_ours), FakeChannel(server_ours), "pi", "login")
+    relay.recorder = log
+    with relay:
+        # the endpoint names the client first; both frames may arrive in one read
+        client_prog.sendall(frames.pack(0, b"1 127.0.0.1 45678") + frames.pack(1, b"55"))
+        assert _read_frame(server_prog) == (1, b"55")
+        server_prog.sendall(frames.pack(1, b"got 55"))
+        assert _read_frame(client_prog) == (1, b"got 55")
+        client_prog.sendall(frames.pack(1, b"418"))
+        assert _read_frame(server_prog) == (1, b"418")
+    (conn,) = log.connections
+    assert (conn.kind, conn.origin, conn.run) == ("udp", "127.0.0.1:45678", 1)
+    assert conn.datagrams("sent") == [b"55", b"418"] and conn.datagrams("received") == [b"got 55"]
+    assert relay.datagrams == 2
 
 
 def test_joined_relay_without_python_on_the_client_host_says_so():

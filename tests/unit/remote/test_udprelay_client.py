@@ -53,7 +53,9 @@ def test_datagrams_go_out_as_frames_and_frames_come_back_as_datagrams():
     assert result.exit_status == 0, result.stderr
     assert out[:3] == b"R" + struct.pack("!H", port)
     got = frames_of(out[3:])
-    assert got and set(got) == {(1, b"ping")}
+    # the new client's address comes first, in a frame of id 0, for the wire record
+    assert got[0] == (0, b"1 127.0.0.1 %d" % client.sock.getsockname()[1])
+    assert set(got[1:]) == {(1, b"ping")}
     assert client.answer == b"pong"
 
 
