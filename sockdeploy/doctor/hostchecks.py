@@ -138,7 +138,9 @@ def check_client_host(f: Findings, pi: Optional[SshSession]) -> None:
     tools, _ = parse_tools_output(result.stdout)
     compiler = tools.get("gcc") or tools.get("cc")
     missing = [t for t in ("sh", "setsid") if not tools.get(t)]
-    detail = f"{ssh.host}: logged in as {pi.login}; compiler: {tools.get('gcc_version') or compiler or 'none'}"
+    resolved = f" ({pi.ssh_options.summary()})" if pi.ssh_options is not None else ""
+    detail = (f"{ssh.host}{resolved}: logged in as {pi.login}; "
+              f"compiler: {tools.get('gcc_version') or compiler or 'none'}")
     if missing or not compiler:
         f.report.add(CLIENT, FAIL, detail + f"; missing: {', '.join((['gcc'] if not compiler else []) + missing)}",
                      "on the Pi: sudo apt-get install build-essential util-linux")

@@ -158,7 +158,10 @@ def test_doctor_checks_both_hosts(cli, tmp_path, two_hosts):
     res = cli("doctor", "--hosts", str(hosts), "--json")
     assert res.code == 0, res.stdout + res.stderr
     checks = {c["check"] if "check" in c else c["name"]: c for c in json.loads(res.stdout)}
-    assert checks["client host"]["result"] == "ok" and f"logged in as {pi.user}" in checks["client host"]["detail"]
+    detail = checks["client host"]["detail"]
+    assert checks["client host"]["result"] == "ok" and f"logged in as {pi.user}" in detail
+    # what OpenSSH's config resolves for the Pi, as for the server host's line
+    assert f"(ssh -G for 127.0.0.1: {pi.user}@127.0.0.1:{pi.port}, " in detail, detail
     assert checks["direct reach"]["result"] == "ok"
     # a Pi whose host key is not known yet: that check fails with the host-key exit code, nothing is sent
     text = hosts.read_text().replace(f"known_hosts: {pi.known_hosts}", f"known_hosts: {tmp_path / 'empty'}")
