@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from sockdeploy.grading.integers import Decoded, Item, anywhere, best_reading, matches, output_integers, shown_as
-from sockdeploy.net.wire import SENT, WireConnection, WireLog
+from sockdeploy.net.wire import SENT, WireConnection, WireLog, unrecorded_note
 from sockdeploy.spec.checks import Checks
 
 
@@ -71,6 +71,7 @@ class RunBytes:
     facts: ClientFacts
     connections: List[WireConnection]
     reading: Optional[Decoded] = None
+    unrecorded: Optional[str] = None  # a program the run started that the preload library could not record
 
     @property
     def sent(self) -> int:
@@ -79,6 +80,20 @@ class RunBytes:
     @property
     def items(self) -> Tuple[Item, ...]:
         return self.reading.items if self.reading else ()
+
+
+def _incomplete(runs: Sequence[RunBytes]) -> Optional[str]:
+    """Why the wire record cannot judge RUNS: the first run whose record misses a program's bytes (None: whole)."""
+    rb = next((rb for rb in runs if rb.unrecorded), None)
+    return unrecorded_note(rb.facts.run, rb.unrecorded) if rb is not None and rb.unrecorded else None
+
+
+def _not_judged(name: str, facts: RunFacts, runs: Sequence[RunBytes]) -> Optional[CheckResult]:
+    """Check NAME not judged: there is no wire record, or a client run's is incomplete; None: it can be judged."""
+    if facts.wire is None:
+        return CheckResult(name, None, f"not judged: {facts.no_wire}")
+    why = _incomplete(runs)
+    return CheckResult(name, None, f"not judged: {why}") if why else None
 
 
 def _not_reached(name: str, why: str) -> CheckResult:
@@ -124,13 +139,16 @@ def judge_connected(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
             broken = next((x for x in rb.connections if x.error), None)
             if broken is not None:
                 return CheckResult("connected", False, f"client run {n}'s connection could not be carried: {broken.error}")
-            if not rb.connections:
+            if not rb.connections and not rb.unrecorded:  # else its exit status says what it can
                 return CheckResult("connected", False, f"client run {n} made no connection to the server")
         if c.exit_code != 0 and not c.stopped:
             return CheckResult("connected", False, f"client run {n} exited with status {c.exit_code}")
         carried += len(rb.connections)
     seen = "recorded" if facts.wire is not None and facts.wire.by_preload else "carried"
-    counted = f" ({carried} connection{'s' * (carried != 1)} {seen})" if facts.wire is not None else ""
+    counted, incomplete = "", _incomplete(runs)
+    if facts.wire is not None:
+        counted = f"{carried} connection{'s' * (carried != 1)} {seen}"
+        counted = f" ({counted}; {incomplete})" if incomplete else f" ({counted})"
     return CheckResult("connected", True, f"{len(runs)} client run{'s' * (len(runs) != 1)} connected and exited 0{counted}")
 
 
@@ -138,8 +156,9 @@ def judge_sent(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
     early = _ended_early(facts)
     if early:
         return _not_reached("sent", early)
-    if facts.wire is None:
-        return CheckResult("sent", None, f"not judged: {facts.no_wire}")
+    skipped = _not_judged("sent", facts, runs)
+    if skipped is not None:
+        return skipped
     for rb in runs:
         if not rb.facts.started:
             return _not_reached("sent", f"client run {rb.facts.run} did not run")
@@ -179,6 +198,10 @@ def judge_integers(checks: Checks, facts: RunFacts, runs: Sequence[RunBytes]) ->
     early = _ended_early(facts)
     if early:
         return _not_reached("integers", early)
+    if facts.wire is not None:
+        skipped = _not_judged("integers", facts, runs)
+        if skipped is not None:
+            return skipped
     printed = output_integers(facts.server_output)
     quitter, skip, _ = quit_item(checks, runs) if checks.wants("quit") else (None, None, "")
     values: List[Tuple[int, int]] = []  # (value, client run)
@@ -227,8 +250,9 @@ def judge_quit(checks: Checks, facts: RunFacts, runs: Sequence[RunBytes]) -> Che
     early = _ended_early(facts)
     if early:
         return _not_reached("quit", early)
-    if facts.wire is None:
-        return CheckResult("quit", None, f"not judged: {facts.no_wire}")
+    skipped = _not_judged("quit", facts, runs)
+    if skipped is not None:
+        return skipped
     quitter, index, why = quit_item(checks, runs)
     if quitter is None:
         return CheckResult("quit", None, "not judged: no client run of the plan tells the server to quit")
@@ -277,8 +301,9 @@ def judge_addresses(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
     early = _ended_early(facts)
     if early:
         return _not_reached("addresses", early)
-    if facts.wire is None:
-        return CheckResult("addresses", None, f"not judged: {facts.no_wire}")
+    skipped = _not_judged("addresses", facts, runs)
+    if skipped is not None:
+        return skipped
     ports = [p for p in (facts.port, facts.written_port) if p]
     printed = {int(n) for n in re.findall(r"(?<!\d)\d{1,5}(?!\d)", facts.server_output)}
     if ports and not printed & set(ports):
@@ -301,7 +326,8 @@ def client_bytes(facts: RunFacts, printed: Sequence[int]) -> List[RunBytes]:
             parts = [d for conn in conns for d in conn.datagrams(SENT)]
         else:
             parts = [conn.data(SENT) for conn in conns]
-        out.append(RunBytes(c, conns, best_reading(parts, printed)))
+        unrecorded = facts.wire.unrecorded.get(c.run) if facts.wire is not None else None
+        out.append(RunBytes(c, conns, best_reading(parts, printed), unrecorded))
     return out
 
 

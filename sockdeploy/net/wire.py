@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import PurePosixPath
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 CAP = 1024 * 1024  # bytes kept per direction of one connection
@@ -154,6 +155,12 @@ class WireConnection:
         return conn
 
 
+def unrecorded_note(run: int, program: str) -> str:
+    """Say why client run RUN's record is incomplete: it started PROGRAM, which the preload library cannot follow."""
+    name = PurePosixPath(program).name or program
+    return f"client run {run} started {name}, which is statically linked, so the preload library could not record it"
+
+
 class WireLog:
     """Every connection one run's tunnel or relay carried (or its clients made), in the order they were opened."""
 
@@ -162,6 +169,9 @@ class WireLog:
         self.run_of = run_of  # the client run under way when a connection opens
         self.cap = cap
         self.connections: List[WireConnection] = []
+        # client run -> a program it started that the preload library could not follow (statically linked):
+        # that run's record misses what the program did
+        self.unrecorded: Dict[int, str] = {}
         self.settlers: List[Callable[[], None]] = []  # each returns once what clients sent so far has a record
         self._lock = threading.Lock()
 
@@ -193,10 +203,15 @@ class WireLog:
     def to_json(self) -> Dict[str, Any]:
         with self._lock:
             conns = list(self.connections)
-        return {"path": self.path, "cap": self.cap, "connections": [c.to_json() for c in conns]}
+        out: Dict[str, Any] = {"path": self.path, "cap": self.cap, "connections": [c.to_json() for c in conns]}
+        if self.unrecorded:
+            out["unrecorded"] = [{"run": run, "program": program} for run, program in sorted(self.unrecorded.items())]
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> WireLog:
         log = cls(str(d.get("path") or ""), cap=int(d.get("cap") or CAP))
         log.connections = [WireConnection.from_json(c) for c in d.get("connections") or [] if isinstance(c, Mapping)]
+        log.unrecorded = {int(u["run"]): str(u["program"]) for u in d.get("unrecorded") or []
+                          if isinstance(u, Mapping) and isinstance(u.get("run"), int) and u.get("program")}
         return log

@@ -9,6 +9,8 @@ line per write() (forked processes interleave whole lines):
     SX|RX ID TIME COUNT               bytes counted, not kept (past the library's caps)
     E ID TIME client closed|server closed
     F TIME                            the file reached its cap
+    U TIME HEX                        a process exec()ed the program at path HEX, which cannot load the
+                                      library (statically linked): what it did is not in the file
 
 TIME is Unix time with microseconds. A line that does not read as one of
 these (a truncated last line, garbage) is skipped; the rest still counts.
@@ -35,6 +37,7 @@ class Recording:
 
     connections: List[WireConnection] = field(default_factory=list)
     full: bool = False  # the file reached its cap: later bytes were counted or lost
+    unrecorded: List[str] = field(default_factory=list)  # programs started that the library could not follow
     skipped: int = 0  # lines that could not be read
 
 
@@ -68,6 +71,8 @@ class _Reader:
         if tag == "F" and len(parts) == 2 and _time(parts[1]) is not None:
             self.rec.full = True
             return True
+        if tag == "U" and len(parts) == 3 and _time(parts[1]) is not None:
+            return self._unrecorded(parts[2], last)
         if len(parts) < 4:
             return False
         cid, when = parts[1], _time(parts[2])
@@ -94,6 +99,15 @@ class _Reader:
             conn.events.append((f"{parts[3]} closed", t))
             return True
         return False
+
+    def _unrecorded(self, data: str, last: bool) -> bool:
+        """Note a program the library could not follow (DATA: its path as hex)."""
+        if last and len(data) % 2:  # cut short as it was written: the program was still started
+            data = data[:-1]
+        if not _HEX.fullmatch(data):
+            return False
+        self.rec.unrecorded.append(bytes.fromhex(data).decode("utf-8", "replace"))
+        return True
 
     def _connect(self, fields: List[str]) -> bool:
         cid, kind, local, peer, when = fields
@@ -132,6 +146,8 @@ def wire_log(path: str, records: Mapping[int, str], port: Optional[int] = None, 
         rec = read_record(records[run], run, port, cap)
         full = full or rec.full
         log.connections.extend(rec.connections)
+        if rec.unrecorded:
+            log.unrecorded[run] = rec.unrecorded[0]
     for n, conn in enumerate(log.connections, 1):
         conn.id = n
     if full:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
+from sockdeploy.net.wire import unrecorded_note
 from sockdeploy.output.logcap import contract, excerpt
 from sockdeploy.run.record import RunRecord
 
@@ -193,6 +194,8 @@ def _checks_section(record: RunRecord) -> List[str]:
     if wire.get("file"):
         lines += ["", f"Every byte the client runs sent and received is in {wire['file']} (hex and text) and "
                       f"{wire.get('data', 'wire.json')}."]
+        lines += [f"Missing from it: {unrecorded_note(u['run'], str(u['program']))}." for u in wire.get("unrecorded") or []
+                  if isinstance(u, dict) and isinstance(u.get("run"), int)]
     elif wire.get("note"):
         lines += ["", f"Note: {wire['note']}."]
     return lines + [""]

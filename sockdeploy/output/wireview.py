@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
-from sockdeploy.net.wire import RECEIVED, SENT, WireConnection, WireLog
+from sockdeploy.net.wire import RECEIVED, SENT, WireConnection, WireLog, unrecorded_note
 
 WIRE_TEXT = "wire.txt"
 WIRE_JSON = "wire.json"
@@ -46,7 +46,10 @@ def _connection(conn: WireConnection) -> List[str]:
 def render_wire(log: WireLog) -> str:
     """Return wire.txt's text."""
     lines = [f"Wire record ({log.path}): every byte each client run sent and received, as sockdeploy saw it.",
-             f"Times are seconds after each connection opened; up to {log.cap} bytes are kept per direction.", ""]
+             f"Times are seconds after each connection opened; up to {log.cap} bytes are kept per direction."]
+    lines += [f"Incomplete: {unrecorded_note(run, program)} ({program}); its bytes are not here."
+              for run, program in sorted(log.unrecorded.items())]
+    lines.append("")
     if not log.connections:
         lines.append("No connection was carried.")
     for conn in log.connections:

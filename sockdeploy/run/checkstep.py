@@ -39,6 +39,8 @@ def save_wire(ctx: RunContext) -> None:
     ctx.record.wire = {"file": WIRE_TEXT, "data": WIRE_JSON, "path": log.path, "connections": len(conns),
                        "sent": sum(c.totals[SENT] for c in conns), "received": sum(c.totals[RECEIVED] for c in conns),
                        "cut": any(c.cut(SENT) or c.cut(RECEIVED) for c in conns)}
+    if log.unrecorded:  # runs whose record misses a statically linked program's bytes
+        ctx.record.wire["unrecorded"] = [{"run": run, "program": program} for run, program in sorted(log.unrecorded.items())]
 
 
 def judge(ctx: RunContext, error: Optional[SockdeployError]) -> Optional[SockdeployError]:

@@ -268,3 +268,44 @@ def test_local_mode_is_judged_from_the_preload_librarys_record(cli, tmp_path):
     checks = {c["check"]: c for c in record["checks"]}
     assert checks["connected"]["detail"] == "2 client runs connected and exited 0 (2 connections recorded)"
     assert checks["integers"]["detail"].startswith("integer 98 sent by client run 1 never appears"), checks
+
+
+STATIC_VIA_SCRIPT = """\
+description: ex5's programs, each client run a script that execs the client linked statically
+server:
+  build: gcc -std=c99 -D_DEFAULT_SOURCE -o server server.c
+  run: ./server {port}
+client:
+  build: gcc -static -std=c99 -D_DEFAULT_SOURCE -o client client.c
+  runs:
+    - sh run.sh {ip} {port}
+    - sh run.sh {ip} {port} quit
+checks:
+  built: true
+  listened: true
+  connected: true
+  sent: true
+  integers: true
+  quit: true
+  ended: true
+"""
+
+
+def test_a_script_that_execs_a_statically_linked_client_is_not_judged_on_the_wire(cli, tmp_path, clean_lab):
+    """The preload library ends at the script's exec: the run says so instead of "made no connection"."""
+    folder = tmp_path / "static-via-script"
+    folder.mkdir()
+    for src in ("server.c", "client.c"):
+        (folder / src).write_text((PAYLOADS / "ex5" / src).read_text())
+    (folder / "run.sh").write_text('exec ./client "$@"\n')
+    (folder / "payload.yaml").write_text(STATIC_VIA_SCRIPT)
+    res = cli("run", str(folder), "--via", "direct", "--hosts", str(clean_lab.hosts_file), "--out", "runs", "--json")
+    assert res.code == 0, res.stderr
+    record = res.json()
+    checks = {c["check"]: (c["ok"], c["detail"]) for c in record["checks"]}
+    note = "client run 1 started client, which is statically linked, so the preload library could not record it"
+    assert checks["connected"] == (True, f"2 client runs connected and exited 0 (0 connections recorded; {note})")
+    for name in ("sent", "integers", "quit"):
+        assert checks[name] == (None, f"not judged: {note}"), checks
+    assert checks["ended"][0] is True, checks
+    assert record["wire"]["unrecorded"] == [{"run": 1, "program": "./client"}, {"run": 2, "program": "./client"}]

@@ -19,6 +19,9 @@
  *                         SX|RX ID TIME COUNT             bytes counted, not kept
  *                         E ID TIME client closed|server closed
  *                         F TIME                          the file reached its cap
+ *                         U TIME HEX                      the process exec()s (or posix_spawn()s) the
+ *                                                         program at path HEX, which cannot load the library
+ *                                                         (statically linked), so its bytes go unrecorded
  *
  * Only AF_INET and AF_INET6 (IPv4-mapped and ::1) destinations are changed;
  * everything else goes to the C library untouched. Recording never changes
@@ -36,6 +39,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,16 +81,18 @@ static unsigned long wire_nonce;
 /* The C library's function NAME, looked up once (two threads that race store the same pointer). */
 #define NEXT(var, name) (*({ if ((var) == NULL) (var) = (__typeof__(var))dlsym(RTLD_NEXT, name); &(var); }))
 
+/* Looked up at load (see resolve_exec) as well as on first use. */
+static int (*next_close)(int);
+static ssize_t (*next_write)(int, const void *, size_t);
+
 static int real_close(int fd)
 {
-    static int (*real)(int);
-    return NEXT(real, "close")(fd);
+    return NEXT(next_close, "close")(fd);
 }
 
 static ssize_t real_write(int fd, const void *buf, size_t n)
 {
-    static ssize_t (*real)(int, const void *, size_t);
-    return NEXT(real, "write")(fd, buf, n);
+    return NEXT(next_write, "write")(fd, buf, n);
 }
 
 /* Open PATH to append to it, on a high descriptor (KEEP_LOW: on a low one when no high one is allowed);
@@ -194,8 +200,11 @@ static void parse_bind_rules(const char *spec)
     free(copy);
 }
 
+static void resolve_exec(void);
+
 __attribute__((constructor)) static void load_rules(void)
 {
+    resolve_exec();
     const char *spec = getenv("SOCKDEPLOY_CONNECT");
     if (spec != NULL)
         parse_connect_rules(spec);
@@ -1113,4 +1122,276 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
         }
     }
     return real(fd, (const struct sockaddr *)&store, len);
+}
+
+/* ---- programs the library cannot follow: a client started through a script or a wrapper (`sh run.sh`,
+ * `python3 wrapper.py`) that exec()s a statically linked program loses the library at that exec, and with it
+ * the record of that program's bytes. Every exec and posix_spawn notes such a program in the record ("U")
+ * before the C library starts it, so the run can say its record is incomplete rather than "no connection".
+ * system() and popen() start /bin/sh, which takes the library and notes the programs it exec()s itself. ---- */
+
+#define PHDRS_READ 4096                /* program headers read: a real program has a dozen or so */
+#define NAME_KEPT 1024                 /* bytes of a program's path the record keeps */
+#define DEFAULT_PATH "/bin:/usr/bin"   /* where the C library's execvp() looks when PATH is unset */
+#define PT_INTERP_TYPE 3
+
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                        char *const[], char *const[]);
+
+static int (*next_execve)(const char *, char *const[], char *const[]);
+static int (*next_execv)(const char *, char *const[]);
+static int (*next_execvp)(const char *, char *const[]);
+static int (*next_execvpe)(const char *, char *const[], char *const[]);
+static spawn_fn next_posix_spawn, next_posix_spawnp;
+
+/* At load, not at the first exec: the child of a threaded program's fork must not take the dynamic linker's
+ * lock (dlsym), which another thread may have held at the fork. */
+static void resolve_exec(void)
+{
+    next_close = (__typeof__(next_close))dlsym(RTLD_NEXT, "close");
+    next_write = (__typeof__(next_write))dlsym(RTLD_NEXT, "write");
+    next_execve = (__typeof__(next_execve))dlsym(RTLD_NEXT, "execve");
+    next_execv = (__typeof__(next_execv))dlsym(RTLD_NEXT, "execv");
+    next_execvp = (__typeof__(next_execvp))dlsym(RTLD_NEXT, "execvp");
+    next_execvpe = (__typeof__(next_execvpe))dlsym(RTLD_NEXT, "execvpe");
+    next_posix_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
+    next_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+}
+
+static unsigned long long elf_field(const unsigned char *p, size_t size, int little)
+{
+    unsigned long long value = 0;
+    for (size_t i = 0; i < size; i++)
+        value |= (unsigned long long)p[little ? i : size - 1 - i] << (8 * i);
+    return value;
+}
+
+/* Whether the ELF program open on FD (its first N bytes in HEAD) has no program interpreter: the kernel then
+ * starts it by itself and no LD_PRELOAD library is loaded into it. Anything unusual: no. */
+static int elf_without_interpreter(int fd, const unsigned char *head, size_t n)
+{
+    unsigned char table[PHDRS_READ];
+    unsigned long long type, phoff, entsize, count;
+    int wide, little;
+    if (n < 52 || memcmp(head, "\177ELF", 4) != 0 || (head[4] != 1 && head[4] != 2) || (head[5] != 1 && head[5] != 2))
+        return 0;
+    wide = head[4] == 2;
+    little = head[5] == 1;
+    if (wide && n < 64)
+        return 0;
+    type = elf_field(head + 16, 2, little);
+    phoff = elf_field(head + (wide ? 32 : 28), wide ? 8 : 4, little);
+    entsize = elf_field(head + (wide ? 54 : 42), 2, little);
+    count = elf_field(head + (wide ? 56 : 44), 2, little);
+    if ((type != 2 && type != 3) || entsize < (wide ? 56U : 32U) || count == 0 || count * entsize > sizeof table ||
+        pread(fd, table, (size_t)(count * entsize), (off_t)phoff) != (ssize_t)(count * entsize))
+        return 0;
+    for (unsigned long long i = 0; i < count; i++)
+        if (elf_field(table + i * entsize, 4, little) == PT_INTERP_TYPE)
+            return 0;
+    return 1;
+}
+
+/* Whether the program at PATH cannot take the library: a statically linked ELF, or a script whose interpreter
+ * is one (DEPTH: scripts followed so far). NAME (SIZE bytes) gets the path of the program that cannot. */
+static int unpreloadable(const char *path, int depth, char *name, size_t size)
+{
+    unsigned char head[256]; /* the kernel reads a script's #! line from as many */
+    struct stat st;
+    ssize_t n;
+    int fd, found = 0;
+    if (path == NULL || *path == '\0')
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not hold the exec up */
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) || (n = pread(fd, head, sizeof head, 0)) <= 0) {
+        real_close(fd);
+        return 0;
+    }
+    if (n > 2 && head[0] == '#' && head[1] == '!') {
+        char interp[sizeof head];
+        size_t i = 2, k = 0;
+        real_close(fd);
+        while (i < (size_t)n && (head[i] == ' ' || head[i] == '\t'))
+            i++;
+        while (i < (size_t)n && head[i] != ' ' && head[i] != '\t' && head[i] != '\n' && head[i] != '\0')
+            interp[k++] = (char)head[i++];
+        interp[k] = '\0';
+        /* a #! line cut off at the buffer's end is not followed (the file's own end is no cut) */
+        return depth == 0 && k > 0 && (i < (size_t)n || (size_t)n < sizeof head) &&
+               unpreloadable(interp, depth + 1, name, size);
+    }
+    found = elf_without_interpreter(fd, head, (size_t)n);
+    real_close(fd);
+    if (found) {
+        strncpy(name, path, size - 1);
+        name[size - 1] = '\0';
+    }
+    return found;
+}
+
+/* Note in the record that the program at PATH is about to start without the library, when it is one. */
+static void note_exec(const char *path)
+{
+    char name[NAME_KEPT + 1], line[2 * NAME_KEPT + 64], when[32];
+    int saved = errno, n;
+    if (__atomic_load_n(&wire_on, __ATOMIC_ACQUIRE) && unpreloadable(path, 0, name, sizeof name)) {
+        now(when, sizeof when);
+        n = snprintf(line, sizeof line, "U %s ", when);
+        if (n > 0 && (size_t)n < 64) {
+            size_t pos = (size_t)n;
+            for (const unsigned char *c = (const unsigned char *)name; *c != '\0'; c++) {
+                line[pos++] = HEX[*c >> 4];
+                line[pos++] = HEX[*c & 15];
+            }
+            line[pos++] = '\n';
+            emit(line, pos, WIRE_FILE_HARD);
+        }
+    }
+    errno = saved;
+}
+
+/* Where the C library's execvp() finds FILE: FILE itself when it holds a '/', else the first executable regular
+ * file of that name in PATH's folders (an empty entry: the current folder), in BUF; NULL when none. */
+static const char *search_path(const char *file, char *buf, size_t size)
+{
+    const char *dirs;
+    size_t len;
+    struct stat st;
+    if (file == NULL || *file == '\0')
+        return NULL;
+    if (strchr(file, '/') != NULL)
+        return file;
+    dirs = getenv("PATH");
+    if (dirs == NULL)
+        dirs = DEFAULT_PATH;
+    len = strlen(file);
+    for (const char *p = dirs;; p++) {
+        const char *end = strchrnul(p, ':');
+        size_t dir = (size_t)(end - p), k = dir;
+        if (dir + 1 + len < size) {
+            memcpy(buf, p, dir);
+            if (dir > 0)
+                buf[k++] = '/';
+            memcpy(buf + k, file, len + 1);
+            if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+                return buf;
+        }
+        if (*end == '\0')
+            return NULL;
+        p = end;
+    }
+}
+
+static void note_exec_p(const char *file)
+{
+    char buf[4096];
+    int saved = errno;
+    if (__atomic_load_n(&wire_on, __ATOMIC_ACQUIRE))
+        note_exec(search_path(file, buf, sizeof buf));
+    errno = saved;
+}
+
+int execve(const char *path, char *const argv[], char *const envp[])
+{
+    note_exec(path);
+    return NEXT(next_execve, "execve")(path, argv, envp);
+}
+
+int execv(const char *path, char *const argv[])
+{
+    note_exec(path);
+    return NEXT(next_execv, "execv")(path, argv);
+}
+
+int execvp(const char *file, char *const argv[])
+{
+    note_exec_p(file);
+    return NEXT(next_execvp, "execvp")(file, argv);
+}
+
+int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    note_exec_p(file);
+    return NEXT(next_execvpe, "execvpe")(file, argv, envp);
+}
+
+/* execl's list (ARG, then AP's arguments up to the NULL): how many there are before the NULL. */
+static size_t list_length(const char *arg, va_list *ap)
+{
+    size_t n = 0;
+    for (const char *a = arg; a != NULL; a = va_arg(*ap, const char *))
+        n++;
+    return n;
+}
+
+/* The list's N arguments into ARGV (room for N + 1), then its NULL; AP is left after the NULL. */
+static void list_fill(const char **argv, size_t n, const char *arg, va_list *ap)
+{
+    argv[0] = arg;
+    for (size_t i = 1; i < n; i++)
+        argv[i] = va_arg(*ap, const char *);
+    if (n > 0)
+        (void)va_arg(*ap, const char *);
+    argv[n] = NULL;
+}
+
+int execl(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    size_t n;
+    va_start(ap, arg);
+    n = list_length(arg, &ap);
+    va_end(ap);
+    const char *argv[n + 1];
+    va_start(ap, arg);
+    list_fill(argv, n, arg, &ap);
+    va_end(ap);
+    return execv(path, (char *const *)argv);
+}
+
+int execlp(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    size_t n;
+    va_start(ap, arg);
+    n = list_length(arg, &ap);
+    va_end(ap);
+    const char *argv[n + 1];
+    va_start(ap, arg);
+    list_fill(argv, n, arg, &ap);
+    va_end(ap);
+    return execvp(file, (char *const *)argv);
+}
+
+int execle(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    size_t n;
+    char *const *envp;
+    va_start(ap, arg);
+    n = list_length(arg, &ap);
+    va_end(ap);
+    const char *argv[n + 1];
+    va_start(ap, arg);
+    list_fill(argv, n, arg, &ap);
+    envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return execve(path, (char *const *)argv, envp);
+}
+
+/* Python's subprocess and os.posix_spawn start programs this way; the C library's own exec inside is not seen. */
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
+                char *const argv[], char *const envp[])
+{
+    note_exec(path);
+    return NEXT(next_posix_spawn, "posix_spawn")(pid, path, actions, attr, argv, envp);
+}
+
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    note_exec_p(file);
+    return NEXT(next_posix_spawnp, "posix_spawnp")(pid, file, actions, attr, argv, envp);
 }

@@ -182,3 +182,26 @@ def test_a_plan_without_a_quit_run_leaves_quit_not_judged():
     results = by_name(evaluate(one_run, f))
     assert results["quit"] == "skip: not judged: no client run of the plan tells the server to quit"
     assert results["ended"] == "FAILED: the server was still running 10 s after the last client run"
+
+
+STATIC_NOTE = ("client run 2 started client-static, which is statically linked, so the preload library could not "
+               "record it")
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_a_run_that_started_a_statically_linked_program_is_not_judged_on_the_wire(recorded):
+    """Run 2's wrapper exec'd a static client: its record misses those bytes (all of them, or some)."""
+    every = Checks(enabled=CHECK_NAMES, quit_runs=(False, True))
+    f = facts({1: text(VALUES), 2: text(VALUES) if recorded else None}, received(VALUES * 2) + "quit\n")
+    assert f.wire is not None
+    f.wire.unrecorded[2] = "/tmp/ws/bin/client-static"
+    results = by_name(evaluate(every, f))
+    connections = "2 connections" if recorded else "1 connection"
+    assert results["connected"] == (f"ok: 2 client runs connected and exited 0 ({connections} carried; "
+                                    f"{STATIC_NOTE})")
+    for name in ("sent", "integers", "quit", "addresses"):
+        assert results[name] == f"skip: not judged: {STATIC_NOTE}"
+    assert results["ended"].startswith("ok")
+    assert first_failure(evaluate(every, f)) is None
+    f.clients[1].exit_code = 3  # its exit status still counts
+    assert by_name(evaluate(every, f))["connected"] == "FAILED: client run 2 exited with status 3"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sockdeploy.net.wire import RECEIVED, SENT
+from sockdeploy.net.wire import RECEIVED, SENT, WireLog
 from sockdeploy.net.wirefile import read_record, wire_log
 from sockdeploy.output.wireview import render_wire
 
@@ -82,3 +82,32 @@ def test_an_ipv6_socket_and_an_empty_file():
     (conn,) = read_record(text, run=1, port=31000).connections
     assert conn.origin == "::1:40000"
     assert wire_log("x", {1: ""}).connections == []
+
+
+STATIC = "/home/ada/work/client-static"
+STATIC_HEX = STATIC.encode().hex()
+
+
+def test_a_program_the_library_could_not_follow_marks_the_run_incomplete():
+    text = ("C 4.1.1 tcp 127.0.0.1:1001 127.0.0.1:31000 1700000000.0\n"
+            "S 4.1.1 1700000000.1 31\n"
+            f"U 1700000000.2 {STATIC_HEX}\n"
+            f"U 1700000000.3 {b'/bin/other'.hex()}\n")
+    rec = read_record(text, run=1, port=31000)
+    assert rec.unrecorded == [STATIC, "/bin/other"] and len(rec.connections) == 1 and rec.skipped == 0
+    log = wire_log("by the preload library on pi", {1: text, 2: f"U 1700000001.0 {STATIC_HEX}\n", 3: ""}, port=31000)
+    assert log.unrecorded == {1: STATIC, 2: STATIC}  # the first program of each run; run 3 is whole
+    assert WireLog.from_json(log.to_json()).unrecorded == log.unrecorded
+    assert ("Incomplete: client run 2 started client-static, which is statically linked, so the preload library "
+            f"could not record it ({STATIC}); its bytes are not here.") in render_wire(log)
+
+
+def test_an_unrecorded_line_that_does_not_read_is_skipped_and_a_cut_one_kept():
+    text = ("U 1700000000.0 zz\n"
+            "U notatime 2f62\n"
+            "U 1700000000.0\n"
+            "U 1700000000.0 2f62 extra\n"
+            f"U 1700000000.1 {STATIC_HEX[:-1]}")  # the last line, cut short as it was written
+    rec = read_record(text, run=1)
+    assert rec.skipped == 4 and rec.unrecorded == [STATIC[:-1]]
+    assert read_record("U 1700000000.0 ff2f\n").unrecorded == ["\ufffd/"]  # not UTF-8: still a program

@@ -329,3 +329,120 @@ def test_a_file_that_cannot_be_written_changes_nothing(library: Path, tmp_path: 
             "print(s.send(b'hi'))\ns.close()\n")
     res = run([sys.executable, "-c", code], library, tmp_path / "no" / "such" / "dir" / "wire.rec")
     assert srv.close() == [b"hi"] and res.returncode == 0 and res.stdout == "2\n", res.stderr
+
+
+# ---- programs the library cannot follow (a script or wrapper that exec()s a statically linked client) ----
+
+# The client proper: connects, sends one line (built twice: statically linked and not).
+SENDS = HEAD + r'''
+int main(int argc, char **argv) {
+    int s = dial(atoi(argv[1]));
+    printf("sent %zd\n", write(s, "static\n", 7));
+    close(s);
+    return 0;
+}
+'''
+
+# A wrapper: connects and sends a line of its own, fails to exec a missing program, then starts the client
+# HOW it is told (ARGV: HOW PROGRAM PORT).
+WRAPPER = HEAD + r'''
+int main(int argc, char **argv) {
+    char *args[] = {argv[2], argv[3], NULL}, command[600];
+    int s = dial(atoi(argv[3]));
+    printf("wrapper %zd\n", write(s, "wrapper\n", 8));
+    close(s);
+    errno = 0;
+    int r = execv("/no/such/program", args);
+    printf("missing %d %d\n", r, errno);
+    fflush(stdout);
+    if (strcmp(argv[1], "execv") == 0)
+        execv(argv[2], args);
+    else if (strcmp(argv[1], "execvp") == 0)
+        execvp(argv[2], args);
+    else if (strcmp(argv[1], "execl") == 0)
+        execl(argv[2], argv[2], argv[3], (char *)NULL);
+    else if (strcmp(argv[1], "system") == 0) {
+        snprintf(command, sizeof command, "%s %s", argv[2], argv[3]);
+        return WEXITSTATUS(system(command));
+    }
+    perror("exec");
+    return 1;
+}
+'''
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """The client statically linked (in a folder of its own, for PATH) and dynamically, and the wrapper."""
+    folder = tmp_path_factory.mktemp("clients")
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    (folder / "sends.c").write_text(SENDS)
+    static = bin_dir / "static-client"
+    made = subprocess.run(["gcc", "-static", "-O2", "-o", str(static), str(folder / "sends.c")],
+                          capture_output=True, text=True)
+    if made.returncode != 0:  # nothing is installed here: the machine needs libc6-dev's libc.a
+        pytest.fail(f"gcc -static cannot link here (is the C library's static archive, libc.a, installed?): "
+                    f"{made.stderr.strip()}")
+    return {"static": static, "bin": bin_dir, "dynamic": build(folder, "dynamic-client", SENDS),
+            "wrapper": build(folder, "wrapper", WRAPPER)}
+
+
+@pytest.mark.parametrize("how", ["execv", "execl", "system"])
+def test_a_statically_linked_program_a_wrapper_execs_is_noted(library: Path, clients: Dict[str, Path], tmp_path: Path,
+                                                               how: str) -> None:
+    static = clients["static"]
+    out, record = twice(lambda port: [str(clients["wrapper"]), how, str(static), str(port)], library, tmp_path,
+                        connections=2)
+    assert out == "wrapper 8\nmissing -1 2\nsent 7\n"  # the failed exec: same result, same errno, nothing noted
+    rec = read_record(record.read_text(), run=1)
+    assert rec.unrecorded == [str(static)] and rec.skipped == 0
+    assert [c.data(SENT) for c in rec.connections] == [b"wrapper\n"]  # the static client's bytes are not there
+
+
+def test_execvp_finds_the_program_in_path_as_the_c_library_does(library: Path, clients: Dict[str, Path],
+                                                                tmp_path: Path) -> None:
+    path = f"{tmp_path / 'empty'}:{clients['bin']}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    srv = Server(connections=2)
+    record = tmp_path / "wire.rec"
+    res = run([str(clients["wrapper"]), "execvp", "static-client", str(srv.port)], library, record, {"PATH": path})
+    assert len(srv.close()) == 2 and res.returncode == 0, res.stderr
+    assert read_record(record.read_text(), run=1).unrecorded == [str(clients["static"])]
+
+
+def test_python_spawns_a_statically_linked_program(library: Path, clients: Dict[str, Path], tmp_path: Path) -> None:
+    srv = Server(connections=3)
+    record = tmp_path / "wire.rec"
+    code = ("import os, subprocess, sys\nprog, port = sys.argv[1], sys.argv[2]\n"
+            "print(os.waitpid(os.posix_spawn(prog, [prog, port], os.environ), 0)[1])\n"
+            "print(os.waitpid(os.posix_spawnp('static-client', ['static-client', port], os.environ), 0)[1])\n"
+            "print(subprocess.run([prog, port]).returncode)\n")
+    path = f"{clients['bin']}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    res = run([sys.executable, "-c", code, str(clients["static"]), str(srv.port)], library, record, {"PATH": path})
+    assert len(srv.close()) == 3 and res.returncode == 0, res.stderr
+    assert res.stdout == "sent 7\n0\nsent 7\n0\nsent 7\n0\n"
+    rec = read_record(record.read_text(), run=1)
+    assert rec.unrecorded == [str(clients["static"])] * 3 and rec.connections == []
+
+
+def test_a_script_whose_interpreter_is_statically_linked_is_noted(library: Path, clients: Dict[str, Path],
+                                                                  tmp_path: Path) -> None:
+    script = tmp_path / "client.sh"
+    script.write_text(f"#!{clients['static']}\n")
+    script.chmod(0o755)
+    record = tmp_path / "wire.rec"
+    res = run(["sh", "-c", f"exec {script}"], library, record)
+    assert res.returncode == 9  # started, with the script's path for a port: it could not connect
+    assert read_record(record.read_text(), run=1).unrecorded == [str(clients["static"])], res.stderr
+
+
+def test_a_dynamically_linked_program_or_a_script_is_not_noted(library: Path, clients: Dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    script = tmp_path / "run.sh"
+    script.write_text(f"#!/bin/sh\nexec {clients['dynamic']} \"$@\"\n")
+    script.chmod(0o755)
+    out, record = twice(lambda port: [str(clients["wrapper"]), "execv", str(script), str(port)], library, tmp_path,
+                        connections=2)
+    assert out == "wrapper 8\nmissing -1 2\nsent 7\n"
+    rec = read_record(record.read_text(), run=1)
+    assert rec.unrecorded == [] and [c.data(SENT) for c in rec.connections] == [b"wrapper\n", b"static\n"]

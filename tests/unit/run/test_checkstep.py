@@ -117,3 +117,26 @@ def test_the_preload_librarys_record_is_judged_like_the_tunnels(tmp_path):
     assert all(c.ok for c in ctx.record.checks or []), ctx.record.checks
     assert ctx.record.checks and ctx.record.checks[2].detail.endswith("(2 connections recorded)")
     assert ctx.record.wire is not None and ctx.record.wire["path"].startswith("by the preload library on ")
+
+
+def test_a_run_that_exec_d_a_statically_linked_client_is_named_in_run_json_and_the_transcript(tmp_path):
+    from sockdeploy.run import wirestep
+
+    ctx = _ctx(tmp_path, "got 5\ngot 6\ngot 5\ngot 6\nbye\n", sent=())
+    ctx.via = ctx.record.via = "direct"
+    folder = tmp_path / "client"
+    folder.mkdir()
+    for run in (1, 2):  # `sh run.sh` each time, which execs ./client-static: the library's record ends there
+        ctx.record.clients.append(ClientRecord(run=run, command="sh run.sh", exit_code=0, ended=True))
+        Path(wirestep.record_path(str(folder), run)).write_text(f"U 1700000000.0 {b'./client-static'.hex()}\n")
+    ctx.wire = None
+    wirestep.collect(ctx, str(folder), {"port": 31000})
+    assert checkstep.judge(ctx, None) is None
+    details = {c.check: c.detail for c in ctx.record.checks or []}
+    note = "client run 1 started client-static, which is statically linked, so the preload library could not record it"
+    assert details["connected"] == f"2 client runs connected and exited 0 (0 connections recorded; {note})"
+    assert details["sent"] == details["integers"] == details["quit"] == f"not judged: {note}"
+    assert ctx.record.wire is not None and ctx.record.wire["unrecorded"] == [
+        {"run": 1, "program": "./client-static"}, {"run": 2, "program": "./client-static"}]
+    again = RunRecord.from_json(json.loads(json.dumps(ctx.record.to_json())))
+    assert f"Missing from it: {note}." in render_markdown(again, [])
