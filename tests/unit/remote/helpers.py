@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Tuple
+from typing import Callable, Sequence, Tuple
 
 from sockdeploy.remote.host import Host
 from sockdeploy.run.workspace import Workspace
@@ -110,3 +112,19 @@ def files_bytes(folder: Path, *prefixes: str) -> int:
             except OSError:
                 pass
     return total
+
+
+def flood_peak(folder: Path, capper: Sequence[str], seconds: float = 1.0) -> Tuple[int, int]:
+    """Run CAPPER (a log capper's command, in FOLDER) over `yes` for SECONDS; return the peak bytes of its
+    server.* files meanwhile and the bytes it said it elided (server.cut)."""
+    proc = subprocess.Popen([*capper, "65536,65536,1000", "yes", "a flood line"], cwd=folder, start_new_session=True)
+    try:
+        peak, deadline = 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            peak = max(peak, files_bytes(folder, "server."))
+            time.sleep(0.005)
+        elided = int((folder / "server.cut").read_text().split()[0])
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return peak, elided

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 from sockdeploy.remote.scripts import load
-from tests.unit.remote.helpers import capped_reference, files_bytes, numbered_lines
+from tests.unit.remote.helpers import capped_reference, flood_peak, numbered_lines
 from tests.unit.remote.test_log_join import _join
 
 
@@ -38,17 +34,7 @@ def test_it_keeps_what_the_stamper_keeps_of_a_long_output(host, tmp_path):
 
 def test_disk_use_stays_bounded_while_a_server_prints_without_end(tmp_path):
     (tmp_path / ".sockdeploy-cap").write_text(load("server_logcap.sh"))
-    proc = subprocess.Popen(["/bin/sh", ".sockdeploy-cap", "65536,65536,1000", "yes", "a flood line"], cwd=tmp_path,
-                            start_new_session=True)
-    try:
-        peak, deadline = 0, time.monotonic() + 1
-        while time.monotonic() < deadline:
-            peak = max(peak, files_bytes(tmp_path, "server."))
-            time.sleep(0.005)
-        elided = int((tmp_path / "server.cut").read_text().split()[0])
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    peak, elided = flood_peak(tmp_path, ["/bin/sh", ".sockdeploy-cap"])
     assert elided > 4 * 65536, "the flood went far past the caps"
     assert peak <= 3 * 65536 + 64  # the head, two pieces, the count
 

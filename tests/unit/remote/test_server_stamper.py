@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from sockdeploy.output.logcap import caps_arg
 from sockdeploy.remote.scripts import load
-from tests.unit.remote.helpers import files_bytes, line_count, numbered_lines
+from tests.unit.remote.helpers import flood_peak, line_count, numbered_lines
 
 
 def _stamp(host, folder: Path, *argv: str, caps: str = ""):
@@ -83,17 +79,7 @@ def test_a_piece_also_ends_after_its_lines(host, tmp_path):
 
 def test_disk_use_stays_bounded_while_a_server_prints_without_end(tmp_path):
     (tmp_path / ".sockdeploy-stamp").write_text(load("server_stamper.py"))
-    proc = subprocess.Popen([sys.executable, "-S", ".sockdeploy-stamp", "65536,65536,1000", "yes", "a flood line"],
-                            cwd=tmp_path, start_new_session=True)
-    try:
-        peak, deadline = 0, time.monotonic() + 1
-        while time.monotonic() < deadline:
-            peak = max(peak, files_bytes(tmp_path, "server."))
-            time.sleep(0.005)
-        elided = int((tmp_path / "server.cut").read_text().split()[0])
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    peak, elided = flood_peak(tmp_path, [sys.executable, "-S", ".sockdeploy-stamp"])
     assert elided > 10 * 65536, "the flood went far past the caps"
     # three pieces of log, and their times: at most 1,000 lines of 18 bytes each
     assert peak <= 3 * 65536 + 3 * 1000 * 18 + 64
