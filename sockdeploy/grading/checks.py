@@ -96,6 +96,17 @@ def _not_judged(name: str, facts: RunFacts, runs: Sequence[RunBytes]) -> Optiona
     return CheckResult(name, None, f"not judged: {why}") if why else None
 
 
+def _before_the_wire(name: str, facts: RunFacts, runs: Sequence[RunBytes]) -> Optional[CheckResult]:
+    """Check NAME, which reads the wire, not reached (see _ended_early) or not judged (see _not_judged); None: go on."""
+    early = _ended_early(facts)
+    return _not_reached(name, early) if early else _not_judged(name, facts, runs)
+
+
+def _numbers(text: str) -> List[int]:
+    """The numbers of up to five digits standing on their own in TEXT (ports among them)."""
+    return [int(n) for n in re.findall(r"(?<!\d)\d{1,5}(?!\d)", text)]
+
+
 def _not_reached(name: str, why: str) -> CheckResult:
     return CheckResult(name, False, f"not reached: {why}", reached=False)
 
@@ -153,12 +164,9 @@ def judge_connected(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
 
 
 def judge_sent(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
-    early = _ended_early(facts)
-    if early:
-        return _not_reached("sent", early)
-    skipped = _not_judged("sent", facts, runs)
-    if skipped is not None:
-        return skipped
+    gate = _before_the_wire("sent", facts, runs)
+    if gate is not None:
+        return gate
     for rb in runs:
         if not rb.facts.started:
             return _not_reached("sent", f"client run {rb.facts.run} did not run")
@@ -247,12 +255,9 @@ def anywhere_plain(value: int, printed: set) -> bool:
 
 
 def judge_quit(checks: Checks, facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
-    early = _ended_early(facts)
-    if early:
-        return _not_reached("quit", early)
-    skipped = _not_judged("quit", facts, runs)
-    if skipped is not None:
-        return skipped
+    gate = _before_the_wire("quit", facts, runs)
+    if gate is not None:
+        return gate
     quitter, index, why = quit_item(checks, runs)
     if quitter is None:
         return CheckResult("quit", None, "not judged: no client run of the plan tells the server to quit")
@@ -293,19 +298,16 @@ def judge_ended(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
 
 def _shows(output: str, ip: str, port: int) -> bool:
     """Whether OUTPUT shows the address IP and the port PORT (as a number of its own)."""
-    return ip in output and port in (int(n) for n in re.findall(r"(?<!\d)\d{1,5}(?!\d)", output))
+    return ip in output and port in _numbers(output)
 
 
 def judge_addresses(facts: RunFacts, runs: Sequence[RunBytes]) -> CheckResult:
     """The server printed the port it listens on; each client run printed its own socket's address."""
-    early = _ended_early(facts)
-    if early:
-        return _not_reached("addresses", early)
-    skipped = _not_judged("addresses", facts, runs)
-    if skipped is not None:
-        return skipped
+    gate = _before_the_wire("addresses", facts, runs)
+    if gate is not None:
+        return gate
     ports = [p for p in (facts.port, facts.written_port) if p]
-    printed = {int(n) for n in re.findall(r"(?<!\d)\d{1,5}(?!\d)", facts.server_output)}
+    printed = set(_numbers(facts.server_output))
     if ports and not printed & set(ports):
         return CheckResult("addresses", False, f"the server never printed the port it listens on ({ports[0]})")
     for rb in runs:
