@@ -6,12 +6,11 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import time
 from typing import Any, List, Optional, Protocol, Tuple
 
 from sockdeploy.errors import NetworkPathError, SockdeployError
 from sockdeploy.net.carrier import Carrier, Opener
-from sockdeploy.net.listeners import address, bind_loopback
+from sockdeploy.net.listeners import address, bind_loopback, wait_taken
 from sockdeploy.net.pump import Endpoint
 from sockdeploy.net.threads import ThreadGroup
 
@@ -83,16 +82,7 @@ class LocalForward(Carrier):
 
     def settle(self, timeout: float = 1.0) -> None:
         """Return once no connection waits to be accepted (a client that already exited may have left one)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.listeners:
-            with self._accepting:
-                try:
-                    waiting, _, _ = select.select(self.listeners, [], [], 0)
-                except (OSError, ValueError):
-                    return
-            if not waiting:
-                return
-            time.sleep(0.002)
+        wait_taken(self.listeners, self._accepting, timeout)
 
     def close(self, drain: float = 0) -> None:
         """Carry what waits to be accepted, stop listening, give carried connections up to `drain` s to

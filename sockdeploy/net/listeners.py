@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import errno
+import select
 import socket
-from typing import List
+import threading
+import time
+from typing import List, Sequence
 
 
 def bind_loopback(port: int) -> List[socket.socket]:
@@ -39,3 +42,22 @@ def address(listener: socket.socket) -> str:
     """Return host:port of a loopback listener as a client would write it."""
     host = "[::1]" if listener.family == socket.AF_INET6 else "127.0.0.1"
     return f"{host}:{listener.getsockname()[1]}"
+
+
+def wait_taken(socks: Sequence[socket.socket], taking: threading.Lock, timeout: float = 1.0) -> None:
+    """Return once nothing waits on SOCKS to be taken (accepted, received), or after TIMEOUT s.
+
+    The taker holds TAKING from the moment it takes something until it has noted it, so what it took
+    counts as taken only once noted (a client that already exited may have left a connection or a
+    datagram behind, which must be counted for its run).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and socks:
+        with taking:
+            try:
+                waiting, _, _ = select.select(list(socks), [], [], 0)
+            except (OSError, ValueError):
+                return
+        if not waiting:
+            return
+        time.sleep(0.002)

@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional, Protocol, Tuple
 
 from sockdeploy.errors import NetworkPathError
 from sockdeploy.net import frames
+from sockdeploy.net.listeners import wait_taken
 from sockdeploy.net.pump import Channel, Endpoint, close_quietly
 from sockdeploy.net.threads import ThreadGroup
 from sockdeploy.net.wire import WireConnection, WireLog
@@ -120,16 +121,7 @@ class UdpRelay:
 
     def settle(self, timeout: float = 1.0) -> None:
         """Return once no datagram waits to be relayed (a client that already exited may have left some)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._receiving:
-                try:
-                    waiting, _, _ = select.select([self.sock], [], [], 0)
-                except (OSError, ValueError):
-                    return
-            if not waiting:
-                return
-            time.sleep(0.002)
+        wait_taken([self.sock], self._receiving, timeout)
 
     def _down(self) -> None:
         reader = frames.FrameReader()
