@@ -40,10 +40,9 @@ class Carrier:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._carriers = ThreadGroup()
-        self._open_pairs: Set[Tuple[Endpoint, Channel]] = set()
         self._opening = 0  # channels being opened for accepted connections
         self._last_opened = 0.0  # when the latest of them opened (monotonic)
-        self._pumps: Set[Pump] = set()
+        self._pumps: Set[Pump] = set()  # the connections being carried, each with both its ends
         self.recorder: Optional[WireLog] = None  # set: every carried byte is kept in it (the wire record)
 
     def start(self: C) -> C:
@@ -91,14 +90,12 @@ class Carrier:
         carried = Pump(near, far, self._stop, tap=record)
         with self._lock:
             self.connections += 1
-            self._open_pairs.add((near, far))
             self._pumps.add(carried)
         try:
             with carried:
                 carried.run()
         finally:
             with self._lock:
-                self._open_pairs.discard((near, far))
                 self._pumps.discard(carried)
 
     def close_carried(self, drain: float) -> None:
@@ -114,10 +111,10 @@ class Carrier:
             time.sleep(0.01)
         self._stop.set()
         with self._lock:
-            pairs = list(self._open_pairs)
-        for near, far in pairs:
-            close_quietly(near)
-            close_quietly(far)
+            pumps = list(self._pumps)
+        for carried in pumps:
+            close_quietly(carried.near)
+            close_quietly(carried.far)
         self._carriers.close(timeout=2)
 
     def _may_stop(self, waited: float, drain: float) -> bool:
