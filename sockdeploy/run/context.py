@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -116,6 +117,15 @@ class RunContext:
         self.progress.info(text)
         if text not in (self.record.notes or []):
             self.record.notes = (self.record.notes or []) + [text]
+
+    def client_file_text(self, path: str, timeout: float) -> str:
+        """The text of the file PATH on the client host ("" when there is none); an SSH failure raises."""
+        if self.pi is None:
+            try:
+                return Path(path).read_text(errors="replace")
+            except FileNotFoundError:
+                return ""
+        return self.pi.run(f"cat -- {shlex.quote(path)} 2>/dev/null; exit 0", timeout=timeout).stdout
 
     def checkpoint(self) -> None:
         """Before a step: raise the reason to stop, if any; after a pause past a watchdog's window

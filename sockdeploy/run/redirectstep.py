@@ -113,14 +113,10 @@ def prepare(ctx: RunContext, values: Dict[str, Any], client_cwd: str, commands: 
 def _log_text(ctx: RunContext, log: Optional[str]) -> str:
     if not log:
         return ""
-    if ctx.pi is None:
-        path = Path(log)
-        return path.read_text(errors="replace") if path.is_file() else ""
     try:
-        result = ctx.pi.run(f"cat -- {shlex.quote(log)} 2>/dev/null; exit 0", timeout=20)
+        return ctx.client_file_text(log, timeout=20)
     except SockdeployError:
         return ""  # the client host is gone; the run reports that
-    return result.stdout
 
 
 def note(ctx: RunContext, env: Optional[Dict[str, str]]) -> None:

@@ -9,8 +9,7 @@ tunnel's; each connection belongs exactly to the run whose file holds it.
 
 from __future__ import annotations
 
-import shlex
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Dict, Mapping, Optional
 
 from sockdeploy.errors import ScriptTimeout, SockdeployError
@@ -43,17 +42,6 @@ def environment(env: Dict[str, str], client_cwd: str, run: int) -> Dict[str, str
     return dict(env, SOCKDEPLOY_WIRE=record_path(client_cwd, run))
 
 
-def _read(ctx: RunContext, path: str) -> str:
-    """One record file's text ("" when the run made none)."""
-    if ctx.pi is None:
-        try:
-            return Path(path).read_text(encoding="ascii", errors="replace")
-        except FileNotFoundError:
-            return ""
-    result = ctx.pi.run(f"cat -- {shlex.quote(path)} 2>/dev/null; exit 0", timeout=READ_TIMEOUT)
-    return result.stdout
-
-
 def collect(ctx: RunContext, client_cwd: str, values: Mapping[str, Any]) -> None:
     """Read the client runs' records back into ctx.wire; when they cannot be, ctx.wire_missing says why."""
     if ctx.tripwire.error is not None:
@@ -62,7 +50,7 @@ def collect(ctx: RunContext, client_cwd: str, values: Mapping[str, Any]) -> None
     texts: Dict[int, str] = {}
     try:
         for entry in ctx.record.clients:
-            texts[entry.run] = _read(ctx, record_path(client_cwd, entry.run))
+            texts[entry.run] = ctx.client_file_text(record_path(client_cwd, entry.run), READ_TIMEOUT)
     except (SockdeployError, ScriptTimeout, OSError) as exc:
         why = exc.message if isinstance(exc, SockdeployError) else str(exc) or type(exc).__name__
         ctx.wire_missing = f"it could not be read from {ctx.client_host_name} ({why})"
