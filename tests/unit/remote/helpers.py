@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence, Tuple
 
 from sockdeploy.remote.host import Host
+from sockdeploy.remote.scripts import load
 from sockdeploy.run.workspace import Workspace
 
 
@@ -128,3 +129,13 @@ def flood_peak(folder: Path, capper: Sequence[str], seconds: float = 1.0) -> Tup
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     return peak, elided
+
+
+def build_redirect(folder: Path, *flags: str) -> Path:
+    """Compile the shipped redirect.c into FOLDER as the host's build does, warning-free (-Werror), with FLAGS."""
+    source = folder / "redirect.c"
+    source.write_text(load("redirect.c"))
+    out = folder / "libsockdeploy-redirect.so"
+    subprocess.run(["gcc", "-Wall", "-Wextra", "-Werror", *flags, "-shared", "-fPIC", "-O2", "-o", str(out), str(source),
+                    "-ldl"], check=True)
+    return out

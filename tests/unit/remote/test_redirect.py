@@ -18,7 +18,7 @@ from typing import Dict, List
 
 import pytest
 
-from sockdeploy.remote.scripts import load
+from tests.unit.remote.helpers import build_redirect
 
 CLIENT = r'''
 #include <arpa/inet.h>
@@ -43,13 +43,7 @@ int main(void) {
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("redirect")
-    source = folder / "redirect.c"
-    source.write_text(load("redirect.c"))
-    out = folder / "libsockdeploy-redirect.so"
-    subprocess.run(["gcc", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-O2", "-o", str(out), str(source), "-ldl"],
-                   check=True)
-    return out
+    return build_redirect(tmp_path_factory.mktemp("redirect"))
 
 
 class Listener:

@@ -19,7 +19,7 @@ import pytest
 
 from sockdeploy.net.wire import CAP, RECEIVED, SENT
 from sockdeploy.net.wirefile import read_record
-from sockdeploy.remote.scripts import load
+from tests.unit.remote.helpers import build_redirect
 
 HEAD = r'''
 #define _GNU_SOURCE
@@ -142,14 +142,8 @@ def build(folder: Path, name: str, source: str, *flags: str) -> Path:
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("wire")
-    source = folder / "redirect.c"
-    source.write_text(load("redirect.c"))
-    out = folder / "lib.so"
-    # fortified as Ubuntu's gcc builds by default, and warning-free
-    subprocess.run(["gcc", "-Wall", "-Wextra", "-Werror", "-D_FORTIFY_SOURCE=2", "-shared", "-fPIC", "-O2", "-o",
-                    str(out), str(source), "-ldl"], check=True)
-    return out
+    # fortified as Ubuntu's gcc builds by default
+    return build_redirect(tmp_path_factory.mktemp("wire"), "-D_FORTIFY_SOURCE=2")
 
 
 class Server:
